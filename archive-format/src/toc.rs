@@ -1,0 +1,371 @@
+//! `toc.json`: the table of contents of a logical archive (format v1).
+//!
+//! The TOC is written last, atomically, so a directory without one was never a
+//! finished dump. Readers check the format version before anything else so a newer
+//! archive fails with a version message rather than a confusing parse error.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::write_atomic;
+use crate::checksum::ChecksumAlgo;
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::record::FileRecord;
+
+pub const TOC_FILE: &str = "toc.json";
+pub const FORMAT_MAJOR: u32 = 1;
+pub const FORMAT_MINOR: u32 = 0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl FormatVersion {
+    pub const CURRENT: FormatVersion = FormatVersion {
+        major: FORMAT_MAJOR,
+        minor: FORMAT_MINOR,
+    };
+}
+
+impl std::fmt::Display for FormatVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: FormatVersion,
+    /// e.g. "rdump 0.1.0"
+    pub tool: String,
+    /// `server_version` as the server reports it, e.g. "15.18 (Debian 15.18-0+deb12u1)".
+    pub server_version: String,
+    /// `server_version_num`, e.g. 150018.
+    pub server_version_num: u32,
+    pub database: String,
+    /// Server encoding of the database; COPY data is in this encoding.
+    pub encoding: String,
+    pub standard_conforming_strings: bool,
+    /// RFC 3339 timestamp of the snapshot.
+    pub created_at: String,
+    /// The options the dump ran with (for humans and for `rrestore -l`).
+    #[serde(default)]
+    pub options: serde_json::Value,
+    pub codec: Codec,
+    pub checksum: ChecksumAlgo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Section {
+    PreData,
+    Data,
+    PostData,
+}
+
+impl Section {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::PreData => "pre-data",
+            Section::Data => "data",
+            Section::PostData => "post-data",
+        }
+    }
+}
+
+impl std::str::FromStr for Section {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pre-data" => Ok(Section::PreData),
+            "data" => Ok(Section::Data),
+            "post-data" => Ok(Section::PostData),
+            other => Err(format!(
+                "unrecognized section name: \"{other}\" (expected pre-data, data or post-data)"
+            )),
+        }
+    }
+}
+
+/// One object of the archive. `kind` uses pg_dump's names ("TABLE", "INDEX",
+/// "FK CONSTRAINT", "TABLE DATA", "SEQUENCE SET", ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: u32,
+    pub kind: String,
+    pub section: Section,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub create: String,
+    #[serde(default)]
+    pub drop: String,
+    #[serde(default)]
+    pub deps: Vec<u32>,
+    /// The TABLE entry this entry works on (indexes, constraints, data, ...): the
+    /// restore scheduler uses it to keep conflicting locks apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<u32>,
+    /// Estimated bytes of work (table size for data and index builds): largest first.
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<TableData>,
+}
+
+/// The data of one table: the COPY statement that loads it and its files (one per chunk).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableData {
+    /// e.g. `COPY "s"."t" ("a", "b") FROM stdin`
+    pub copy: String,
+    pub files: Vec<DataFile>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    #[serde(flatten)]
+    pub file: FileRecord,
+    pub rows: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Toc {
+    pub header: Header,
+    pub entries: Vec<Entry>,
+}
+
+/// Only the part of the document needed to decide whether we can read the rest.
+#[derive(Deserialize)]
+struct VersionProbe {
+    header: ProbeHeader,
+}
+#[derive(Deserialize)]
+struct ProbeHeader {
+    format: FormatVersion,
+}
+
+impl Toc {
+    /// Reads and checks `<dir>/toc.json`.
+    pub fn read(dir: &Path) -> Result<Toc> {
+        let path = dir.join(TOC_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if dir.is_dir() {
+                    return Err(Error::NotArchive {
+                        path: dir.to_path_buf(),
+                    });
+                }
+                return Err(Error::Io {
+                    path: dir.to_path_buf(),
+                    source: e,
+                });
+            }
+            Err(e) => return Err(Error::Io { path, source: e }),
+        };
+        Self::from_json(&path, &bytes)
+    }
+
+    /// Parses a TOC document; `path` is only used in messages.
+    pub fn from_json(path: &Path, bytes: &[u8]) -> Result<Toc> {
+        let corrupt = |detail: String| Error::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let probe: VersionProbe = serde_json::from_slice(bytes)
+            .map_err(|e| corrupt(format!("not a valid rdump table of contents: {e}")))?;
+        if probe.header.format.major != FORMAT_MAJOR {
+            return Err(Error::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found: probe.header.format.to_string(),
+                supported: FormatVersion::CURRENT.to_string(),
+            });
+        }
+        let toc: Toc = serde_json::from_slice(bytes)
+            .map_err(|e| corrupt(format!("not a valid rdump table of contents: {e}")))?;
+        toc.check().map_err(corrupt)?;
+        Ok(toc)
+    }
+
+    /// Structural checks: unique ids, dependencies that exist, file paths that stay
+    /// inside the archive. A TOC failing these was not written by rdump.
+    fn check(&self) -> std::result::Result<(), String> {
+        let mut ids = HashSet::with_capacity(self.entries.len());
+        for e in &self.entries {
+            if !ids.insert(e.id) {
+                return Err(format!("entry id {} appears twice", e.id));
+            }
+        }
+        for e in &self.entries {
+            for d in e.deps.iter().chain(e.table.iter()) {
+                if !ids.contains(d) {
+                    return Err(format!(
+                        "entry {} ({} {}) refers to missing entry {d}",
+                        e.id, e.kind, e.name
+                    ));
+                }
+            }
+            if let Some(data) = &e.data {
+                for f in &data.files {
+                    if !is_safe_relative_path(&f.file.path) {
+                        return Err(format!(
+                            "entry {} ({} {}) names a file outside the archive: {:?}",
+                            e.id, e.kind, e.name, f.file.path
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `<dir>/toc.json` atomically (temp file, fsync, rename, fsync dir).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(TOC_FILE);
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            detail: format!("cannot serialise table of contents: {e}"),
+        })?;
+        write_atomic(&path, &json)
+    }
+
+    pub fn entry(&self, id: u32) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id == id)
+    }
+}
+
+/// A relative path of plain components: no root, no `..`, no empty parts.
+pub fn is_safe_relative_path(p: &str) -> bool {
+    !p.is_empty()
+        && !p.starts_with('/')
+        && p.split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\\') && !c.contains('\0'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Method;
+
+    fn sample() -> Toc {
+        Toc {
+            header: Header {
+                format: FormatVersion::CURRENT,
+                tool: "rdump test".into(),
+                server_version: "15.0".into(),
+                server_version_num: 150000,
+                database: "db".into(),
+                encoding: "UTF8".into(),
+                standard_conforming_strings: true,
+                created_at: "2026-01-01T00:00:00Z".into(),
+                options: serde_json::json!({"jobs": 2}),
+                codec: Codec {
+                    method: Method::Zstd,
+                    level: Some(3),
+                },
+                checksum: ChecksumAlgo::Xxh3_128,
+            },
+            entries: vec![
+                Entry {
+                    id: 1,
+                    kind: "TABLE".into(),
+                    section: Section::PreData,
+                    schema: Some("public".into()),
+                    name: "t".into(),
+                    owner: Some("me".into()),
+                    create: "CREATE TABLE public.t (a int);".into(),
+                    drop: "DROP TABLE public.t;".into(),
+                    deps: vec![],
+                    table: None,
+                    size: 0,
+                    data: None,
+                },
+                Entry {
+                    id: 2,
+                    kind: "TABLE DATA".into(),
+                    section: Section::Data,
+                    schema: Some("public".into()),
+                    name: "t".into(),
+                    owner: None,
+                    create: String::new(),
+                    drop: String::new(),
+                    deps: vec![1],
+                    table: Some(1),
+                    size: 10,
+                    data: Some(TableData {
+                        copy: "COPY public.t (a) FROM stdin".into(),
+                        files: vec![DataFile {
+                            file: FileRecord {
+                                path: "data/2.copy.zst".into(),
+                                raw_size: 10,
+                                stored_size: 5,
+                                checksum: "ab".into(),
+                            },
+                            rows: 3,
+                        }],
+                    }),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let toc = sample();
+        toc.write(dir.path()).unwrap();
+        assert_eq!(Toc::read(dir.path()).unwrap(), toc);
+    }
+
+    #[test]
+    fn missing_toc_is_not_an_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Toc::read(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::NotArchive { .. }), "{err}");
+        assert!(err.to_string().contains("not an rdump archive"));
+    }
+
+    #[test]
+    fn newer_major_version_is_refused_by_version() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["header"]["format"]["major"] = 2.into();
+        v["header"]["unknown_future_field"] = 1.into();
+        let err = Toc::from_json(Path::new("x/toc.json"), v.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedVersion { .. }), "{err}");
+        assert!(err.to_string().contains("2.0"), "{err}");
+    }
+
+    #[test]
+    fn dangling_dependency_and_escaping_path_are_corrupt() {
+        let mut toc = sample();
+        toc.entries[1].deps.push(99);
+        let json = serde_json::to_vec(&toc).unwrap();
+        assert!(Toc::from_json(Path::new("toc.json"), &json)
+            .unwrap_err()
+            .to_string()
+            .contains("missing entry 99"));
+
+        let mut toc = sample();
+        toc.entries[1].data.as_mut().unwrap().files[0].file.path = "../../etc/passwd".into();
+        let json = serde_json::to_vec(&toc).unwrap();
+        assert!(Toc::from_json(Path::new("toc.json"), &json)
+            .unwrap_err()
+            .to_string()
+            .contains("outside the archive"));
+    }
+
+    #[test]
+    fn truncated_json_is_corrupt() {
+        let json = serde_json::to_vec(&sample()).unwrap();
+        let err = Toc::from_json(Path::new("toc.json"), &json[..json.len() / 2]).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    }
+}
