@@ -7,12 +7,15 @@
 pub mod atomic;
 pub mod checksum;
 pub mod codec;
+pub mod data_file;
 pub mod error;
+pub mod hashing;
 pub mod record;
 pub mod toc;
 
-pub use checksum::ChecksumAlgo;
-pub use codec::{Codec, Method};
-pub use error::Error;
+pub use checksum::{ChecksumAlgo, Hasher};
+pub use codec::{Codec, InvalidCodec, Method};
+pub use data_file::{open_verified, verify_file, DataFileWriter, VerifiedReader};
+pub use error::{Error, Result};
 pub use record::FileRecord;
 pub use toc::{Entry, Header, Section, Toc};

@@ -1,0 +1,461 @@
+//! Data files: one stream, compressed and checksummed on the way to disk, and
+//! verified on the way back.
+//!
+//! Writing: raw bytes → codec → count + checksum → 256 KiB buffer → file. The
+//! checksum covers the stored bytes, so `verify_file` can check an archive without
+//! decompressing it. A writer that is dropped unfinished (or fails) removes its
+//! file: a half-written file never survives to look like data.
+//!
+//! Reading: file → count + checksum → buffer → codec → caller. End of stream is
+//! only reported once the whole file was hashed (including anything after the
+//! codec's end mark) and sizes and checksum matched the record.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::checksum::ChecksumAlgo;
+use crate::codec::{Codec, Decoder, Encoder, Method, READ_BUFFER_SIZE};
+use crate::error::{Error, Result};
+use crate::hashing::{HashingReader, HashingWriter};
+use crate::record::FileRecord;
+use crate::toc::is_safe_relative_path;
+
+/// Write-side buffer between the codec and the file.
+pub const WRITE_BUFFER_SIZE: usize = 256 * 1024;
+
+fn io_error(path: &Path, source: io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
+}
+
+fn size_mismatch(expected: u64, found: u64) -> String {
+    if found < expected {
+        format!("truncated: expected {expected} bytes, found {found}")
+    } else {
+        format!("unexpected extra data: expected {expected} bytes, found {found}")
+    }
+}
+
+/// The full path of a record's file, refusing paths that would leave `root`.
+fn resolve(root: &Path, rel_path: &str) -> Result<PathBuf> {
+    if is_safe_relative_path(rel_path) {
+        Ok(root.join(rel_path))
+    } else {
+        Err(corrupt(
+            &root.join(rel_path.trim_start_matches('/')),
+            format!("{rel_path:?} is not a plain relative path inside {}", root.display()),
+        ))
+    }
+}
+
+type StoredWriter = HashingWriter<BufWriter<File>>;
+
+/// Writes one data file; see the module documentation.
+pub struct DataFileWriter {
+    path: PathBuf,
+    rel_path: String,
+    /// `None` only while `finish` runs or after `drop` took it.
+    encoder: Option<Encoder<StoredWriter>>,
+    raw_size: u64,
+    failed: bool,
+    finished: bool,
+}
+
+impl DataFileWriter {
+    /// Creates `root/rel_path` (mode 0600, refusing to overwrite an existing
+    /// file). The parent directory must exist.
+    pub fn create(
+        root: &Path,
+        rel_path: &str,
+        codec: Codec,
+        algo: ChecksumAlgo,
+    ) -> Result<DataFileWriter> {
+        let path = resolve(root, rel_path)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_error(&path, e))?;
+        let stored = HashingWriter::new(
+            BufWriter::with_capacity(WRITE_BUFFER_SIZE, file),
+            algo.hasher(),
+        );
+        let encoder = match codec.encoder(stored) {
+            Ok(enc) => enc,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(io_error(&path, e));
+            }
+        };
+        Ok(DataFileWriter {
+            path,
+            rel_path: rel_path.to_owned(),
+            encoder: Some(encoder),
+            raw_size: 0,
+            failed: false,
+            finished: false,
+        })
+    }
+
+    /// The full path of the file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Raw bytes accepted so far.
+    pub fn raw_size(&self) -> u64 {
+        self.raw_size
+    }
+
+    /// Stored bytes produced so far (the codec may still hold some back).
+    pub fn stored_size(&self) -> u64 {
+        self.encoder
+            .as_ref()
+            .map_or(0, |e| e.get_ref().count())
+    }
+
+    fn live_encoder(&mut self) -> Result<&mut Encoder<StoredWriter>> {
+        match (&mut self.encoder, self.failed) {
+            (Some(enc), false) => Ok(enc),
+            _ => Err(io_error(
+                &self.path,
+                io::Error::other("an earlier write to this file failed"),
+            )),
+        }
+    }
+
+    /// Compresses and writes `raw`.
+    pub fn write_all(&mut self, raw: &[u8]) -> Result<()> {
+        let result = self.live_encoder()?.write_all(raw);
+        match result {
+            Ok(()) => {
+                self.raw_size += raw.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(Error::from_io(&self.path, e))
+            }
+        }
+    }
+
+    /// Completes the stream, flushes and fsyncs the file, and returns its
+    /// record. The directory entry is not fsynced here: callers fsync each data
+    /// directory once (`atomic::fsync_dir`) before writing the document that
+    /// lists the files.
+    pub fn finish(mut self) -> Result<FileRecord> {
+        let record = self.finish_stream()?;
+        self.finished = true;
+        Ok(record)
+    }
+
+    fn finish_stream(&mut self) -> Result<FileRecord> {
+        self.live_encoder()?;
+        let encoder = self.encoder.take().ok_or_else(|| {
+            io_error(&self.path, io::Error::other("data file already finished"))
+        })?;
+        let stored = encoder
+            .finish()
+            .map_err(|e| Error::from_io(&self.path, e))?;
+        let (buffered, stored_size, hasher) = stored.into_parts();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| io_error(&self.path, e.into_error()))?;
+        file.sync_all().map_err(|e| io_error(&self.path, e))?;
+        Ok(FileRecord {
+            path: self.rel_path.clone(),
+            raw_size: self.raw_size,
+            stored_size,
+            checksum: hasher.finish_hex(),
+        })
+    }
+}
+
+/// Lets `io::copy` and friends feed a data file. Errors carry the typed
+/// [`Error`] (recover it with [`Error::from_io`]).
+impl Write for DataFileWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.live_encoder()?.write(buf);
+        match result {
+            Ok(n) => {
+                self.raw_size += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(Error::from_io(&self.path, e).into())
+            }
+        }
+    }
+
+    /// A no-op: durability comes from `finish`, and flushing a codec mid-stream
+    /// would only cost compression.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for DataFileWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            drop(self.encoder.take());
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl std::fmt::Debug for DataFileWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataFileWriter")
+            .field("path", &self.path)
+            .field("raw_size", &self.raw_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file whose read errors name it, so they stay distinguishable from decode
+/// errors after passing through a codec.
+struct NamedFile {
+    file: File,
+    path: Arc<Path>,
+}
+
+impl Read for NamedFile {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::Interrupted {
+                e
+            } else {
+                io_error(&self.path, e).into()
+            }
+        })
+    }
+}
+
+type StoredReader = BufReader<HashingReader<NamedFile>>;
+
+/// Opens a record's file, refusing a missing file or one of the wrong size.
+fn open_stored(root: &Path, rec: &FileRecord) -> Result<(File, PathBuf)> {
+    let path = resolve(root, &rec.path)?;
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::Missing { path }),
+        Err(e) => return Err(io_error(&path, e)),
+    };
+    let meta = file.metadata().map_err(|e| io_error(&path, e))?;
+    if !meta.is_file() {
+        return Err(corrupt(&path, "not a regular file"));
+    }
+    if meta.len() != rec.stored_size {
+        let detail = size_mismatch(rec.stored_size, meta.len());
+        return Err(corrupt(&path, detail));
+    }
+    Ok((file, path))
+}
+
+/// Compares what was read from a stored file with its record.
+fn check_stored(path: &Path, rec: &FileRecord, count: u64, checksum: &str) -> Result<()> {
+    if count != rec.stored_size {
+        return Err(corrupt(path, size_mismatch(rec.stored_size, count)));
+    }
+    if !checksum.eq_ignore_ascii_case(&rec.checksum) {
+        return Err(corrupt(
+            path,
+            format!(
+                "checksum mismatch: expected {}, found {checksum}",
+                rec.checksum
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadState {
+    Streaming,
+    Verified,
+    Failed,
+}
+
+/// Yields a data file's raw bytes; `read` returns `Ok(0)` only after the whole
+/// file matched its record. Errors are `io::Error`s wrapping an [`Error`] that
+/// names the file (recover it with [`Error::from_io`]).
+pub struct VerifiedReader {
+    decoder: Decoder<StoredReader>,
+    path: Arc<Path>,
+    record: FileRecord,
+    raw_read: u64,
+    state: ReadState,
+}
+
+/// Opens a data file for a verified, decoding read.
+pub fn open_verified(
+    root: &Path,
+    rec: &FileRecord,
+    method: Method,
+    algo: ChecksumAlgo,
+) -> Result<VerifiedReader> {
+    let (file, path) = open_stored(root, rec)?;
+    let path: Arc<Path> = Arc::from(path);
+    let named = NamedFile {
+        file,
+        path: path.clone(),
+    };
+    let stored = BufReader::with_capacity(
+        READ_BUFFER_SIZE,
+        HashingReader::new(named, algo.hasher()),
+    );
+    let decoder = method
+        .buf_decoder(stored)
+        .map_err(|e| io_error(&path, e))?;
+    Ok(VerifiedReader {
+        decoder,
+        path,
+        record: rec.clone(),
+        raw_read: 0,
+        state: ReadState::Streaming,
+    })
+}
+
+impl VerifiedReader {
+    /// The full path of the file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Raw bytes returned so far.
+    pub fn raw_read(&self) -> u64 {
+        self.raw_read
+    }
+
+    pub fn record(&self) -> &FileRecord {
+        &self.record
+    }
+
+    /// Called when the decoder reports the end of its stream: hash whatever
+    /// stored bytes it did not need, then compare everything with the record.
+    fn verify_end(&mut self) -> Result<()> {
+        let stored = self.decoder.get_mut();
+        loop {
+            let n = match stored.fill_buf() {
+                Ok(rest) => rest.len(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::from_io(&*self.path, e)),
+            };
+            if n == 0 {
+                break;
+            }
+            stored.consume(n);
+        }
+        let hashing = stored.get_ref();
+        check_stored(
+            &self.path,
+            &self.record,
+            hashing.count(),
+            &hashing.current_hex(),
+        )?;
+        if self.raw_read != self.record.raw_size {
+            return Err(corrupt(
+                &self.path,
+                format!(
+                    "decoded to {} bytes, expected {}",
+                    self.raw_read, self.record.raw_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, e: Error) -> io::Error {
+        self.state = ReadState::Failed;
+        e.into()
+    }
+}
+
+impl Read for VerifiedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.state {
+            ReadState::Streaming => {}
+            ReadState::Verified => return Ok(0),
+            ReadState::Failed => {
+                return Err(corrupt(&self.path, "read again after an earlier error").into())
+            }
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.decoder.read(buf) {
+            Ok(0) => match self.verify_end() {
+                Ok(()) => {
+                    self.state = ReadState::Verified;
+                    Ok(0)
+                }
+                Err(e) => Err(self.fail(e)),
+            },
+            Ok(n) => {
+                self.raw_read += n as u64;
+                if self.raw_read > self.record.raw_size {
+                    let detail = format!(
+                        "decodes to more than the recorded {} bytes",
+                        self.record.raw_size
+                    );
+                    return Err(self.fail(corrupt(&self.path, detail)));
+                }
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let typed = if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+                    // An IO error of the file itself, already naming it.
+                    Error::from_io(&*self.path, e)
+                } else {
+                    let method = self.decoder.method();
+                    corrupt(&self.path, format!("corrupt {method} stream: {e}"))
+                };
+                Err(self.fail(typed))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for VerifiedReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedReader")
+            .field("path", &self.path)
+            .field("raw_read", &self.raw_read)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a stored file's size and checksum without decoding it.
+pub fn verify_file(root: &Path, rec: &FileRecord, algo: ChecksumAlgo) -> Result<()> {
+    let (file, path) = open_stored(root, rec)?;
+    let mut stored = HashingReader::new(file, algo.hasher());
+    // Sized to the file so verifying many small files does not zero megabytes each.
+    let buf_len = rec.stored_size.saturating_add(1).clamp(4096, 1 << 20);
+    let mut buf = vec![0u8; buf_len as usize];
+    loop {
+        match stored.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(&path, e)),
+        }
+    }
+    check_stored(&path, rec, stored.count(), &stored.current_hex())
+}
