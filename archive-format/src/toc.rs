@@ -246,8 +246,9 @@ impl Toc {
 pub fn is_safe_relative_path(p: &str) -> bool {
     !p.is_empty()
         && !p.starts_with('/')
-        && p.split('/')
-            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\\') && !c.contains('\0'))
+        && p.split('/').all(|c| {
+            !c.is_empty() && c != "." && c != ".." && !c.contains('\\') && !c.contains('\0')
+        })
 }
 
 #[cfg(test)]
