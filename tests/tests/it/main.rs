@@ -1,0 +1,4 @@
+//! The integration tests: one binary (faster to build and link than one per file), one module
+//! per area. Add a `mod` line for your file.
+
+mod harness;
