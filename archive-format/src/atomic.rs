@@ -97,7 +97,10 @@ mod tests {
         });
         let data = std::fs::read(&target).unwrap();
         assert_eq!(data.len(), 4096);
-        assert!(data.iter().all(|&b| b == data[0]), "mixed writers in one file");
+        assert!(
+            data.iter().all(|&b| b == data[0]),
+            "mixed writers in one file"
+        );
     }
 
     #[test]

@@ -134,7 +134,9 @@ mod tests {
         let streamed = h.finish_hex();
         assert_eq!(streamed, ChecksumAlgo::DEFAULT.digest_hex(&data));
         assert_eq!(streamed.len(), ChecksumAlgo::DEFAULT.hex_len());
-        assert!(streamed.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+        assert!(streamed
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
     }
 
     #[test]

@@ -90,9 +90,10 @@ impl Method {
     /// an `io::Error`; a stream that simply stops early may end in `Ok(0)`, so
     /// callers that need certainty compare sizes (see `data_file::open_verified`).
     pub fn decoder<'a, R: Read + 'a>(self, r: R) -> io::Result<Box<dyn Read + 'a>> {
-        Ok(Box::new(
-            self.buf_decoder(BufReader::with_capacity(READ_BUFFER_SIZE, r))?,
-        ))
+        Ok(Box::new(self.buf_decoder(BufReader::with_capacity(
+            READ_BUFFER_SIZE,
+            r,
+        ))?))
     }
 }
 
@@ -242,7 +243,8 @@ impl FromStr for Codec {
 }
 
 fn level_from_i64(n: i64) -> Result<i32, InvalidCodec> {
-    i32::try_from(n).map_err(|_| invalid_spec(format_args!("compression level {n} is out of range")))
+    i32::try_from(n)
+        .map_err(|_| invalid_spec(format_args!("compression level {n} is out of range")))
 }
 
 /// The part after `METHOD:`: a bare level or comma-separated `keyword[=value]`
@@ -264,9 +266,8 @@ fn parse_detail(detail: &str) -> Result<Option<i32>, InvalidCodec> {
                 ))
             }
             "level" => {
-                let value = value.ok_or_else(|| {
-                    invalid_spec("compression option \"level\" requires a value")
-                })?;
+                let value = value
+                    .ok_or_else(|| invalid_spec("compression option \"level\" requires a value"))?;
                 let n = value.parse::<i64>().map_err(|_| {
                     invalid_spec("value for compression option \"level\" must be an integer")
                 })?;
@@ -449,7 +450,9 @@ mod tests {
             .to_string(),
             "gzip:6"
         );
-        for spec in ["none", "gzip:1", "gzip:9", "zstd:-7", "zstd:3", "zstd:22", "lz4:0", "lz4:9"] {
+        for spec in [
+            "none", "gzip:1", "gzip:9", "zstd:-7", "zstd:3", "zstd:22", "lz4:0", "lz4:9",
+        ] {
             let c = parse(spec);
             assert_eq!(c.to_string(), spec);
             assert_eq!(parse(&c.to_string()), c);
@@ -463,14 +466,26 @@ mod tests {
             ("", "unrecognized compression algorithm: \"\""),
             ("GZIP", "unrecognized compression algorithm"),
             ("10", "\"gzip\" expects a compression level between 1 and 9"),
-            ("gzip:0", "\"gzip\" expects a compression level between 1 and 9"),
+            (
+                "gzip:0",
+                "\"gzip\" expects a compression level between 1 and 9",
+            ),
             ("gzip:10", "between 1 and 9 (default 6)"),
             ("zstd:23", "\"zstd\" expects a compression level between"),
-            ("lz4:13", "\"lz4\" expects a compression level between 1 and 12"),
+            (
+                "lz4:13",
+                "\"lz4\" expects a compression level between 1 and 12",
+            ),
             ("lz4:-1", "\"lz4\" expects a compression level"),
             ("none:3", "\"none\" does not accept a compression level"),
-            ("gzip:", "found empty string where a compression option was expected"),
-            ("gzip:level", "compression option \"level\" requires a value"),
+            (
+                "gzip:",
+                "found empty string where a compression option was expected",
+            ),
+            (
+                "gzip:level",
+                "compression option \"level\" requires a value",
+            ),
             ("gzip:level=x", "must be an integer"),
             ("gzip:fast", "unrecognized compression option: \"fast\""),
             ("zstd:long", "\"long\" is not supported"),
@@ -496,7 +511,10 @@ mod tests {
     fn serde_shape_is_stable() {
         let json = serde_json::to_string(&parse("zstd:5")).unwrap();
         assert_eq!(json, r#"{"method":"zstd","level":5}"#);
-        assert_eq!(serde_json::from_str::<Codec>(&json).unwrap(), parse("zstd:5"));
+        assert_eq!(
+            serde_json::from_str::<Codec>(&json).unwrap(),
+            parse("zstd:5")
+        );
         assert_eq!(Method::Zstd.extension(), ".zst");
         assert_eq!(Method::Gzip.extension(), ".gz");
         assert_eq!(Method::Lz4.extension(), ".lz4");
@@ -509,15 +527,23 @@ mod tests {
             method: Method::Gzip,
             level: Some(42),
         };
-        let err = bad.encoder(Vec::new()).err().expect("level 42 must be refused");
+        let err = bad
+            .encoder(Vec::new())
+            .err()
+            .expect("level 42 must be refused");
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]
     fn every_method_round_trips_in_memory() {
-        let data: Vec<u8> = (0..300_000u32).flat_map(|i| (i % 1000).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..300_000u32)
+            .flat_map(|i| (i % 1000).to_le_bytes())
+            .collect();
         for method in Method::ALL {
-            let mut enc = Codec::new(method, None).unwrap().encoder(Vec::new()).unwrap();
+            let mut enc = Codec::new(method, None)
+                .unwrap()
+                .encoder(Vec::new())
+                .unwrap();
             for chunk in data.chunks(70_001) {
                 enc.write_all(chunk).unwrap();
             }
@@ -526,7 +552,11 @@ mod tests {
                 assert!(stored.len() < data.len() / 4, "{method} did not compress");
             }
             let mut out = Vec::new();
-            method.decoder(&stored[..]).unwrap().read_to_end(&mut out).unwrap();
+            method
+                .decoder(&stored[..])
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
             assert!(out == data, "{method} changed the data");
         }
     }

@@ -55,7 +55,10 @@ fn resolve(root: &Path, rel_path: &str) -> Result<PathBuf> {
     } else {
         Err(corrupt(
             &root.join(rel_path.trim_start_matches('/')),
-            format!("{rel_path:?} is not a plain relative path inside {}", root.display()),
+            format!(
+                "{rel_path:?} is not a plain relative path inside {}",
+                root.display()
+            ),
         ))
     }
 }
@@ -122,9 +125,7 @@ impl DataFileWriter {
 
     /// Stored bytes produced so far (the codec may still hold some back).
     pub fn stored_size(&self) -> u64 {
-        self.encoder
-            .as_ref()
-            .map_or(0, |e| e.get_ref().count())
+        self.encoder.as_ref().map_or(0, |e| e.get_ref().count())
     }
 
     fn live_encoder(&mut self) -> Result<&mut Encoder<StoredWriter>> {
@@ -164,9 +165,10 @@ impl DataFileWriter {
 
     fn finish_stream(&mut self) -> Result<FileRecord> {
         self.live_encoder()?;
-        let encoder = self.encoder.take().ok_or_else(|| {
-            io_error(&self.path, io::Error::other("data file already finished"))
-        })?;
+        let encoder = self
+            .encoder
+            .take()
+            .ok_or_else(|| io_error(&self.path, io::Error::other("data file already finished")))?;
         let stored = encoder
             .finish()
             .map_err(|e| Error::from_io(&self.path, e))?;
@@ -315,13 +317,9 @@ pub fn open_verified(
         file,
         path: path.clone(),
     };
-    let stored = BufReader::with_capacity(
-        READ_BUFFER_SIZE,
-        HashingReader::new(named, algo.hasher()),
-    );
-    let decoder = method
-        .buf_decoder(stored)
-        .map_err(|e| io_error(&path, e))?;
+    let stored =
+        BufReader::with_capacity(READ_BUFFER_SIZE, HashingReader::new(named, algo.hasher()));
+    let decoder = method.buf_decoder(stored).map_err(|e| io_error(&path, e))?;
     Ok(VerifiedReader {
         decoder,
         path,
