@@ -11,6 +11,7 @@ pub mod data_file;
 pub mod error;
 pub mod hashing;
 pub mod record;
+pub mod sql;
 pub mod toc;
 
 pub use checksum::{ChecksumAlgo, Hasher};
