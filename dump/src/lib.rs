@@ -1,1 +1,14 @@
-//! placeholder
+//! rdump: a parallel, snapshot-consistent logical dump of one PostgreSQL database into
+//! a directory archive (see `archive_format::toc`).
+
+pub mod archive;
+pub mod catalog;
+pub mod data;
+pub mod ddl;
+pub mod error;
+pub mod model;
+pub mod run;
+pub mod session;
+
+pub use error::{Error, Result};
+pub use run::{dump, DumpOptions, DumpSummary};

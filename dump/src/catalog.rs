@@ -1,0 +1,318 @@
+//! Reads the catalog in a fixed number of set-returning queries, never one per object.
+//!
+//! Runs on the leader connection inside the snapshot, with `search_path` empty so that
+//! every name the server deparses (`pg_get_indexdef`, `format_type`, ...) comes back
+//! schema-qualified.
+
+use std::collections::HashMap;
+
+use archive_format::sql::qualified;
+use tokio_postgres::Client;
+
+use crate::error::{QueryContext, Result};
+use crate::model::*;
+
+/// Schemas that are PostgreSQL's own, never dumped.
+const USER_SCHEMA: &str = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+
+/// Objects that belong to an extension are recreated by CREATE EXTENSION, not by us.
+fn not_extension_member(class: &str, oid_expr: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '{class}'::pg_catalog.regclass \
+         AND e.objid = {oid_expr} AND e.deptype = 'e')"
+    )
+}
+
+pub async fn read_schemas(client: &Client) -> Result<Vec<Schema>> {
+    let sql = format!(
+        "SELECT n.oid, n.nspname::text, pg_catalog.pg_get_userbyid(n.nspowner)::text
+           FROM pg_catalog.pg_namespace n
+          WHERE {USER_SCHEMA} AND {}
+          ORDER BY n.nspname",
+        not_extension_member("pg_catalog.pg_namespace", "n.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading schemas".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| Schema {
+            oid: r.get(0),
+            name: r.get(1),
+            owner: r.get(2),
+        })
+        .collect())
+}
+
+/// The tables to dump, without sizes or columns: enough to lock them and queue their data.
+pub async fn read_tables(client: &Client) -> Result<Vec<Table>> {
+    let sql = format!(
+        "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
+                pg_catalog.pg_get_userbyid(c.relowner)::text, c.relpersistence = 'u',
+                coalesce(c.reloptions, '{{}}')::text[]
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND {}
+          ORDER BY n.nspname, c.relname",
+        not_extension_member("pg_catalog.pg_class", "c.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading the list of tables".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let kind: String = r.get(3);
+            Table {
+                oid: r.get(0),
+                schema: r.get(1),
+                name: r.get(2),
+                kind: kind.chars().next().unwrap_or('r'),
+                owner: r.get(4),
+                unlogged: r.get(5),
+                reloptions: r.get(6),
+                size: 0,
+                pages: 0,
+                columns: Vec::new(),
+                default_deps: Vec::new(),
+            }
+        })
+        .collect())
+}
+
+/// Heap + TOAST size and heap pages. Run after the tables are locked: the size
+/// functions open the relation and would otherwise queue behind other sessions' locks.
+pub async fn read_table_sizes(client: &Client, tables: &mut [Table]) -> Result<()> {
+    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    let rows = client
+        .query(
+            "SELECT c.oid,
+                    pg_catalog.pg_relation_size(c.oid)
+                      + coalesce(pg_catalog.pg_relation_size(NULLIF(c.reltoastrelid, 0)), 0),
+                    pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::int8
+               FROM pg_catalog.pg_class c WHERE c.oid = ANY($1)",
+            &[&oids],
+        )
+        .await
+        .during(|| "reading table sizes".into())?;
+    let sizes: HashMap<u32, (i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
+    for t in tables.iter_mut() {
+        if let Some(&(size, pages)) = sizes.get(&t.oid) {
+            t.size = size.max(0) as u64;
+            t.pages = pages.max(0) as u64;
+        }
+    }
+    Ok(())
+}
+
+pub async fn read_columns(client: &Client, tables: &mut [Table]) -> Result<()> {
+    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    let rows = client
+        .query(
+            "SELECT a.attrelid, a.attnum, a.attname::text,
+                    pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                    pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
+                    a.attidentity::text, a.attgenerated::text,
+                    CASE WHEN a.attcollation <> t.typcollation THEN cn.nspname::text END,
+                    CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END
+               FROM pg_catalog.pg_attribute a
+               JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+               LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+               LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+               LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+              WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attrelid, a.attnum",
+            &[&oids],
+        )
+        .await
+        .during(|| "reading table columns".into())?;
+    let mut by_table: HashMap<u32, Vec<Column>> = HashMap::new();
+    for r in &rows {
+        let identity: String = r.get(6);
+        let generated: String = r.get(7);
+        let coll_schema: Option<String> = r.get(8);
+        let coll_name: Option<String> = r.get(9);
+        by_table.entry(r.get(0)).or_default().push(Column {
+            num: r.get(1),
+            name: r.get(2),
+            type_sql: r.get(3),
+            not_null: r.get(4),
+            default: r.get(5),
+            identity: identity.chars().next(),
+            generated: generated.chars().next(),
+            collation: coll_schema.zip(coll_name).map(|(s, n)| qualified(&s, &n)),
+        });
+    }
+    let deps = client
+        .query(
+            "SELECT DISTINCT ad.adrelid, d.refobjid
+               FROM pg_catalog.pg_attrdef ad
+               JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+                AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+              WHERE ad.adrelid = ANY($1) AND d.refobjid <> ad.adrelid",
+            &[&oids],
+        )
+        .await
+        .during(|| "reading column default dependencies".into())?;
+    let mut dep_map: HashMap<u32, Vec<u32>> = HashMap::new();
+    for r in &deps {
+        dep_map.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    for t in tables.iter_mut() {
+        t.columns = by_table.remove(&t.oid).unwrap_or_default();
+        t.default_deps = dep_map.remove(&t.oid).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
+    let sql = format!(
+        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
+                pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin,
+                s.seqmax, s.seqcache, s.seqcycle, dep.refobjid, a.attname::text, dep.deptype::text
+           FROM pg_catalog.pg_class c
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid
+           LEFT JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND dep.objid = c.oid AND dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND dep.deptype IN ('a', 'i')
+           LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
+          WHERE c.relkind = 'S' AND {USER_SCHEMA} AND {}
+          ORDER BY n.nspname, c.relname",
+        not_extension_member("pg_catalog.pg_class", "c.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading sequences".into())?;
+    let mut seqs: Vec<Sequence> = rows
+        .iter()
+        .map(|r| {
+            let owner_table: Option<u32> = r.get(11);
+            let owner_col: Option<String> = r.get(12);
+            let deptype: Option<String> = r.get(13);
+            Sequence {
+                oid: r.get(0),
+                schema: r.get(1),
+                name: r.get(2),
+                owner: r.get(3),
+                type_sql: r.get(4),
+                start: r.get(5),
+                increment: r.get(6),
+                min: r.get(7),
+                max: r.get(8),
+                cache: r.get(9),
+                cycle: r.get(10),
+                owned_by: owner_table.zip(owner_col),
+                identity: deptype.as_deref() == Some("i"),
+                last_value: 0,
+                is_called: false,
+            }
+        })
+        .collect();
+    read_sequence_values(client, &mut seqs).await?;
+    Ok(seqs)
+}
+
+/// Sequence state is not in any catalog: read it with one UNION ALL statement per
+/// batch instead of one round trip per sequence.
+async fn read_sequence_values(client: &Client, seqs: &mut [Sequence]) -> Result<()> {
+    const BATCH: usize = 500;
+    let mut values: HashMap<u32, (i64, bool)> = HashMap::new();
+    for batch in seqs.chunks(BATCH) {
+        let sql = batch
+            .iter()
+            .map(|s| {
+                format!(
+                    "SELECT {}::oid, last_value, is_called FROM {}",
+                    s.oid,
+                    qualified(&s.schema, &s.name)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let rows = client
+            .query(&sql, &[])
+            .await
+            .during(|| "reading sequence values".into())?;
+        for r in &rows {
+            values.insert(r.get(0), (r.get(1), r.get(2)));
+        }
+    }
+    for s in seqs.iter_mut() {
+        if let Some(&(v, called)) = values.get(&s.oid) {
+            s.last_value = v;
+            s.is_called = called;
+        }
+    }
+    Ok(())
+}
+
+pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<Constraint>> {
+    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    let rows = client
+        .query(
+            "SELECT co.oid, co.conrelid, co.conname::text, co.contype::text,
+                    pg_catalog.pg_get_constraintdef(co.oid), NULLIF(co.conindid, 0),
+                    NULLIF(co.confrelid, 0), co.convalidated
+               FROM pg_catalog.pg_constraint co
+              WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'c', 'f', 'x') AND co.conislocal
+              ORDER BY co.conrelid, co.conname",
+            &[&oids],
+        )
+        .await
+        .during(|| "reading constraints".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let kind: String = r.get(3);
+            Constraint {
+                oid: r.get(0),
+                table_oid: r.get(1),
+                name: r.get(2),
+                kind: kind.chars().next().unwrap_or('c'),
+                definition: r.get(4),
+                index_oid: r.get(5),
+                ref_table_oid: r.get(6),
+                validated: r.get(7),
+            }
+        })
+        .collect())
+}
+
+/// Indexes that are not the implementation of a constraint (those come with the constraint).
+pub async fn read_indexes(client: &Client, tables: &[Table]) -> Result<Vec<Index>> {
+    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    let rows = client
+        .query(
+            "SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text,
+                    pg_catalog.pg_get_indexdef(i.indexrelid), i.indisclustered, i.indisreplident
+               FROM pg_catalog.pg_index i
+               JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE i.indrelid = ANY($1)
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint co
+                                 WHERE co.conindid = i.indexrelid AND co.conrelid = i.indrelid
+                                   AND co.contype IN ('p', 'u', 'x'))
+              ORDER BY n.nspname, c.relname",
+            &[&oids],
+        )
+        .await
+        .during(|| "reading indexes".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| Index {
+            oid: r.get(0),
+            table_oid: r.get(1),
+            schema: r.get(2),
+            name: r.get(3),
+            definition: r.get(4),
+            clustered: r.get(5),
+            replica_identity: r.get(6),
+        })
+        .collect())
+}

@@ -1,0 +1,392 @@
+//! Turns the catalog model into TOC entries: CREATE / DROP SQL, sections and dependencies.
+
+use std::collections::HashMap;
+
+use archive_format::sql::{qualified, quote_ident, quote_literal};
+use archive_format::toc::{Entry, Section};
+
+use crate::model::*;
+
+/// Assigns entry ids and remembers which entry stands for which catalog object.
+#[derive(Default)]
+pub struct TocBuilder {
+    pub entries: Vec<Entry>,
+    by_oid: HashMap<u32, u32>,
+    schema_ids: HashMap<String, u32>,
+    /// The "TABLE DATA" entry of each table, filled in by the data phase.
+    pub data_ids: HashMap<u32, u32>,
+    /// Skip `OWNER TO` (`-O`).
+    pub no_owner: bool,
+}
+
+impl TocBuilder {
+    pub fn new(no_owner: bool) -> Self {
+        TocBuilder {
+            no_owner,
+            ..Default::default()
+        }
+    }
+
+    fn next_id(&self) -> u32 {
+        self.entries.len() as u32 + 1
+    }
+
+    /// Reserves an id now for an entry whose content is filled in later (table data is
+    /// queued before the DDL around it is generated).
+    pub fn reserve(&mut self, mut entry: Entry) -> u32 {
+        entry.id = self.next_id();
+        let id = entry.id;
+        self.entries.push(entry);
+        id
+    }
+
+    fn push(&mut self, entry: Entry, oid: Option<u32>) -> u32 {
+        let id = self.reserve(entry);
+        if let Some(oid) = oid {
+            self.by_oid.insert(oid, id);
+        }
+        id
+    }
+
+    pub fn id_of(&self, oid: u32) -> Option<u32> {
+        self.by_oid.get(&oid).copied()
+    }
+
+    pub fn entry_mut(&mut self, id: u32) -> Option<&mut Entry> {
+        self.entries.get_mut(id as usize - 1)
+    }
+
+    fn owner_sql(&self, object: &str, name: &str, owner: &str) -> String {
+        if self.no_owner {
+            String::new()
+        } else {
+            format!("\nALTER {object} {name} OWNER TO {};", quote_ident(owner))
+        }
+    }
+
+    fn schema_deps(&self, schema: &str) -> Vec<u32> {
+        self.schema_ids.get(schema).copied().into_iter().collect()
+    }
+
+    pub fn add_schemas(&mut self, schemas: &[Schema]) {
+        for s in schemas {
+            let name = quote_ident(&s.name);
+            // `public` comes with every database; only a changed owner needs saying.
+            let create = if s.name == "public" {
+                if s.owner == "pg_database_owner" || self.no_owner {
+                    continue;
+                }
+                format!("ALTER SCHEMA public OWNER TO {};", quote_ident(&s.owner))
+            } else {
+                format!(
+                    "CREATE SCHEMA {name};{}",
+                    self.owner_sql("SCHEMA", &name, &s.owner)
+                )
+            };
+            let drop = if s.name == "public" {
+                String::new()
+            } else {
+                format!("DROP SCHEMA {name};")
+            };
+            let id = self.push(
+                entry(
+                    "SCHEMA",
+                    Section::PreData,
+                    None,
+                    &s.name,
+                    Some(&s.owner),
+                    create,
+                    drop,
+                ),
+                Some(s.oid),
+            );
+            self.schema_ids.insert(s.name.clone(), id);
+        }
+    }
+
+    /// Free-standing sequences (identity sequences are created by their table).
+    pub fn add_sequences(&mut self, seqs: &[Sequence]) {
+        for s in seqs.iter().filter(|s| !s.identity) {
+            let name = qualified(&s.schema, &s.name);
+            let create = format!(
+                "CREATE SEQUENCE {name}\n    AS {}\n{};{}",
+                s.type_sql,
+                sequence_options(s),
+                self.owner_sql("SEQUENCE", &name, &s.owner)
+            );
+            let mut e = entry(
+                "SEQUENCE",
+                Section::PreData,
+                Some(&s.schema),
+                &s.name,
+                Some(&s.owner),
+                create,
+                format!("DROP SEQUENCE {name};"),
+            );
+            e.deps = self.schema_deps(&s.schema);
+            self.push(e, Some(s.oid));
+        }
+    }
+
+    pub fn add_table(&mut self, t: &Table, checks: &[&Constraint], seqs: &[Sequence]) -> u32 {
+        let name = qualified(&t.schema, &t.name);
+        let mut lines: Vec<String> = t.columns.iter().map(|c| column_sql(t, c, seqs)).collect();
+        for c in checks.iter().filter(|c| c.validated) {
+            lines.push(format!(
+                "CONSTRAINT {} {}",
+                quote_ident(&c.name),
+                c.definition
+            ));
+        }
+        let mut create = format!(
+            "CREATE {}TABLE {name} (\n    {}\n)",
+            if t.unlogged { "UNLOGGED " } else { "" },
+            lines.join(",\n    ")
+        );
+        if !t.reloptions.is_empty() {
+            create.push_str(&format!("\nWITH ({})", t.reloptions.join(", ")));
+        }
+        create.push(';');
+        create.push_str(&self.owner_sql("TABLE", &name, &t.owner));
+        let mut e = entry(
+            "TABLE",
+            Section::PreData,
+            Some(&t.schema),
+            &t.name,
+            Some(&t.owner),
+            create,
+            format!("DROP TABLE {name};"),
+        );
+        e.deps = self.schema_deps(&t.schema);
+        e.deps
+            .extend(t.default_deps.iter().filter_map(|oid| self.id_of(*oid)));
+        e.size = t.size;
+        self.push(e, Some(t.oid))
+    }
+
+    /// `ALTER SEQUENCE ... OWNED BY` for serial-style sequences, once both exist.
+    pub fn add_sequence_ownership(&mut self, seqs: &[Sequence], tables: &HashMap<u32, &Table>) {
+        for s in seqs.iter().filter(|s| !s.identity) {
+            let (Some((table_oid, column)), Some(seq_id)) = (&s.owned_by, self.id_of(s.oid)) else {
+                continue;
+            };
+            let (Some(table), Some(table_id)) = (tables.get(table_oid), self.id_of(*table_oid))
+            else {
+                continue;
+            };
+            let create = format!(
+                "ALTER SEQUENCE {} OWNED BY {}.{};",
+                qualified(&s.schema, &s.name),
+                qualified(&table.schema, &table.name),
+                quote_ident(column)
+            );
+            let mut e = entry(
+                "SEQUENCE OWNED BY",
+                Section::PreData,
+                Some(&s.schema),
+                &s.name,
+                Some(&s.owner),
+                create,
+                String::new(),
+            );
+            e.deps = vec![seq_id, table_id];
+            e.table = Some(table_id);
+            self.push(e, None);
+        }
+    }
+
+    pub fn add_sequence_values(&mut self, seqs: &[Sequence]) {
+        for s in seqs {
+            // An identity sequence is part of its table's entry.
+            let owner_entry = if s.identity {
+                s.owned_by.as_ref().and_then(|(t, _)| self.id_of(*t))
+            } else {
+                self.id_of(s.oid)
+            };
+            let Some(dep) = owner_entry else { continue };
+            let create = format!(
+                "SELECT pg_catalog.setval({}, {}, {});",
+                quote_literal(&qualified(&s.schema, &s.name)),
+                s.last_value,
+                s.is_called
+            );
+            let mut e = entry(
+                "SEQUENCE SET",
+                Section::Data,
+                Some(&s.schema),
+                &s.name,
+                Some(&s.owner),
+                create,
+                String::new(),
+            );
+            e.deps = vec![dep];
+            self.push(e, None);
+        }
+    }
+
+    /// Primary key, unique and exclusion constraints; NOT VALID checks; foreign keys.
+    pub fn add_constraints(&mut self, cons: &[Constraint], tables: &HashMap<u32, &Table>) {
+        // Foreign keys last so that the unique constraints they reference have entries.
+        let order = |c: &&Constraint| (c.kind == 'f') as u8;
+        let mut sorted: Vec<&Constraint> = cons
+            .iter()
+            .filter(|c| c.kind != 'c' || !c.validated)
+            .collect();
+        sorted.sort_by_key(order);
+        for c in sorted {
+            let (Some(table), Some(table_id)) = (tables.get(&c.table_oid), self.id_of(c.table_oid))
+            else {
+                continue;
+            };
+            let kind = match c.kind {
+                'f' => "FK CONSTRAINT",
+                'c' => "CHECK CONSTRAINT",
+                _ => "CONSTRAINT",
+            };
+            let tname = qualified(&table.schema, &table.name);
+            let cname = quote_ident(&c.name);
+            let only = if table.kind == 'p' { "" } else { "ONLY " };
+            let create = format!(
+                "ALTER TABLE {only}{tname}\n    ADD CONSTRAINT {cname} {};",
+                c.definition
+            );
+            let drop = format!("ALTER TABLE {only}{tname} DROP CONSTRAINT {cname};");
+            let mut e = entry(
+                kind,
+                Section::PostData,
+                Some(&table.schema),
+                &format!("{} {}", table.name, c.name),
+                Some(&table.owner),
+                create,
+                drop,
+            );
+            e.deps = vec![table_id];
+            e.table = Some(table_id);
+            e.size = table.size;
+            if c.kind == 'f' {
+                if let Some(r) = c.ref_table_oid.and_then(|o| self.id_of(o)) {
+                    e.deps.push(r);
+                }
+                if let Some(i) = c.index_oid.and_then(|o| self.id_of(o)) {
+                    e.deps.push(i);
+                }
+            }
+            e.deps.dedup();
+            let id = self.push(e, Some(c.oid));
+            // A foreign key names the index it relies on: let that index oid find this entry.
+            if let Some(idx) = c.index_oid.filter(|_| c.kind != 'f') {
+                self.by_oid.insert(idx, id);
+            }
+        }
+    }
+
+    pub fn add_indexes(&mut self, indexes: &[Index], tables: &HashMap<u32, &Table>) {
+        for i in indexes {
+            let (Some(table), Some(table_id)) = (tables.get(&i.table_oid), self.id_of(i.table_oid))
+            else {
+                continue;
+            };
+            let tname = qualified(&table.schema, &table.name);
+            let iname = quote_ident(&i.name);
+            let mut create = format!("{};", i.definition);
+            if i.clustered {
+                create.push_str(&format!("\nALTER TABLE {tname} CLUSTER ON {iname};"));
+            }
+            if i.replica_identity {
+                create.push_str(&format!(
+                    "\nALTER TABLE ONLY {tname} REPLICA IDENTITY USING INDEX {iname};"
+                ));
+            }
+            let mut e = entry(
+                "INDEX",
+                Section::PostData,
+                Some(&i.schema),
+                &i.name,
+                Some(&table.owner),
+                create,
+                format!("DROP INDEX {};", qualified(&i.schema, &i.name)),
+            );
+            e.deps = vec![table_id];
+            e.table = Some(table_id);
+            e.size = table.size;
+            self.push(e, Some(i.oid));
+        }
+    }
+}
+
+pub fn entry(
+    kind: &str,
+    section: Section,
+    schema: Option<&str>,
+    name: &str,
+    owner: Option<&str>,
+    create: String,
+    drop: String,
+) -> Entry {
+    Entry {
+        id: 0,
+        kind: kind.to_owned(),
+        section,
+        schema: schema.map(str::to_owned),
+        name: name.to_owned(),
+        owner: owner.map(str::to_owned),
+        create,
+        drop,
+        deps: Vec::new(),
+        table: None,
+        size: 0,
+        data: None,
+    }
+}
+
+fn sequence_options(s: &Sequence) -> String {
+    format!(
+        "    START WITH {}\n    INCREMENT BY {}\n    MINVALUE {}\n    MAXVALUE {}\n    CACHE {}{}",
+        s.start,
+        s.increment,
+        s.min,
+        s.max,
+        s.cache,
+        if s.cycle { "\n    CYCLE" } else { "" }
+    )
+}
+
+fn column_sql(t: &Table, c: &Column, seqs: &[Sequence]) -> String {
+    let mut sql = format!("{} {}", quote_ident(&c.name), c.type_sql);
+    if let Some(coll) = &c.collation {
+        sql.push_str(&format!(" COLLATE {coll}"));
+    }
+    match (c.generated, c.identity) {
+        (Some(g), _) => {
+            let expr = c.default.as_deref().unwrap_or("NULL");
+            let kind = if g == 'v' { "VIRTUAL" } else { "STORED" };
+            sql.push_str(&format!(" GENERATED ALWAYS AS ({expr}) {kind}"));
+        }
+        (None, Some(ident)) => {
+            let how = if ident == 'a' { "ALWAYS" } else { "BY DEFAULT" };
+            sql.push_str(&format!(" GENERATED {how} AS IDENTITY"));
+            let seq = seqs.iter().find(|s| {
+                s.identity
+                    && s.owned_by
+                        .as_ref()
+                        .is_some_and(|(o, col)| *o == t.oid && *col == c.name)
+            });
+            if let Some(s) = seq {
+                sql.push_str(&format!(
+                    " (\n    SEQUENCE NAME {}\n{}\n    )",
+                    qualified(&s.schema, &s.name),
+                    sequence_options(s).replace('\n', "\n    ")
+                ));
+            }
+        }
+        (None, None) => {
+            if let Some(d) = &c.default {
+                sql.push_str(&format!(" DEFAULT {d}"));
+            }
+        }
+    }
+    if c.not_null && c.identity.is_none() {
+        sql.push_str(" NOT NULL");
+    }
+    sql
+}

@@ -1,0 +1,35 @@
+//! Errors of the dump library. Each says what was being done and on which object.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Connect(#[from] pgconn::Error),
+    #[error("{what}: {}", pgconn::server_message(.source))]
+    Query {
+        what: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error(transparent)]
+    Archive(#[from] archive_format::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches "what we were doing" to a tokio-postgres error.
+pub trait QueryContext<T> {
+    fn during(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> QueryContext<T> for std::result::Result<T, tokio_postgres::Error> {
+    fn during(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Query {
+            what: what(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,255 @@
+//! One dump from start to finish: snapshot, locks, data workers and catalog reading
+//! side by side, then `toc.json` last.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use archive_format::sql::{qualified, quote_ident};
+use archive_format::toc::{FormatVersion, Header, Section, TableData, Toc};
+use archive_format::{ChecksumAlgo, Codec};
+use indicatif::{ProgressBar, ProgressStyle};
+use pgconn::ConnectOptions;
+
+use crate::archive::{OutputDir, DATA_DIR};
+use crate::catalog;
+use crate::data::{self, DataItem, DataPlan};
+use crate::ddl::{entry, TocBuilder};
+use crate::error::{QueryContext, Result};
+use crate::model::{Catalog, Table};
+use crate::session::{lock_tables, open_leader};
+
+#[derive(Clone, Debug)]
+pub struct DumpOptions {
+    pub conn: ConnectOptions,
+    pub output: PathBuf,
+    pub jobs: usize,
+    pub codec: Codec,
+    pub lock_timeout_ms: u64,
+    pub no_owner: bool,
+    pub progress: bool,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DumpSummary {
+    pub database: String,
+    pub entries: usize,
+    pub tables: usize,
+    pub files: usize,
+    pub rows: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub seconds: f64,
+}
+
+pub async fn dump(opts: &DumpOptions) -> Result<DumpSummary> {
+    let out = OutputDir::create(&opts.output)?;
+    match dump_into(&out, opts).await {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            out.discard();
+            Err(e)
+        }
+    }
+}
+
+async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
+    let started = Instant::now();
+    let leader = open_leader(&opts.conn, opts.lock_timeout_ms).await?;
+    let client = &leader.client;
+    let info = client
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version'),
+                    pg_catalog.current_setting('server_version_num')::int4,
+                    pg_catalog.current_database()::text,
+                    pg_catalog.pg_encoding_to_char(d.encoding)::text,
+                    pg_catalog.current_setting('standard_conforming_strings') = 'on',
+                    pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
+               FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()",
+            &[],
+        )
+        .await
+        .during(|| "reading server information".into())?;
+    let server_version_num: i32 = info.get(1);
+    let database: String = info.get(2);
+
+    let mut cat = Catalog {
+        schemas: catalog::read_schemas(client).await?,
+        tables: catalog::read_tables(client).await?,
+        ..Default::default()
+    };
+    let names: Vec<String> = cat
+        .tables
+        .iter()
+        .map(|t| qualified(&t.schema, &t.name))
+        .collect();
+    lock_tables(client, &names).await?;
+    catalog::read_table_sizes(client, &mut cat.tables).await?;
+    catalog::read_columns(client, &mut cat.tables).await?;
+
+    // Queue the data now; the DDL is generated while it streams.
+    let mut toc = TocBuilder::new(opts.no_owner);
+    let mut items = Vec::new();
+    for t in cat.tables.iter().filter(|t| t.has_data()) {
+        let mut e = entry(
+            "TABLE DATA",
+            Section::Data,
+            Some(&t.schema),
+            &t.name,
+            Some(&t.owner),
+            String::new(),
+            String::new(),
+        );
+        e.size = t.size;
+        let id = toc.reserve(e);
+        toc.data_ids.insert(t.oid, id);
+        items.push(DataItem {
+            entry_id: id,
+            chunk: 0,
+            label: qualified(&t.schema, &t.name),
+            query: format!("COPY {} TO STDOUT", copy_target(t)),
+            rel_path: format!("{DATA_DIR}/{id}.copy{}", opts.codec.method.extension()),
+            size: t.size,
+        });
+    }
+    let progress = progress_bar(opts.progress, cat.tables.iter().map(|t| t.size).sum());
+    let plan = DataPlan {
+        root: out.root.clone(),
+        codec: opts.codec,
+        checksum: ChecksumAlgo::DEFAULT,
+        jobs: opts.jobs,
+        progress: progress.clone(),
+    };
+    let data_phase = data::run(&opts.conn, &leader.snapshot, items, &plan);
+    let ddl_phase = async {
+        cat.sequences = catalog::read_sequences(client).await?;
+        cat.constraints = catalog::read_constraints(client, &cat.tables).await?;
+        cat.indexes = catalog::read_indexes(client, &cat.tables).await?;
+        build_entries(&mut toc, &cat);
+        Result::<()>::Ok(())
+    };
+    let (done, ddl) = futures::join!(data_phase, ddl_phase);
+    let done = done?;
+    ddl?;
+    progress.finish_and_clear();
+
+    let mut summary = DumpSummary {
+        database: database.clone(),
+        entries: 0,
+        tables: cat.tables.len(),
+        files: done.len(),
+        rows: 0,
+        raw_bytes: 0,
+        stored_bytes: 0,
+        seconds: 0.0,
+    };
+    let mut files_by_entry: HashMap<u32, Vec<(usize, archive_format::toc::DataFile)>> =
+        HashMap::new();
+    for d in done {
+        summary.rows += d.file.rows;
+        summary.raw_bytes += d.file.file.raw_size;
+        summary.stored_bytes += d.file.file.stored_size;
+        files_by_entry
+            .entry(d.entry_id)
+            .or_default()
+            .push((d.chunk, d.file));
+    }
+    for t in cat.tables.iter().filter(|t| t.has_data()) {
+        let (Some(&data_id), Some(table_id)) = (toc.data_ids.get(&t.oid), toc.id_of(t.oid)) else {
+            continue;
+        };
+        let mut files = files_by_entry.remove(&data_id).unwrap_or_default();
+        files.sort_by_key(|(k, _)| *k);
+        if let Some(e) = toc.entry_mut(data_id) {
+            e.deps = vec![table_id];
+            e.table = Some(table_id);
+            e.data = Some(TableData {
+                copy: format!("COPY {} FROM stdin", copy_target(t)),
+                files: files.into_iter().map(|(_, f)| f).collect(),
+            });
+        }
+    }
+    // The snapshot is no longer needed; ending it politely frees the server sooner.
+    client
+        .batch_execute("COMMIT")
+        .await
+        .during(|| "ending the snapshot transaction".into())?;
+
+    let mut entries = toc.entries;
+    entries.sort_by_key(|e| (e.section, e.id));
+    summary.entries = entries.len();
+    let toc = Toc {
+        header: Header {
+            format: FormatVersion::CURRENT,
+            tool: format!("rdump {}", env!("CARGO_PKG_VERSION")),
+            server_version: info.get(0),
+            server_version_num: server_version_num.max(0) as u32,
+            database,
+            encoding: info.get(3),
+            standard_conforming_strings: info.get(4),
+            created_at: info.get(5),
+            options: serde_json::json!({
+                "jobs": opts.jobs,
+                "compress": opts.codec.to_string(),
+                "no_owner": opts.no_owner,
+            }),
+            codec: opts.codec,
+            checksum: ChecksumAlgo::DEFAULT,
+        },
+        entries,
+    };
+    // The data files' names must be durable before the TOC that lists them.
+    archive_format::atomic::fsync_dir(&out.root.join(DATA_DIR))?;
+    toc.write(&out.root)?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// `schema.table (col, ...)` listing the columns COPY carries (generated ones are
+/// computed by the server); a table without columns is copied by name alone.
+fn copy_target(t: &Table) -> String {
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| c.is_copied())
+        .map(|c| quote_ident(&c.name))
+        .collect();
+    if cols.is_empty() {
+        qualified(&t.schema, &t.name)
+    } else {
+        format!("{} ({})", qualified(&t.schema, &t.name), cols.join(", "))
+    }
+}
+
+fn build_entries(toc: &mut TocBuilder, cat: &Catalog) {
+    toc.add_schemas(&cat.schemas);
+    toc.add_sequences(&cat.sequences);
+    let tables: HashMap<u32, &Table> = cat.tables.iter().map(|t| (t.oid, t)).collect();
+    for t in &cat.tables {
+        let checks: Vec<_> = cat
+            .constraints
+            .iter()
+            .filter(|c| c.table_oid == t.oid && c.kind == 'c')
+            .collect();
+        toc.add_table(t, &checks, &cat.sequences);
+    }
+    toc.add_sequence_ownership(&cat.sequences, &tables);
+    toc.add_sequence_values(&cat.sequences);
+    toc.add_constraints(&cat.constraints, &tables);
+    toc.add_indexes(&cat.indexes, &tables);
+}
+
+fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} dumping {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}

@@ -1,0 +1,87 @@
+//! The leader's snapshot transaction and the workers that share it.
+
+use pgconn::ConnectOptions;
+use tokio_postgres::Client;
+
+use crate::error::{QueryContext, Result};
+
+/// Settings every dumping session uses, so that the text the server produces reads
+/// back identically on restore.
+const SESSION_SETUP: &str = "SET statement_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET DateStyle = ISO;
+SET IntervalStyle = postgres;
+SET extra_float_digits = 3;
+SET row_security = off;
+SELECT pg_catalog.set_config('search_path', '', false);";
+
+pub struct Leader {
+    pub client: Client,
+    pub snapshot: String,
+}
+
+/// Opens the leader: a read-only REPEATABLE READ transaction whose snapshot every
+/// worker will adopt, so the whole dump sees one moment of the database.
+pub async fn open_leader(opts: &ConnectOptions, lock_timeout_ms: u64) -> Result<Leader> {
+    let client = opts.connect().await?;
+    client
+        .batch_execute(SESSION_SETUP)
+        .await
+        .during(|| "setting up the dump session".into())?;
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = {lock_timeout_ms};
+             BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;"
+        ))
+        .await
+        .during(|| "starting the snapshot transaction".into())?;
+    let row = client
+        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+        .await
+        .during(|| "exporting the snapshot".into())?;
+    Ok(Leader {
+        client,
+        snapshot: row.get(0),
+    })
+}
+
+/// Opens a worker connection inside the leader's snapshot.
+pub async fn open_worker(opts: &ConnectOptions, snapshot: &str) -> Result<Client> {
+    let client = opts.connect().await?;
+    client
+        .batch_execute(SESSION_SETUP)
+        .await
+        .during(|| "setting up a worker session".into())?;
+    client
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+             SET TRANSACTION SNAPSHOT {};",
+            archive_format::sql::quote_literal(snapshot)
+        ))
+        .await
+        .during(|| "joining the leader's snapshot".into())?;
+    Ok(client)
+}
+
+/// `LOCK TABLE ... IN ACCESS SHARE MODE` in batches: the tables cannot be dropped or
+/// altered under the dump, and a conflicting lock fails after the lock timeout
+/// instead of stalling the dump.
+pub async fn lock_tables(client: &Client, names: &[String]) -> Result<()> {
+    const BATCH: usize = 1000;
+    for batch in names.chunks(BATCH) {
+        let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", batch.join(", "));
+        client.batch_execute(&sql).await.during(|| {
+            if batch.len() == 1 {
+                format!("locking table {}", batch[0])
+            } else {
+                format!(
+                    "locking {} tables ({} ... {}); another session holds a conflicting lock",
+                    batch.len(),
+                    batch[0],
+                    batch[batch.len() - 1]
+                )
+            }
+        })?;
+    }
+    Ok(())
+}
