@@ -1,1 +1,46 @@
-//! placeholder
+//! libpq-compatible connection options producing tokio-postgres clients.
+//!
+//! tokio-postgres reads no environment variables, no `.pgpass`, and rejects libpq-only
+//! keywords; this crate does what libpq does, so `rdump -h /var/run/postgresql mydb`,
+//! `PGHOST=… rdump` and `rdump "postgresql://u@h/db?sslmode=require"` behave as users expect.
+//!
+//! ```no_run
+//! # async fn demo(args: pgconn::ConnArgs) -> Result<(), pgconn::Error> {
+//! let options = pgconn::ConnectOptions::resolve(&args, Some("postgresql://u@h/db"))?
+//!     .with_application_name("rdump");
+//! let client = options.connect().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Connections always use client_encoding UTF8 (tokio-postgres requires it); a
+//! `client_encoding` other than UTF8 is refused rather than ignored.
+//!
+//! Warnings libpq prints to stderr (a password file with group or world access) go to
+//! `tracing::warn!`.
+
+mod args;
+mod cancel;
+mod connect;
+mod conninfo;
+mod env;
+mod error;
+mod keywords;
+mod message;
+mod options;
+mod pgpass;
+mod prompt;
+mod resolve;
+mod tls;
+mod uri;
+
+pub use args::{ConnArgs, PasswordPrompt};
+pub use cancel::Canceller;
+pub use conninfo::is_connection_string;
+pub use env::{Environment, MapEnv, ProcessEnv};
+pub use error::{ConnectFailure, Error};
+pub use message::server_message;
+pub use options::{ConnectOptions, SessionAttrs};
+pub use tls::SslMode;
+
+#[cfg(test)]
+mod tests;
