@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod catalog;
+pub mod chunks;
 pub mod data;
 pub mod ddl;
 pub mod error;

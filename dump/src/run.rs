@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use archive_format::sql::{qualified, quote_ident};
+use archive_format::sql::qualified;
 use archive_format::toc::{FormatVersion, Header, Section, TableData, Toc};
 use archive_format::{ChecksumAlgo, Codec};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,6 +13,7 @@ use pgconn::ConnectOptions;
 
 use crate::archive::{OutputDir, DATA_DIR};
 use crate::catalog;
+use crate::chunks;
 use crate::data::{self, DataItem, DataPlan};
 use crate::ddl::{entry, TocBuilder};
 use crate::error::{QueryContext, Result};
@@ -90,6 +91,8 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
     // Queue the data now; the DDL is generated while it streams.
     let mut toc = TocBuilder::new(opts.no_owner);
     let mut items = Vec::new();
+    let total: u64 = cat.tables.iter().map(|t| t.size).sum();
+    let chunk_bytes = chunks::chunk_bytes(total, opts.jobs);
     for t in cat.tables.iter().filter(|t| t.has_data()) {
         let mut e = entry(
             "TABLE DATA",
@@ -103,16 +106,30 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         e.size = t.size;
         let id = toc.reserve(e);
         toc.data_ids.insert(t.oid, id);
-        items.push(DataItem {
-            entry_id: id,
-            chunk: 0,
-            label: qualified(&t.schema, &t.name),
-            query: format!("COPY {} TO STDOUT", copy_target(t)),
-            rel_path: format!("{DATA_DIR}/{id}.copy{}", opts.codec.method.extension()),
-            size: t.size,
-        });
+        let ranges = chunks::plan(t, chunk_bytes, opts.jobs, server_version_num.max(0) as u32);
+        let whole = ranges.len() == 1;
+        let ext = opts.codec.method.extension();
+        for (k, range) in ranges.iter().enumerate() {
+            let label = qualified(&t.schema, &t.name);
+            items.push(DataItem {
+                entry_id: id,
+                chunk: k,
+                label: if whole {
+                    label
+                } else {
+                    format!("{label} (part {} of {})", k + 1, ranges.len())
+                },
+                query: chunks::copy_out_sql(t, *range, whole),
+                rel_path: if whole {
+                    format!("{DATA_DIR}/{id}.copy{ext}")
+                } else {
+                    format!("{DATA_DIR}/{id}.{k}.copy{ext}")
+                },
+                size: t.size / ranges.len() as u64,
+            });
+        }
     }
-    let progress = progress_bar(opts.progress, cat.tables.iter().map(|t| t.size).sum());
+    let progress = progress_bar(opts.progress, total);
     let plan = DataPlan {
         root: out.root.clone(),
         codec: opts.codec,
@@ -164,7 +181,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
             e.deps = vec![table_id];
             e.table = Some(table_id);
             e.data = Some(TableData {
-                copy: format!("COPY {} FROM stdin", copy_target(t)),
+                copy: format!("COPY {} FROM stdin", chunks::copy_target(t)),
                 files: files.into_iter().map(|(_, f)| f).collect(),
             });
         }
@@ -203,22 +220,6 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
     toc.write(&out.root)?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
-}
-
-/// `schema.table (col, ...)` listing the columns COPY carries (generated ones are
-/// computed by the server); a table without columns is copied by name alone.
-fn copy_target(t: &Table) -> String {
-    let cols: Vec<String> = t
-        .columns
-        .iter()
-        .filter(|c| c.is_copied())
-        .map(|c| quote_ident(&c.name))
-        .collect();
-    if cols.is_empty() {
-        qualified(&t.schema, &t.name)
-    } else {
-        format!("{} ({})", qualified(&t.schema, &t.name), cols.join(", "))
-    }
 }
 
 fn build_entries(toc: &mut TocBuilder, cat: &Catalog) {
