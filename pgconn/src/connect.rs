@@ -458,7 +458,11 @@ fn failure_from(
         let message = if cause == "server does not support TLS" {
             "server does not support SSL, but SSL was required".to_string()
         } else {
-            format!("SSL error: {cause}")
+            let detail = std::error::Error::source(err)
+                .and_then(rustls_error)
+                .map(describe_rustls_error)
+                .unwrap_or(cause);
+            format!("SSL error: {detail}")
         };
         (message, FailureKind::Tls)
     } else if top.starts_with("error connecting to server") {
@@ -481,6 +485,53 @@ fn failure_from(
         message,
         db_error: None,
         kind,
+    }
+}
+
+/// The rustls error inside a failed handshake (tokio-rustls wraps it in an `io::Error`).
+fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// rustls prints some certificate errors with `Debug`; ours carry a sentence of their own.
+fn describe_rustls_error(err: &rustls::Error) -> String {
+    match err {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            format!("certificate verify failed: {}", other.0)
+        }
+        rustls::Error::InvalidCertificate(cert) => {
+            use rustls::CertificateError as E;
+            let reason = match cert {
+                E::UnknownIssuer => {
+                    "the server's certificate is not signed by a CA in the root certificate file"
+                        .to_string()
+                }
+                E::Expired | E::ExpiredContext { .. } => {
+                    "the server's certificate has expired".to_string()
+                }
+                E::NotValidYet | E::NotValidYetContext { .. } => {
+                    "the server's certificate is not valid yet".to_string()
+                }
+                E::Revoked => "the server's certificate has been revoked".to_string(),
+                other => other.to_string(),
+            };
+            format!("certificate verify failed: {reason}")
+        }
+        other => other.to_string(),
     }
 }
 

@@ -176,3 +176,59 @@ pub(super) fn load_client_cert(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::tls::test_certs::{encrypted_copy, self_signed};
+
+    #[test]
+    fn client_certificate_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed(dir.path(), "client", "/CN=alice", &[]);
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let (chain, _key) = load_client_cert(&cert, Some(&key)).unwrap();
+        assert_eq!(chain.len(), 1);
+
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_client_cert(&cert, Some(&key)).unwrap_err().to_string();
+        assert!(err.contains("has group or world access"), "{err}");
+
+        let missing = dir.path().join("missing.key");
+        let err = load_client_cert(&cert, Some(&missing))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("certificate present, but not private key file"),
+            "{err}"
+        );
+
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let encrypted = encrypted_copy(&key, dir.path());
+        fs::set_permissions(&encrypted, fs::Permissions::from_mode(0o600)).unwrap();
+        let err = load_client_cert(&cert, Some(&encrypted)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Unsupported {
+                    keyword: "sslkey",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn root_files_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.crt");
+        fs::write(&empty, "not a certificate\n").unwrap();
+        let err = load_roots(&empty).unwrap_err().to_string();
+        assert!(err.contains("contains no PEM certificate"), "{err}");
+        let (cert, _) = self_signed(dir.path(), "ca", "/CN=ca", &[]);
+        assert_eq!(load_roots(&cert).unwrap().len(), 1);
+    }
+}

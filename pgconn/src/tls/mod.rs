@@ -264,3 +264,6 @@ impl TlsSettings {
         Ok(Some(Arc::new(config)))
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_certs;

@@ -198,3 +198,42 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod certificate_tests {
+    use super::*;
+    use crate::tls::test_certs::{der, self_signed};
+
+    #[test]
+    fn names_are_read_from_real_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cn_only, _) = self_signed(dir.path(), "cn", "/O=Example/CN=db.example.com", &[]);
+        let names = certificate_names(der(&cn_only).as_ref()).unwrap();
+        assert_eq!(names.common_names, vec!["db.example.com".to_string()]);
+        assert!(names.dns.is_empty() && names.ips.is_empty());
+        assert!(host_matches(&names, "db.example.com"));
+
+        let (with_san, _) = self_signed(
+            dir.path(),
+            "san",
+            "/CN=ignored",
+            &["subjectAltName=DNS:*.pg.example.com,DNS:db,IP:10.1.2.3,IP:::1"],
+        );
+        let names = certificate_names(der(&with_san).as_ref()).unwrap();
+        assert_eq!(
+            names.dns,
+            vec!["*.pg.example.com".to_string(), "db".to_string()]
+        );
+        assert_eq!(
+            names.ips,
+            vec![
+                "10.1.2.3".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        assert!(host_matches(&names, "x.pg.example.com"));
+        assert!(host_matches(&names, "::1"));
+        assert!(!host_matches(&names, "ignored"));
+        assert!(currently_valid(der(&with_san).as_ref(), UnixTime::now()).unwrap());
+    }
+}

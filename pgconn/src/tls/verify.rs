@@ -197,3 +197,81 @@ impl ServerCertVerifier for PgVerifier {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::test_certs::{der, self_signed};
+
+    fn verifier(roots: Vec<CertificateDer<'static>>, host_name: bool) -> PgVerifier {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let check = Check::Chain {
+            roots,
+            crls: Vec::new(),
+            host_name,
+        };
+        PgVerifier::new(check, provider).unwrap()
+    }
+
+    fn name(host: &str) -> ServerName<'static> {
+        ServerName::try_from(host.to_string()).unwrap()
+    }
+
+    /// PostgreSQL's documented quick setup: a self-signed server certificate, copied to the
+    /// clients as root.crt. webpki refuses it (a CA used as end entity); OpenSSL, and we, trust it.
+    #[test]
+    fn a_pinned_self_signed_certificate_is_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, _) = self_signed(dir.path(), "server", "/CN=db.example.com", &[]);
+        let (other, _) = self_signed(dir.path(), "other", "/CN=db.example.com", &[]);
+        let cert = der(&server);
+        let now = UnixTime::now();
+
+        // webpki alone refuses it, which is why the pinned path exists.
+        let mut store = RootCertStore::empty();
+        store.add(cert.clone()).unwrap();
+        let plain = WebPkiServerVerifier::builder_with_provider(
+            Arc::new(store),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        assert!(plain
+            .verify_server_cert(&cert, &[], &name("db.example.com"), &[], now)
+            .is_err());
+
+        let full = verifier(vec![cert.clone()], true);
+        assert!(full
+            .verify_server_cert(&cert, &[], &name("db.example.com"), &[], now)
+            .is_ok());
+        let err = full
+            .verify_server_cert(&cert, &[], &name("elsewhere.example.com"), &[], now)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("does not match host name"),
+            "{err}"
+        );
+
+        let chain_only = verifier(vec![cert.clone()], false);
+        assert!(chain_only
+            .verify_server_cert(&cert, &[], &name("elsewhere.example.com"), &[], now)
+            .is_ok());
+
+        // Same subject, different key: not trusted.
+        let stranger = verifier(vec![der(&other)], false);
+        assert!(stranger
+            .verify_server_cert(&cert, &[], &name("db.example.com"), &[], now)
+            .is_err());
+    }
+
+    #[test]
+    fn no_verification_accepts_any_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, _) = self_signed(dir.path(), "server", "/CN=x", &[]);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let none = PgVerifier::new(Check::Nothing, provider).unwrap();
+        assert!(none
+            .verify_server_cert(&der(&server), &[], &name("y"), &[], UnixTime::now())
+            .is_ok());
+    }
+}

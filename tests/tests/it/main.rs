@@ -2,3 +2,4 @@
 //! per area. Add a `mod` line for your file.
 
 mod harness;
+mod pgconn;
