@@ -5,8 +5,8 @@ use std::fmt;
 
 use tokio_postgres::{CancelToken, Client};
 
-use crate::connect::error_chain;
 use crate::error::Error;
+use crate::failure::error_chain;
 use crate::options::ConnectOptions;
 use crate::tls::PgTls;
 

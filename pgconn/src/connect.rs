@@ -11,18 +11,19 @@ use std::sync::Arc;
 
 use rustls::ClientConfig;
 use tokio_postgres::config::{SslMode as WireSslMode, SslNegotiation};
-use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::error::Severity;
+use tokio_postgres::{AsyncMessage, Client, SimpleQueryMessage};
 
 use crate::args::PasswordPrompt;
 use crate::error::{ConnectFailure, Error, FailureKind};
+use crate::failure::{error_chain, failure_from, server_label, strip_os_error};
 use crate::options::{ConnectOptions, Password, SessionAttrs, Target};
 use crate::pgpass;
 use crate::prompt;
 use crate::tls::{PgTls, SslMode};
 
 /// One concrete place to connect to.
-enum Address {
+pub(crate) enum Address {
     Socket(PathBuf),
     Tcp { name: String, ip: IpAddr },
 }
@@ -31,7 +32,7 @@ enum Address {
 /// password from it is rejected.
 pub(crate) struct AttemptPassword {
     pub(crate) value: Option<String>,
-    from_file: Option<PathBuf>,
+    pub(crate) from_file: Option<PathBuf>,
 }
 
 impl ConnectOptions {
@@ -180,7 +181,7 @@ impl ConnectOptions {
             });
             return None;
         }
-        let addresses = match addresses(target).await {
+        let addresses = match addresses(target, self.load_balance).await {
             Ok(addresses) => addresses,
             Err(failure) => {
                 failures.push(failure);
@@ -306,14 +307,38 @@ impl ConnectOptions {
         };
         match result {
             Ok((client, connection)) => {
-                tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!("connection ended with an error: {err}");
-                    }
-                });
+                tokio::spawn(drive(connection));
                 Ok(client)
             }
             Err(err) => Err(failure_from(&err, server, address, password)),
+        }
+    }
+}
+
+/// Runs a connection until it closes, passing the server's notices and warnings to `tracing`
+/// (tokio-postgres would hand them to the `log` crate, which our binaries do not listen to).
+async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notice(notice))) => {
+                let text = format!("{}:  {}", notice.severity(), notice.message());
+                // The non-localized severity, whatever lc_messages says.
+                match notice.parsed_severity() {
+                    Some(Severity::Warning) => tracing::warn!("{text}"),
+                    Some(Severity::Notice | Severity::Info) => tracing::info!("{text}"),
+                    _ => tracing::debug!("{text}"),
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(err)) => {
+                tracing::debug!("connection ended with an error: {}", error_chain(&err));
+                return;
+            }
+            None => return,
         }
     }
 }
@@ -331,7 +356,7 @@ fn wire_modes(mode: SslMode, tcp: bool) -> Vec<WireSslMode> {
     }
 }
 
-async fn addresses(target: &Target) -> Result<Vec<Address>, ConnectFailure> {
+async fn addresses(target: &Target, shuffled: bool) -> Result<Vec<Address>, ConnectFailure> {
     if let Some(dir) = target.socket_dir() {
         return Ok(vec![Address::Socket(dir.to_path_buf())]);
     }
@@ -361,6 +386,10 @@ async fn addresses(target: &Target) -> Result<Vec<Address>, ConnectFailure> {
             ips.push(addr.ip());
         }
     }
+    // load_balance_hosts=random also spreads connections over a name's addresses (libpq).
+    if shuffled {
+        shuffle(&mut ips);
+    }
     Ok(ips
         .into_iter()
         .map(|ip| Address::Tcp {
@@ -368,171 +397,6 @@ async fn addresses(target: &Target) -> Result<Vec<Address>, ConnectFailure> {
             ip,
         })
         .collect())
-}
-
-/// libpq's way of naming the server in a failure.
-fn server_label(target: &Target, address: Option<&Address>) -> String {
-    match address {
-        Some(Address::Socket(dir)) => {
-            format!(
-                "server on socket \"{}/.s.PGSQL.{}\"",
-                dir.display(),
-                target.port
-            )
-        }
-        Some(Address::Tcp { name, ip }) if target.hostaddr.is_none() && *name != ip.to_string() => {
-            format!("server at \"{name}\" ({ip}), port {}", target.port)
-        }
-        Some(Address::Tcp { ip, .. }) if target.hostaddr.is_some() => {
-            format!("server at \"{ip}\", port {}", target.port)
-        }
-        Some(Address::Tcp { name, .. }) => format!("server at \"{name}\", port {}", target.port),
-        None => format!(
-            "server at \"{}\", port {}",
-            target
-                .host
-                .clone()
-                .or_else(|| target.hostaddr.map(|a| a.to_string()))
-                .unwrap_or_default(),
-            target.port
-        ),
-    }
-}
-
-/// "Connection refused (os error 111)" → "Connection refused", as libpq prints strerror.
-fn strip_os_error(text: &str) -> String {
-    match text.rfind(" (os error ") {
-        Some(pos) if text.ends_with(')') => text[..pos].to_string(),
-        _ => text.to_string(),
-    }
-}
-
-/// The error and its causes, joined: tokio-postgres keeps the interesting part in `source`.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(cause) = source {
-        parts.push(cause.to_string());
-        source = cause.source();
-    }
-    strip_os_error(&parts.join(": "))
-}
-
-fn failure_from(
-    err: &tokio_postgres::Error,
-    server: String,
-    address: &Address,
-    password: &AttemptPassword,
-) -> ConnectFailure {
-    if let Some(db) = err.as_db_error() {
-        let mut message = format!("{}:  {}", db.severity(), db.message());
-        if let Some(detail) = db.detail() {
-            message.push_str(&format!("\nDETAIL:  {detail}"));
-        }
-        if let Some(hint) = db.hint() {
-            message.push_str(&format!("\nHINT:  {hint}"));
-        }
-        if let (Some(file), &SqlState::INVALID_PASSWORD) = (&password.from_file, db.code()) {
-            message.push_str(&format!(
-                "\npassword retrieved from file \"{}\"",
-                file.display()
-            ));
-        }
-        return ConnectFailure {
-            server: Some(server),
-            message,
-            db_error: Some(db.clone()),
-            kind: FailureKind::Server,
-        };
-    }
-    let top = err.to_string();
-    let cause = std::error::Error::source(err)
-        .map(error_chain)
-        .unwrap_or_default();
-    let (message, kind) = if cause == "password missing" {
-        (
-            "fe_sendauth: no password supplied".to_string(),
-            FailureKind::NoPassword,
-        )
-    } else if top.starts_with("error performing TLS handshake") {
-        let message = if cause == "server does not support TLS" {
-            "server does not support SSL, but SSL was required".to_string()
-        } else {
-            let detail = std::error::Error::source(err)
-                .and_then(rustls_error)
-                .map(describe_rustls_error)
-                .unwrap_or(cause);
-            format!("SSL error: {detail}")
-        };
-        (message, FailureKind::Tls)
-    } else if top.starts_with("error connecting to server") {
-        let hint = match address {
-            Address::Socket(_) => {
-                "Is the server running locally and accepting connections on that socket?"
-            }
-            Address::Tcp { .. } => {
-                "Is the server running on that host and accepting TCP/IP connections?"
-            }
-        };
-        (format!("{cause}\n\t{hint}"), FailureKind::Other)
-    } else if cause.is_empty() {
-        (top, FailureKind::Other)
-    } else {
-        (format!("{top}: {cause}"), FailureKind::Other)
-    };
-    ConnectFailure {
-        server: Some(server),
-        message,
-        db_error: None,
-        kind,
-    }
-}
-
-/// The rustls error inside a failed handshake (tokio-rustls wraps it in an `io::Error`).
-fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(tls) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        current = e.source();
-    }
-    None
-}
-
-/// rustls prints some certificate errors with `Debug`; ours carry a sentence of their own.
-fn describe_rustls_error(err: &rustls::Error) -> String {
-    match err {
-        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
-            format!("certificate verify failed: {}", other.0)
-        }
-        rustls::Error::InvalidCertificate(cert) => {
-            use rustls::CertificateError as E;
-            let reason = match cert {
-                E::UnknownIssuer => {
-                    "the server's certificate is not signed by a CA in the root certificate file"
-                        .to_string()
-                }
-                E::Expired | E::ExpiredContext { .. } => {
-                    "the server's certificate has expired".to_string()
-                }
-                E::NotValidYet | E::NotValidYetContext { .. } => {
-                    "the server's certificate is not valid yet".to_string()
-                }
-                E::Revoked => "the server's certificate has been revoked".to_string(),
-                other => other.to_string(),
-            };
-            format!("certificate verify failed: {reason}")
-        }
-        other => other.to_string(),
-    }
 }
 
 /// Checks `target_session_attrs` on a fresh connection; `Err` is libpq's reason to move on.
@@ -600,55 +464,6 @@ mod tests {
             wire_modes(SslMode::VerifyCa, true),
             vec![WireSslMode::Require]
         );
-    }
-
-    #[test]
-    fn server_labels_follow_libpq() {
-        let socket = Target {
-            host: Some("/tmp/s".into()),
-            hostaddr: None,
-            port: 5433,
-        };
-        assert_eq!(
-            server_label(&socket, Some(&Address::Socket("/tmp/s".into()))),
-            "server on socket \"/tmp/s/.s.PGSQL.5433\""
-        );
-        let named = Target {
-            host: Some("localhost".into()),
-            hostaddr: None,
-            port: 5432,
-        };
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let tcp = Address::Tcp {
-            name: "localhost".into(),
-            ip,
-        };
-        assert_eq!(
-            server_label(&named, Some(&tcp)),
-            "server at \"localhost\" (127.0.0.1), port 5432"
-        );
-        let numeric = Target {
-            host: None,
-            hostaddr: Some(ip),
-            port: 5432,
-        };
-        let tcp = Address::Tcp {
-            name: "127.0.0.1".into(),
-            ip,
-        };
-        assert_eq!(
-            server_label(&numeric, Some(&tcp)),
-            "server at \"127.0.0.1\", port 5432"
-        );
-    }
-
-    #[test]
-    fn os_error_suffix_is_dropped() {
-        assert_eq!(
-            strip_os_error("Connection refused (os error 111)"),
-            "Connection refused"
-        );
-        assert_eq!(strip_os_error("plain"), "plain");
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod connect;
 mod conninfo;
 mod env;
 mod error;
+mod failure;
 mod keywords;
 mod message;
 mod options;

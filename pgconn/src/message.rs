@@ -1,6 +1,6 @@
 //! How a failed statement is reported to users.
 
-use crate::connect::error_chain;
+use crate::failure::error_chain;
 
 /// The server's own words where there are some (`ERROR: ... (DETAIL: ...)`), else the
 /// client-side description with its causes (`error communicating with the server: Connection

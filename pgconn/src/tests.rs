@@ -539,3 +539,11 @@ fn password_file_lookup_per_target() {
         Some("typed")
     );
 }
+
+#[test]
+fn options_and_errors_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<ConnectOptions>();
+    send_sync::<Error>();
+    send_sync::<crate::Canceller>();
+}
