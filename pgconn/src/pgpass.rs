@@ -57,13 +57,13 @@ fn check_permissions(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     if !meta.is_file() {
         return Err(format!(
-            "WARNING: password file \"{}\" is not a plain file",
+            "password file \"{}\" is not a plain file",
             path.display()
         ));
     }
     if meta.permissions().mode() & 0o077 != 0 {
         return Err(format!(
-            "WARNING: password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
+            "password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
             path.display()
         ));
     }
