@@ -4,11 +4,12 @@
 pub enum Error {
     #[error("{0}")]
     Connect(#[from] pgconn::Error),
-    #[error("{what}: {}", pgconn::server_message(.source))]
+    // The server's message is part of this one; not a `source`, so that chained
+    // printing does not repeat it.
+    #[error("{what}: {}", pgconn::server_message(.cause))]
     Query {
         what: String,
-        #[source]
-        source: tokio_postgres::Error,
+        cause: tokio_postgres::Error,
     },
     #[error(transparent)]
     Archive(#[from] archive_format::Error),
@@ -27,9 +28,9 @@ pub trait QueryContext<T> {
 
 impl<T> QueryContext<T> for std::result::Result<T, tokio_postgres::Error> {
     fn during(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Query {
+        self.map_err(|cause| Error::Query {
             what: what(),
-            source,
+            cause,
         })
     }
 }

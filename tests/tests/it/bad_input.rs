@@ -188,14 +188,23 @@ fn dump_blocked_by_a_lock_fails_cleanly_without_an_archive() {
         .args(["-X", "-q", "-d", &cluster.conninfo("src"), "-c"])
         .arg("BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::piped());
     let mut holder = holder.spawn().unwrap();
-    for _ in 0..100 {
-        let held = cluster.psql("src", "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 't'::regclass");
-        if held == "1" {
+    let mut held = false;
+    for _ in 0..200 {
+        held = cluster.psql("src", "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation = 'public.t'::regclass") == "1";
+        if held {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if !held {
+        let _ = holder.kill();
+        let out = holder.wait_with_output().unwrap();
+        panic!(
+            "the lock holder never got its lock: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x");
