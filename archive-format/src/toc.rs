@@ -119,6 +119,20 @@ pub struct Entry {
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<TableData>,
+    /// For PRIMARY KEY / UNIQUE constraints that can be built from a plain index: the
+    /// index alone (takes a SHARE lock, so it builds beside the table's other indexes)
+    /// and the statement that turns it into the constraint. `create` stays the
+    /// one-statement form for scripts and for servers that refuse the split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_build: Option<IndexBuild>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexBuild {
+    /// `CREATE UNIQUE INDEX name ON ...`
+    pub create_index: String,
+    /// `ALTER TABLE ONLY t ADD CONSTRAINT name PRIMARY KEY USING INDEX name`
+    pub attach: String,
 }
 
 /// The data of one table: the COPY statement that loads it and its files (one per chunk).
@@ -288,6 +302,7 @@ mod tests {
                     table: None,
                     size: 0,
                     data: None,
+                    index_build: None,
                 },
                 Entry {
                     id: 2,
@@ -301,6 +316,7 @@ mod tests {
                     deps: vec![1],
                     table: Some(1),
                     size: 10,
+                    index_build: None,
                     data: Some(TableData {
                         copy: "COPY public.t (a) FROM stdin".into(),
                         files: vec![DataFile {

@@ -258,7 +258,8 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
         .query(
             "SELECT co.oid, co.conrelid, co.conname::text, co.contype::text,
                     pg_catalog.pg_get_constraintdef(co.oid), NULLIF(co.conindid, 0),
-                    NULLIF(co.confrelid, 0), co.convalidated
+                    NULLIF(co.confrelid, 0), co.convalidated, co.condeferrable, co.condeferred,
+                    CASE WHEN co.contype IN ('p', 'u') THEN pg_catalog.pg_get_indexdef(co.conindid) END
                FROM pg_catalog.pg_constraint co
               WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'c', 'f', 'x') AND co.conislocal
               ORDER BY co.conrelid, co.conname",
@@ -279,6 +280,9 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                 index_oid: r.get(5),
                 ref_table_oid: r.get(6),
                 validated: r.get(7),
+                deferrable: r.get(8),
+                deferred: r.get(9),
+                index_def: r.get(10),
             }
         })
         .collect())

@@ -272,6 +272,7 @@ impl TocBuilder {
                 }
             }
             e.deps.dedup();
+            e.index_build = index_build(c, table);
             let id = self.push(e, Some(c.oid));
             // A foreign key names the index it relies on: let that index oid find this entry.
             if let Some(idx) = c.index_oid.filter(|_| c.kind != 'f') {
@@ -336,7 +337,35 @@ pub fn entry(
         table: None,
         size: 0,
         data: None,
+        index_build: None,
     }
+}
+
+/// PRIMARY KEY / UNIQUE as a plain unique index plus `ADD CONSTRAINT ... USING INDEX`
+/// (not possible on partitioned tables).
+fn index_build(c: &Constraint, table: &Table) -> Option<archive_format::toc::IndexBuild> {
+    let index_def = c.index_def.as_ref()?;
+    if table.kind == 'p' {
+        return None;
+    }
+    let kind = match c.kind {
+        'p' => "PRIMARY KEY",
+        'u' => "UNIQUE",
+        _ => return None,
+    };
+    let deferral = match (c.deferrable, c.deferred) {
+        (true, true) => " DEFERRABLE INITIALLY DEFERRED",
+        (true, false) => " DEFERRABLE",
+        _ => "",
+    };
+    let name = quote_ident(&c.name);
+    Some(archive_format::toc::IndexBuild {
+        create_index: format!("{index_def};"),
+        attach: format!(
+            "ALTER TABLE ONLY {} ADD CONSTRAINT {name} {kind} USING INDEX {name}{deferral};",
+            qualified(&table.schema, &table.name)
+        ),
+    })
 }
 
 fn sequence_options(s: &Sequence) -> String {

@@ -91,6 +91,10 @@ pub struct Constraint {
     /// For foreign keys: the referenced table.
     pub ref_table_oid: Option<u32>,
     pub validated: bool,
+    pub deferrable: bool,
+    pub deferred: bool,
+    /// `pg_get_indexdef()` of the index behind a PRIMARY KEY or UNIQUE constraint.
+    pub index_def: Option<String>,
 }
 
 #[derive(Clone, Debug)]
