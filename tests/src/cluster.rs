@@ -56,6 +56,9 @@ impl Cluster {
 
     /// Starts a cluster with `opts`; panics with a clear message on failure.
     pub fn start_with(opts: ClusterOptions) -> Cluster {
+        // Any build of the programs under test happens now, before the test starts timing
+        // anything (a failure is reported when a test asks for the binary).
+        let _ = crate::paths::build_workspace_binaries();
         let bindir = opts
             .bindir
             .clone()

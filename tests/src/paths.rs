@@ -23,26 +23,46 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// The `rdump` binary: `RDUMP_BIN` when set, else `target/<profile>/rdump`, built from the
-/// current sources first (see [`workspace_binary`]).
+/// current sources first (see [`build_workspace_binaries`]).
 pub fn rdump_bin() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| workspace_binary("rdump", "RDUMP_BIN"))
-        .clone()
+    workspace_binary("rdump", "RDUMP_BIN")
 }
 
 /// The `rrestore` binary: `RRESTORE_BIN` when set, else `target/<profile>/rrestore`, built
 /// from the current sources first.
 pub fn rrestore_bin() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| workspace_binary("rrestore", "RRESTORE_BIN"))
+    workspace_binary("rrestore", "RRESTORE_BIN")
+}
+
+/// The workspace programs the tests run, and the variables that override each.
+const PROGRAMS: [(&str, &str); 2] = [("rdump", "RDUMP_BIN"), ("rrestore", "RRESTORE_BIN")];
+
+/// Brings `target/<profile>/rdump` and `rrestore` up to date with their sources, once per
+/// process; later calls return the first outcome.
+///
+/// `cargo test` builds a package's binaries only for that package's own integration tests,
+/// so without this they would be missing from a fresh clone, and stale whenever their
+/// sources changed since the last `cargo build`. One `cargo build` for both is a no-op when
+/// they are fresh (cargo releases its lock before tests run). Every [`crate::Cluster`] start
+/// calls this first, so a build never lands inside a test's timing-sensitive part (a lock held
+/// for a while, say); its failure only surfaces when a test asks for a binary.
+pub fn build_workspace_binaries() -> Result<(), String> {
+    static OUTCOME: OnceLock<Result<(), String>> = OnceLock::new();
+    OUTCOME
+        .get_or_init(|| {
+            let wanted: Vec<&str> = PROGRAMS
+                .iter()
+                .filter(|(_, var)| std::env::var_os(var).filter(|v| !v.is_empty()).is_none())
+                .map(|(name, _)| *name)
+                .collect();
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            run_cargo_build(&wanted, &profile_dir())
+        })
         .clone()
 }
 
-/// `cargo test` builds a package's binaries only for that package's own integration tests,
-/// so the binaries of `dump` and `restore` are absent from a fresh clone, and stale whenever
-/// their sources changed since the last `cargo build`. Running `cargo build` for the one
-/// binary (a no-op when it is fresh; cargo releases its lock before tests run) means a test
-/// always runs the code it is testing.
 fn workspace_binary(name: &str, override_var: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(override_var).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
@@ -51,9 +71,10 @@ fn workspace_binary(name: &str, override_var: &str) -> PathBuf {
         }
         return path;
     }
-    let profile_dir = profile_dir();
-    build_binary(name, &profile_dir);
-    let path = profile_dir.join(name);
+    if let Err(err) = build_workspace_binaries() {
+        panic!("{name} could not be built from the current sources: {err}");
+    }
+    let path = profile_dir().join(name);
     if !path.is_file() {
         panic!(
             "{} not found after building it: run `cargo build --workspace` first (or set {override_var})",
@@ -63,13 +84,16 @@ fn workspace_binary(name: &str, override_var: &str) -> PathBuf {
     path
 }
 
-fn build_binary(name: &str, profile_dir: &Path) {
+fn run_cargo_build(names: &[&str], profile_dir: &Path) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let mut cmd = Command::new(cargo);
+    // --workspace resolves features exactly as a developer's `cargo build --workspace`
+    // does, so the two never take turns relinking the binaries.
     cmd.current_dir(workspace_root())
-        // --workspace resolves features exactly as a developer's `cargo build --workspace`
-        // does, so the two never take turns relinking the binary.
-        .args(["build", "--quiet", "--workspace", "--bin", name]);
+        .args(["build", "--quiet", "--workspace"]);
+    for name in names {
+        cmd.args(["--bin", name]);
+    }
     let profile = profile_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -89,9 +113,11 @@ fn build_binary(name: &str, profile_dir: &Path) {
     eprintln!("$ {}", describe(&cmd));
     let output = cmd
         .output()
-        .unwrap_or_else(|err| panic!("could not run `{}`: {err}", describe(&cmd)));
-    if !output.status.success() {
-        panic!("building {name} failed: {}", failure_message(&cmd, &output));
+        .map_err(|err| format!("could not run `{}`: {err}", describe(&cmd)))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(failure_message(&cmd, &output))
     }
 }
 

@@ -41,7 +41,14 @@ fn cluster_starts_and_psql_works() {
     );
     assert!(cluster.server_version_num() >= 130000);
     assert_eq!(cluster.psql("postgres", "SHOW server_encoding"), "UTF8");
-    assert_eq!(cluster.psql("postgres", "SHOW lc_collate"), "C");
+    // lc_collate stopped being a setting in PostgreSQL 16; the catalog has it everywhere.
+    assert_eq!(
+        cluster.psql(
+            "postgres",
+            "SELECT datcollate || ' ' || datctype FROM pg_database WHERE datname = 'postgres'"
+        ),
+        "C C"
+    );
     assert_eq!(cluster.psql("postgres", "SHOW fsync"), "off");
     // Several statements, several results.
     assert_eq!(cluster.psql("postgres", "SELECT 1; SELECT 'two'"), "1\ntwo");
