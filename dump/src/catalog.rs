@@ -50,8 +50,10 @@ pub async fn read_tables(client: &Client) -> Result<Vec<Table>> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
                 pg_catalog.pg_get_userbyid(c.relowner)::text, c.relpersistence = 'u',
-                coalesce(c.reloptions, '{{}}')::text[]
+                coalesce(c.reloptions, '{{}}')::text[],
+                ARRAY[c.reltype, coalesce(rt.typarray, 0)]::oid[]
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           LEFT JOIN pg_catalog.pg_type rt ON rt.oid = c.reltype
           WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND {}
           ORDER BY n.nspname, c.relname",
         not_extension_member("pg_catalog.pg_class", "c.oid")
@@ -75,7 +77,11 @@ pub async fn read_tables(client: &Client) -> Result<Vec<Table>> {
                 size: 0,
                 pages: 0,
                 columns: Vec::new(),
-                default_deps: Vec::new(),
+                row_types: r
+                    .get::<_, Vec<u32>>(7)
+                    .into_iter()
+                    .filter(|o| *o != 0)
+                    .collect(),
             }
         })
         .collect())
@@ -118,7 +124,8 @@ pub async fn read_columns(client: &Client, tables: &mut [Table]) -> Result<()> {
                     pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
                     a.attidentity::text, a.attgenerated::text,
                     CASE WHEN a.attcollation <> t.typcollation THEN cn.nspname::text END,
-                    CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END
+                    CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END,
+                    ad.oid
                FROM pg_catalog.pg_attribute a
                JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
@@ -145,26 +152,11 @@ pub async fn read_columns(client: &Client, tables: &mut [Table]) -> Result<()> {
             identity: identity.chars().next(),
             generated: generated.chars().next(),
             collation: coll_schema.zip(coll_name).map(|(s, n)| qualified(&s, &n)),
+            default_oid: r.get(10),
         });
-    }
-    let deps = client
-        .query(
-            "SELECT DISTINCT ad.adrelid, d.refobjid
-               FROM pg_catalog.pg_attrdef ad
-               JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
-                AND d.objid = ad.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-              WHERE ad.adrelid = ANY($1) AND d.refobjid <> ad.adrelid",
-            &[&oids],
-        )
-        .await
-        .during(|| "reading column default dependencies".into())?;
-    let mut dep_map: HashMap<u32, Vec<u32>> = HashMap::new();
-    for r in &deps {
-        dep_map.entry(r.get(0)).or_default().push(r.get(1));
     }
     for t in tables.iter_mut() {
         t.columns = by_table.remove(&t.oid).unwrap_or_default();
-        t.default_deps = dep_map.remove(&t.oid).unwrap_or_default();
     }
     Ok(())
 }

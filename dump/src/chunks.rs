@@ -108,7 +108,7 @@ mod tests {
             size,
             pages,
             columns: vec![],
-            default_deps: vec![],
+            row_types: vec![],
         }
     }
 

@@ -3,71 +3,13 @@
 use std::collections::HashMap;
 
 use archive_format::sql::{qualified, quote_ident, quote_literal};
-use archive_format::toc::{Entry, Section};
+use archive_format::toc::Section;
 
 use crate::model::*;
-
-/// Assigns entry ids and remembers which entry stands for which catalog object.
-#[derive(Default)]
-pub struct TocBuilder {
-    pub entries: Vec<Entry>,
-    by_oid: HashMap<u32, u32>,
-    schema_ids: HashMap<String, u32>,
-    /// The "TABLE DATA" entry of each table, filled in by the data phase.
-    pub data_ids: HashMap<u32, u32>,
-    /// Skip `OWNER TO` (`-O`).
-    pub no_owner: bool,
-}
+use crate::objects::{class, ObjId};
+use crate::toc_builder::{entry, TocBuilder};
 
 impl TocBuilder {
-    pub fn new(no_owner: bool) -> Self {
-        TocBuilder {
-            no_owner,
-            ..Default::default()
-        }
-    }
-
-    fn next_id(&self) -> u32 {
-        self.entries.len() as u32 + 1
-    }
-
-    /// Reserves an id now for an entry whose content is filled in later (table data is
-    /// queued before the DDL around it is generated).
-    pub fn reserve(&mut self, mut entry: Entry) -> u32 {
-        entry.id = self.next_id();
-        let id = entry.id;
-        self.entries.push(entry);
-        id
-    }
-
-    fn push(&mut self, entry: Entry, oid: Option<u32>) -> u32 {
-        let id = self.reserve(entry);
-        if let Some(oid) = oid {
-            self.by_oid.insert(oid, id);
-        }
-        id
-    }
-
-    pub fn id_of(&self, oid: u32) -> Option<u32> {
-        self.by_oid.get(&oid).copied()
-    }
-
-    pub fn entry_mut(&mut self, id: u32) -> Option<&mut Entry> {
-        self.entries.get_mut(id as usize - 1)
-    }
-
-    fn owner_sql(&self, object: &str, name: &str, owner: &str) -> String {
-        if self.no_owner {
-            String::new()
-        } else {
-            format!("\nALTER {object} {name} OWNER TO {};", quote_ident(owner))
-        }
-    }
-
-    fn schema_deps(&self, schema: &str) -> Vec<u32> {
-        self.schema_ids.get(schema).copied().into_iter().collect()
-    }
-
     pub fn add_schemas(&mut self, schemas: &[Schema]) {
         for s in schemas {
             let name = quote_ident(&s.name);
@@ -98,7 +40,7 @@ impl TocBuilder {
                     create,
                     drop,
                 ),
-                Some(s.oid),
+                Some(ObjId::namespace(s.oid)),
             );
             self.schema_ids.insert(s.name.clone(), id);
         }
@@ -124,7 +66,7 @@ impl TocBuilder {
                 format!("DROP SEQUENCE {name};"),
             );
             e.deps = self.schema_deps(&s.schema);
-            self.push(e, Some(s.oid));
+            self.push(e, Some(ObjId::rel(s.oid)));
         }
     }
 
@@ -158,19 +100,37 @@ impl TocBuilder {
             format!("DROP TABLE {name};"),
         );
         e.deps = self.schema_deps(&t.schema);
-        e.deps
-            .extend(t.default_deps.iter().filter_map(|oid| self.id_of(*oid)));
         e.size = t.size;
-        self.push(e, Some(t.oid))
+        let id = self.push(e, Some(ObjId::rel(t.oid)));
+        // What CREATE TABLE makes along with the table: dependencies on these are on it.
+        for ty in &t.row_types {
+            self.alias(ObjId::type_(*ty), id);
+        }
+        for d in t.columns.iter().filter_map(|c| c.default_oid) {
+            self.alias(ObjId::new(class::PG_ATTRDEF, d), id);
+        }
+        for c in checks.iter().filter(|c| c.validated) {
+            self.alias(ObjId::constraint(c.oid), id);
+        }
+        for s in seqs
+            .iter()
+            .filter(|s| s.identity && s.owned_by.as_ref().is_some_and(|(o, _)| *o == t.oid))
+        {
+            self.alias(ObjId::rel(s.oid), id);
+        }
+        id
     }
 
     /// `ALTER SEQUENCE ... OWNED BY` for serial-style sequences, once both exist.
     pub fn add_sequence_ownership(&mut self, seqs: &[Sequence], tables: &HashMap<u32, &Table>) {
         for s in seqs.iter().filter(|s| !s.identity) {
-            let (Some((table_oid, column)), Some(seq_id)) = (&s.owned_by, self.id_of(s.oid)) else {
+            let (Some((table_oid, column)), Some(seq_id)) =
+                (&s.owned_by, self.id_of(ObjId::rel(s.oid)))
+            else {
                 continue;
             };
-            let (Some(table), Some(table_id)) = (tables.get(table_oid), self.id_of(*table_oid))
+            let (Some(table), Some(table_id)) =
+                (tables.get(table_oid), self.id_of(ObjId::rel(*table_oid)))
             else {
                 continue;
             };
@@ -199,9 +159,11 @@ impl TocBuilder {
         for s in seqs {
             // An identity sequence is part of its table's entry.
             let owner_entry = if s.identity {
-                s.owned_by.as_ref().and_then(|(t, _)| self.id_of(*t))
+                s.owned_by
+                    .as_ref()
+                    .and_then(|(t, _)| self.id_of(ObjId::rel(*t)))
             } else {
-                self.id_of(s.oid)
+                self.id_of(ObjId::rel(s.oid))
             };
             let Some(dep) = owner_entry else { continue };
             let create = format!(
@@ -234,8 +196,10 @@ impl TocBuilder {
             .collect();
         sorted.sort_by_key(order);
         for c in sorted {
-            let (Some(table), Some(table_id)) = (tables.get(&c.table_oid), self.id_of(c.table_oid))
-            else {
+            let (Some(table), Some(table_id)) = (
+                tables.get(&c.table_oid),
+                self.id_of(ObjId::rel(c.table_oid)),
+            ) else {
                 continue;
             };
             let kind = match c.kind {
@@ -264,27 +228,29 @@ impl TocBuilder {
             e.table = Some(table_id);
             e.size = table.size;
             if c.kind == 'f' {
-                if let Some(r) = c.ref_table_oid.and_then(|o| self.id_of(o)) {
+                if let Some(r) = c.ref_table_oid.and_then(|o| self.id_of(ObjId::rel(o))) {
                     e.deps.push(r);
                 }
-                if let Some(i) = c.index_oid.and_then(|o| self.id_of(o)) {
+                if let Some(i) = c.index_oid.and_then(|o| self.id_of(ObjId::rel(o))) {
                     e.deps.push(i);
                 }
             }
             e.deps.dedup();
             e.index_build = index_build(c, table);
-            let id = self.push(e, Some(c.oid));
+            let id = self.push(e, Some(ObjId::constraint(c.oid)));
             // A foreign key names the index it relies on: let that index oid find this entry.
             if let Some(idx) = c.index_oid.filter(|_| c.kind != 'f') {
-                self.by_oid.insert(idx, id);
+                self.alias(ObjId::rel(idx), id);
             }
         }
     }
 
     pub fn add_indexes(&mut self, indexes: &[Index], tables: &HashMap<u32, &Table>) {
         for i in indexes {
-            let (Some(table), Some(table_id)) = (tables.get(&i.table_oid), self.id_of(i.table_oid))
-            else {
+            let (Some(table), Some(table_id)) = (
+                tables.get(&i.table_oid),
+                self.id_of(ObjId::rel(i.table_oid)),
+            ) else {
                 continue;
             };
             let tname = qualified(&table.schema, &table.name);
@@ -310,34 +276,8 @@ impl TocBuilder {
             e.deps = vec![table_id];
             e.table = Some(table_id);
             e.size = table.size;
-            self.push(e, Some(i.oid));
+            self.push(e, Some(ObjId::rel(i.oid)));
         }
-    }
-}
-
-pub fn entry(
-    kind: &str,
-    section: Section,
-    schema: Option<&str>,
-    name: &str,
-    owner: Option<&str>,
-    create: String,
-    drop: String,
-) -> Entry {
-    Entry {
-        id: 0,
-        kind: kind.to_owned(),
-        section,
-        schema: schema.map(str::to_owned),
-        name: name.to_owned(),
-        owner: owner.map(str::to_owned),
-        create,
-        drop,
-        deps: Vec::new(),
-        table: None,
-        size: 0,
-        data: None,
-        index_build: None,
     }
 }
 

@@ -6,10 +6,13 @@ pub mod catalog;
 pub mod chunks;
 pub mod data;
 pub mod ddl;
+pub mod deps;
 pub mod error;
 pub mod model;
+pub mod objects;
 pub mod run;
 pub mod session;
+pub mod toc_builder;
 
 pub use error::{Error, Result};
 pub use run::{dump, DumpOptions, DumpSummary};

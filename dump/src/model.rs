@@ -22,6 +22,8 @@ pub struct Column {
     pub generated: Option<char>,
     /// Collation, qualified and quoted, when it differs from the type's default.
     pub collation: Option<String>,
+    /// pg_attrdef row of the default, which pg_depend names in its dependencies.
+    pub default_oid: Option<u32>,
 }
 
 impl Column {
@@ -46,8 +48,8 @@ pub struct Table {
     /// Heap pages, for splitting into ctid ranges.
     pub pages: u64,
     pub columns: Vec<Column>,
-    /// Relations (sequences) that column defaults refer to.
-    pub default_deps: Vec<u32>,
+    /// The table's row type and its array type (parts of the table's entry).
+    pub row_types: Vec<u32>,
 }
 
 impl Table {

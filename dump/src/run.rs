@@ -15,10 +15,12 @@ use crate::archive::{OutputDir, DATA_DIR};
 use crate::catalog;
 use crate::chunks;
 use crate::data::{self, DataItem, DataPlan};
-use crate::ddl::{entry, TocBuilder};
+use crate::deps;
 use crate::error::{QueryContext, Result};
 use crate::model::{Catalog, Table};
+use crate::objects::ObjId;
 use crate::session::{lock_tables, open_leader};
+use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Clone, Debug)]
 pub struct DumpOptions {
@@ -143,6 +145,12 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         cat.constraints = catalog::read_constraints(client, &cat.tables).await?;
         cat.indexes = catalog::read_indexes(client, &cat.tables).await?;
         build_entries(&mut toc, &cat);
+        let edges = deps::read(client).await?;
+        deps::apply(&mut toc, &edges);
+        deps::fix_sections(&mut toc);
+        for w in deps::break_cycles(&mut toc) {
+            tracing::warn!("{w}");
+        }
         Result::<()>::Ok(())
     };
     let (done, ddl) = futures::join!(data_phase, ddl_phase);
@@ -172,7 +180,9 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
             .push((d.chunk, d.file));
     }
     for t in cat.tables.iter().filter(|t| t.has_data()) {
-        let (Some(&data_id), Some(table_id)) = (toc.data_ids.get(&t.oid), toc.id_of(t.oid)) else {
+        let (Some(&data_id), Some(table_id)) =
+            (toc.data_ids.get(&t.oid), toc.id_of(ObjId::rel(t.oid)))
+        else {
             continue;
         };
         let mut files = files_by_entry.remove(&data_id).unwrap_or_default();

@@ -1,0 +1,136 @@
+//! Dependencies between entries from the server's own record of them (pg_depend), read
+//! in one query. Parts of an object (a table's row type, a column default, a view's
+//! rule, a constraint's index) are aliased to the entry that creates them, so an edge
+//! from or to a part becomes an edge between whole entries.
+
+use std::collections::{HashMap, HashSet};
+
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use crate::error::{QueryContext, Result};
+use crate::objects::ObjId;
+use crate::toc_builder::TocBuilder;
+
+/// OIDs below this belong to objects initdb created; they are never dumped.
+const FIRST_NORMAL_OBJECT_ID: u32 = 16384;
+
+/// Normal dependencies between user objects. Automatic and internal ones describe
+/// ownership ("this index belongs to that table"), which the entries already encode.
+pub async fn read(client: &Client) -> Result<Vec<(ObjId, ObjId)>> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT classid, objid, refclassid, refobjid
+               FROM pg_catalog.pg_depend
+              WHERE deptype = 'n' AND objid >= $1::oid AND refobjid >= $1::oid",
+            &[&FIRST_NORMAL_OBJECT_ID],
+        )
+        .await
+        .during(|| "reading object dependencies".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                ObjId::new(r.get(0), r.get(1)),
+                ObjId::new(r.get(2), r.get(3)),
+            )
+        })
+        .collect())
+}
+
+/// Adds the edges whose both ends are dumped.
+pub fn apply(toc: &mut TocBuilder, edges: &[(ObjId, ObjId)]) {
+    let mut add: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (obj, target) in edges {
+        if let (Some(a), Some(b)) = (toc.id_of(*obj), toc.id_of(*target)) {
+            if a != b {
+                add.entry(a).or_default().push(b);
+            }
+        }
+    }
+    for (id, deps) in add {
+        if let Some(e) = toc.entry_mut(id) {
+            e.deps.extend(deps);
+            e.deps.sort_unstable();
+            e.deps.dedup();
+        }
+    }
+}
+
+/// A pre-data object that needs a post-data one (a view grouping by a primary key's
+/// columns needs the key) moves to post-data with it, like pg_dump does.
+pub fn fix_sections(toc: &mut TocBuilder) {
+    loop {
+        let section: HashMap<u32, Section> =
+            toc.entries.iter().map(|e| (e.id, e.section)).collect();
+        let mut moved = false;
+        for e in toc.entries.iter_mut() {
+            if e.section == Section::PreData
+                && e.deps
+                    .iter()
+                    .any(|d| section.get(d) == Some(&Section::PostData))
+            {
+                e.section = Section::PostData;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+}
+
+/// Finds dependency loops that survived the dump's own loop breaking, reports them,
+/// and cuts one edge of each so the archive stays restorable in some order.
+pub fn break_cycles(toc: &mut TocBuilder) -> Vec<String> {
+    let mut warnings = Vec::new();
+    while let Some(cycle) = find_cycle(toc) {
+        let names: Vec<String> = cycle
+            .iter()
+            .filter_map(|id| toc.entries.get(*id as usize - 1))
+            .map(|e| format!("{} {}", e.kind, e.name))
+            .collect();
+        warnings.push(format!("dependency loop among: {}", names.join(" -> ")));
+        // Cut the edge into the first entry of the loop.
+        let (from, to) = (cycle[cycle.len() - 1], cycle[0]);
+        if let Some(e) = toc.entry_mut(from) {
+            e.deps.retain(|d| *d != to);
+        }
+    }
+    warnings
+}
+
+fn find_cycle(toc: &TocBuilder) -> Option<Vec<u32>> {
+    // Iterative DFS with colours; returns the ids on the first back edge's loop.
+    let deps: HashMap<u32, &Vec<u32>> = toc.entries.iter().map(|e| (e.id, &e.deps)).collect();
+    let mut done: HashSet<u32> = HashSet::new();
+    for start in toc.entries.iter().map(|e| e.id) {
+        if done.contains(&start) {
+            continue;
+        }
+        let mut path: Vec<(u32, usize)> = vec![(start, 0)];
+        let mut on_path: HashSet<u32> = HashSet::from([start]);
+        while let Some((node, next)) = path.last().copied() {
+            let children = deps.get(&node).map(|d| d.as_slice()).unwrap_or(&[]);
+            if next < children.len() {
+                if let Some(top) = path.last_mut() {
+                    top.1 += 1;
+                }
+                let child = children[next];
+                if on_path.contains(&child) {
+                    let pos = path.iter().position(|(n, _)| *n == child).unwrap_or(0);
+                    return Some(path[pos..].iter().map(|(n, _)| *n).collect());
+                }
+                if !done.contains(&child) && deps.contains_key(&child) {
+                    on_path.insert(child);
+                    path.push((child, 0));
+                }
+            } else {
+                on_path.remove(&node);
+                done.insert(node);
+                path.pop();
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,105 @@
+//! Assembles TOC entries: ids, which entry stands for which catalog object, and the
+//! pieces of SQL every kind of object shares.
+
+use std::collections::HashMap;
+
+use archive_format::sql::quote_ident;
+use archive_format::toc::{Entry, Section};
+
+use crate::objects::ObjId;
+
+/// Assigns entry ids and remembers which entry stands for which catalog object.
+#[derive(Default)]
+pub struct TocBuilder {
+    pub entries: Vec<Entry>,
+    by_obj: HashMap<ObjId, u32>,
+    pub(crate) schema_ids: HashMap<String, u32>,
+    /// The "TABLE DATA" entry of each table, filled in by the data phase.
+    pub data_ids: HashMap<u32, u32>,
+    /// Skip `OWNER TO` (`-O`).
+    pub no_owner: bool,
+}
+
+impl TocBuilder {
+    pub fn new(no_owner: bool) -> Self {
+        TocBuilder {
+            no_owner,
+            ..Default::default()
+        }
+    }
+
+    fn next_id(&self) -> u32 {
+        self.entries.len() as u32 + 1
+    }
+
+    /// Reserves an id now for an entry whose content is filled in later (table data is
+    /// queued before the DDL around it is generated).
+    pub fn reserve(&mut self, mut entry: Entry) -> u32 {
+        entry.id = self.next_id();
+        let id = entry.id;
+        self.entries.push(entry);
+        id
+    }
+
+    /// Adds an entry standing for catalog object `obj`.
+    pub fn push(&mut self, entry: Entry, obj: Option<ObjId>) -> u32 {
+        let id = self.reserve(entry);
+        if let Some(obj) = obj {
+            self.by_obj.insert(obj, id);
+        }
+        id
+    }
+
+    /// Makes `obj`, a part of what entry `id` creates (a table's row type, a view's
+    /// rule, a constraint's index), resolve to that entry.
+    pub fn alias(&mut self, obj: ObjId, id: u32) {
+        self.by_obj.entry(obj).or_insert(id);
+    }
+
+    pub fn id_of(&self, obj: ObjId) -> Option<u32> {
+        self.by_obj.get(&obj).copied()
+    }
+
+    pub fn entry_mut(&mut self, id: u32) -> Option<&mut Entry> {
+        self.entries.get_mut(id as usize - 1)
+    }
+
+    pub fn owner_sql(&self, object: &str, name: &str, owner: &str) -> String {
+        if self.no_owner {
+            String::new()
+        } else {
+            format!("\nALTER {object} {name} OWNER TO {};", quote_ident(owner))
+        }
+    }
+
+    pub fn schema_deps(&self, schema: &str) -> Vec<u32> {
+        self.schema_ids.get(schema).copied().into_iter().collect()
+    }
+}
+
+/// A new entry; id, dependencies and the rest are filled in by the caller.
+pub fn entry(
+    kind: &str,
+    section: Section,
+    schema: Option<&str>,
+    name: &str,
+    owner: Option<&str>,
+    create: String,
+    drop: String,
+) -> Entry {
+    Entry {
+        id: 0,
+        kind: kind.to_owned(),
+        section,
+        schema: schema.map(str::to_owned),
+        name: name.to_owned(),
+        owner: owner.map(str::to_owned),
+        create,
+        drop,
+        deps: Vec::new(),
+        table: None,
+        size: 0,
+        data: None,
+        index_build: None,
+    }
+}
