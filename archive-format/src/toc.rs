@@ -108,6 +108,10 @@ pub struct Entry {
     pub create: String,
     #[serde(default)]
     pub drop: String,
+    /// `ALTER ... OWNER TO ...`, run right after `create` unless the restore skips
+    /// ownership (`-O`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_owner: Option<String>,
     #[serde(default)]
     pub deps: Vec<u32>,
     /// The TABLE entry this entry works on (indexes, constraints, data, ...): the
@@ -298,6 +302,7 @@ mod tests {
                     owner: Some("me".into()),
                     create: "CREATE TABLE public.t (a int);".into(),
                     drop: "DROP TABLE public.t;".into(),
+                    set_owner: Some("ALTER TABLE public.t OWNER TO me;".into()),
                     deps: vec![],
                     table: None,
                     size: 0,
@@ -313,6 +318,7 @@ mod tests {
                     owner: None,
                     create: String::new(),
                     drop: String::new(),
+                    set_owner: None,
                     deps: vec![1],
                     table: Some(1),
                     size: 10,

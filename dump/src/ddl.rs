@@ -14,34 +14,29 @@ impl TocBuilder {
         for s in schemas {
             let name = quote_ident(&s.name);
             // `public` comes with every database; only a changed owner needs saying.
-            let create = if s.name == "public" {
-                if s.owner == "pg_database_owner" || self.no_owner {
-                    continue;
-                }
-                format!("ALTER SCHEMA public OWNER TO {};", quote_ident(&s.owner))
+            let public = s.name == "public";
+            if public && s.owner == "pg_database_owner" {
+                continue;
+            }
+            let (create, drop) = if public {
+                (String::new(), String::new())
             } else {
-                format!(
-                    "CREATE SCHEMA {name};{}",
-                    self.owner_sql("SCHEMA", &name, &s.owner)
+                (
+                    format!("CREATE SCHEMA {name};"),
+                    format!("DROP SCHEMA {name};"),
                 )
             };
-            let drop = if s.name == "public" {
-                String::new()
-            } else {
-                format!("DROP SCHEMA {name};")
-            };
-            let id = self.push(
-                entry(
-                    "SCHEMA",
-                    Section::PreData,
-                    None,
-                    &s.name,
-                    Some(&s.owner),
-                    create,
-                    drop,
-                ),
-                Some(ObjId::namespace(s.oid)),
+            let mut e = entry(
+                "SCHEMA",
+                Section::PreData,
+                None,
+                &s.name,
+                Some(&s.owner),
+                create,
+                drop,
             );
+            e.set_owner = self.owner_stmt("SCHEMA", &name, &s.owner);
+            let id = self.push(e, Some(ObjId::namespace(s.oid)));
             self.schema_ids.insert(s.name.clone(), id);
         }
     }
@@ -51,10 +46,9 @@ impl TocBuilder {
         for s in seqs.iter().filter(|s| !s.identity) {
             let name = qualified(&s.schema, &s.name);
             let create = format!(
-                "CREATE SEQUENCE {name}\n    AS {}\n{};{}",
+                "CREATE SEQUENCE {name}\n    AS {}\n{};",
                 s.type_sql,
-                sequence_options(s),
-                self.owner_sql("SEQUENCE", &name, &s.owner)
+                sequence_options(s)
             );
             let mut e = entry(
                 "SEQUENCE",
@@ -66,6 +60,7 @@ impl TocBuilder {
                 format!("DROP SEQUENCE {name};"),
             );
             e.deps = self.schema_deps(&s.schema);
+            e.set_owner = self.owner_stmt("SEQUENCE", &name, &s.owner);
             self.push(e, Some(ObjId::rel(s.oid)));
         }
     }
@@ -89,7 +84,6 @@ impl TocBuilder {
             create.push_str(&format!("\nWITH ({})", t.reloptions.join(", ")));
         }
         create.push(';');
-        create.push_str(&self.owner_sql("TABLE", &name, &t.owner));
         let mut e = entry(
             "TABLE",
             Section::PreData,
@@ -100,6 +94,7 @@ impl TocBuilder {
             format!("DROP TABLE {name};"),
         );
         e.deps = self.schema_deps(&t.schema);
+        e.set_owner = self.owner_stmt("TABLE", &name, &t.owner);
         e.size = t.size;
         let id = self.push(e, Some(ObjId::rel(t.oid)));
         // What CREATE TABLE makes along with the table: dependencies on these are on it.

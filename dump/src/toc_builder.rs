@@ -64,12 +64,9 @@ impl TocBuilder {
         self.entries.get_mut(id as usize - 1)
     }
 
-    pub fn owner_sql(&self, object: &str, name: &str, owner: &str) -> String {
-        if self.no_owner {
-            String::new()
-        } else {
-            format!("\nALTER {object} {name} OWNER TO {};", quote_ident(owner))
-        }
+    /// `ALTER <object> <name> OWNER TO <owner>;` unless ownership is skipped (`-O`).
+    pub fn owner_stmt(&self, object: &str, name: &str, owner: &str) -> Option<String> {
+        (!self.no_owner).then(|| format!("ALTER {object} {name} OWNER TO {};", quote_ident(owner)))
     }
 
     pub fn schema_deps(&self, schema: &str) -> Vec<u32> {
@@ -96,6 +93,7 @@ pub fn entry(
         owner: owner.map(str::to_owned),
         create,
         drop,
+        set_owner: None,
         deps: Vec::new(),
         table: None,
         size: 0,

@@ -120,9 +120,13 @@ async fn run_item(
     let e = &toc.entries[item.entry];
     let fail = |msg: String| Error::Other(format!("{}: {msg}", describe(e)));
     let (Some(k), Some(data)) = (item.file, e.data.as_ref()) else {
-        if !e.create.is_empty() {
+        let sql = match &e.set_owner {
+            Some(owner) => format!("{}\n{owner}", e.create),
+            None => e.create.clone(),
+        };
+        if !sql.trim().is_empty() {
             client
-                .batch_execute(&e.create)
+                .batch_execute(&sql)
                 .await
                 .map_err(|err| fail(pgconn::server_message(&err)))?;
         }
