@@ -2,6 +2,7 @@
 //! cluster, with full, differential and incremental backups, a WAL archive, verification
 //! and expiry. See DESIGN.md ("Physical repository", "rbackup backup").
 
+pub mod archive;
 pub mod error;
 pub mod label;
 pub mod lsn;
@@ -10,7 +11,13 @@ pub mod pagecheck;
 pub mod pgcontrol;
 pub mod pool;
 pub mod repo;
+pub mod sources;
 pub mod store;
 pub mod walk;
 
 pub use error::{Error, Result};
+pub mod backup;
+pub mod restore;
+pub mod verify;
+pub mod expire;
+pub mod info;
