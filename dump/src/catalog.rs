@@ -11,17 +11,7 @@ use tokio_postgres::Client;
 
 use crate::error::{QueryContext, Result};
 use crate::model::*;
-
-/// Schemas that are PostgreSQL's own, never dumped.
-const USER_SCHEMA: &str = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
-
-/// Objects that belong to an extension are recreated by CREATE EXTENSION, not by us.
-fn not_extension_member(class: &str, oid_expr: &str) -> String {
-    format!(
-        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '{class}'::pg_catalog.regclass \
-         AND e.objid = {oid_expr} AND e.deptype = 'e')"
-    )
-}
+use crate::objects::{not_extension_member, USER_SCHEMA};
 
 pub async fn read_schemas(client: &Client) -> Result<Vec<Schema>> {
     let sql = format!(
@@ -251,8 +241,10 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
             "SELECT co.oid, co.conrelid, co.conname::text, co.contype::text,
                     pg_catalog.pg_get_constraintdef(co.oid), NULLIF(co.conindid, 0),
                     NULLIF(co.confrelid, 0), co.convalidated, co.condeferrable, co.condeferred,
-                    CASE WHEN co.contype IN ('p', 'u') THEN pg_catalog.pg_get_indexdef(co.conindid) END
+                    CASE WHEN co.contype IN ('p', 'u') THEN pg_catalog.pg_get_indexdef(co.conindid) END,
+                    coalesce(i.indisclustered, false), coalesce(i.indisreplident, false)
                FROM pg_catalog.pg_constraint co
+               LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = co.conindid AND co.contype IN ('p', 'u', 'x')
               WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'c', 'f', 'x') AND co.conislocal
               ORDER BY co.conrelid, co.conname",
             &[&oids],
@@ -275,6 +267,8 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                 deferrable: r.get(8),
                 deferred: r.get(9),
                 index_def: r.get(10),
+                clustered: r.get(11),
+                replica_identity: r.get(12),
             }
         })
         .collect())

@@ -50,7 +50,7 @@ impl TocBuilder {
                 s.type_sql,
                 sequence_options(s)
             );
-            let mut e = entry(
+            let e = entry(
                 "SEQUENCE",
                 Section::PreData,
                 Some(&s.schema),
@@ -59,9 +59,7 @@ impl TocBuilder {
                 create,
                 format!("DROP SEQUENCE {name};"),
             );
-            e.deps = self.schema_deps(&s.schema);
-            e.set_owner = self.owner_stmt("SEQUENCE", &name, &s.owner);
-            self.push(e, Some(ObjId::rel(s.oid)));
+            self.add_object(e, ObjId::rel(s.oid), "SEQUENCE", name);
         }
     }
 
@@ -93,10 +91,8 @@ impl TocBuilder {
             create,
             format!("DROP TABLE {name};"),
         );
-        e.deps = self.schema_deps(&t.schema);
-        e.set_owner = self.owner_stmt("TABLE", &name, &t.owner);
         e.size = t.size;
-        let id = self.push(e, Some(ObjId::rel(t.oid)));
+        let id = self.add_object(e, ObjId::rel(t.oid), "TABLE", name);
         // What CREATE TABLE makes along with the table: dependencies on these are on it.
         for ty in &t.row_types {
             self.alias(ObjId::type_(*ty), id);
@@ -205,8 +201,9 @@ impl TocBuilder {
             let tname = qualified(&table.schema, &table.name);
             let cname = quote_ident(&c.name);
             let only = if table.kind == 'p' { "" } else { "ONLY " };
+            let marks = index_marks(&tname, &cname, c.clustered, c.replica_identity);
             let create = format!(
-                "ALTER TABLE {only}{tname}\n    ADD CONSTRAINT {cname} {};",
+                "ALTER TABLE {only}{tname}\n    ADD CONSTRAINT {cname} {};{marks}",
                 c.definition
             );
             let drop = format!("ALTER TABLE {only}{tname} DROP CONSTRAINT {cname};");
@@ -231,7 +228,10 @@ impl TocBuilder {
                 }
             }
             e.deps.dedup();
-            e.index_build = index_build(c, table);
+            e.index_build = index_build(c, table).map(|mut b| {
+                b.attach.push_str(&marks);
+                b
+            });
             let id = self.push(e, Some(ObjId::constraint(c.oid)));
             // A foreign key names the index it relies on: let that index oid find this entry.
             if let Some(idx) = c.index_oid.filter(|_| c.kind != 'f') {
@@ -250,15 +250,11 @@ impl TocBuilder {
             };
             let tname = qualified(&table.schema, &table.name);
             let iname = quote_ident(&i.name);
-            let mut create = format!("{};", i.definition);
-            if i.clustered {
-                create.push_str(&format!("\nALTER TABLE {tname} CLUSTER ON {iname};"));
-            }
-            if i.replica_identity {
-                create.push_str(&format!(
-                    "\nALTER TABLE ONLY {tname} REPLICA IDENTITY USING INDEX {iname};"
-                ));
-            }
+            let create = format!(
+                "{};{}",
+                i.definition,
+                index_marks(&tname, &iname, i.clustered, i.replica_identity)
+            );
             let mut e = entry(
                 "INDEX",
                 Section::PostData,
@@ -274,6 +270,20 @@ impl TocBuilder {
             self.push(e, Some(ObjId::rel(i.oid)));
         }
     }
+}
+
+/// The table's CLUSTER mark and replica identity, when they name this index.
+fn index_marks(table: &str, index: &str, clustered: bool, replica_identity: bool) -> String {
+    let mut sql = String::new();
+    if clustered {
+        sql.push_str(&format!("\nALTER TABLE {table} CLUSTER ON {index};"));
+    }
+    if replica_identity {
+        sql.push_str(&format!(
+            "\nALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {index};"
+        ));
+    }
+    sql
 }
 
 /// PRIMARY KEY / UNIQUE as a plain unique index plus `ADD CONSTRAINT ... USING INDEX`

@@ -97,6 +97,9 @@ pub struct Constraint {
     pub deferred: bool,
     /// `pg_get_indexdef()` of the index behind a PRIMARY KEY or UNIQUE constraint.
     pub index_def: Option<String>,
+    /// The constraint's index carries the table's CLUSTER mark / replica identity.
+    pub clustered: bool,
+    pub replica_identity: bool,
 }
 
 #[derive(Clone, Debug)]

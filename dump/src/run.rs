@@ -18,7 +18,7 @@ use crate::data::{self, DataItem, DataPlan};
 use crate::deps;
 use crate::error::{QueryContext, Result};
 use crate::model::{Catalog, Table};
-use crate::objects::ObjId;
+use crate::objects::{self, ObjId};
 use crate::session::{lock_tables, open_leader};
 use crate::toc_builder::{entry, TocBuilder};
 
@@ -144,7 +144,12 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         cat.sequences = catalog::read_sequences(client).await?;
         cat.constraints = catalog::read_constraints(client, &cat.tables).await?;
         cat.indexes = catalog::read_indexes(client, &cat.tables).await?;
+        let ctx = objects::Ctx {
+            server_version: server_version_num.max(0) as u32,
+        };
+        let families = objects::read_all(client, &ctx).await?;
         build_entries(&mut toc, &cat);
+        families.add_entries(&mut toc);
         let edges = deps::read(client).await?;
         deps::apply(&mut toc, &edges);
         deps::fix_sections(&mut toc);

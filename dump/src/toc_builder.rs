@@ -18,6 +18,18 @@ pub struct TocBuilder {
     pub data_ids: HashMap<u32, u32>,
     /// Skip `OWNER TO` (`-O`).
     pub no_owner: bool,
+    /// How SQL names each dumped object, for comments, privileges and security labels.
+    pub designators: HashMap<ObjId, Designator>,
+}
+
+/// How SQL statements name an object: `COMMENT ON <keyword> <name>`,
+/// `ALTER <keyword> <name> OWNER TO`, e.g. ("FUNCTION", "s.f(integer)").
+#[derive(Clone, Debug)]
+pub struct Designator {
+    pub entry: u32,
+    pub keyword: &'static str,
+    pub name: String,
+    pub owner: Option<String>,
 }
 
 impl TocBuilder {
@@ -47,6 +59,36 @@ impl TocBuilder {
         if let Some(obj) = obj {
             self.by_obj.insert(obj, id);
         }
+        id
+    }
+
+    /// Adds the entry that creates catalog object `obj`: it depends on its schema, gets
+    /// its `OWNER TO` from `entry.owner`, and is remembered under `keyword name` so that
+    /// comments, privileges and labels can name it.
+    pub fn add_object(
+        &mut self,
+        mut entry: Entry,
+        obj: ObjId,
+        keyword: &'static str,
+        name: String,
+    ) -> u32 {
+        if let Some(owner) = entry.owner.as_deref() {
+            entry.set_owner = self.owner_stmt(keyword, &name, owner);
+        }
+        if let Some(schema) = entry.schema.as_deref() {
+            entry.deps.extend(self.schema_deps(schema));
+        }
+        let owner = entry.owner.clone();
+        let id = self.push(entry, Some(obj));
+        self.designators.insert(
+            obj,
+            Designator {
+                entry: id,
+                keyword,
+                name,
+                owner,
+            },
+        );
         id
     }
 

@@ -1,5 +1,50 @@
-//! Catalog object identity: which catalog a row lives in and its OID, as pg_depend,
-//! pg_description and pg_shdepend name objects.
+//! The kinds of catalog object rdump dumps, one module per family, and what they share:
+//! object identity (which catalog a row lives in and its OID, as pg_depend,
+//! pg_description and pg_shdepend name objects) and the SQL filters that keep
+//! PostgreSQL's own and extensions' objects out.
+//!
+//! A family module has `read(client, &Ctx) -> Result<Family>` (a fixed number of
+//! set-returning queries) and `Family::add_entries(&self, &mut TocBuilder)`, which adds
+//! one entry per object with `TocBuilder::add_object` and aliases the object's parts.
+//! Dependencies between entries come from pg_depend afterwards (`crate::deps`); a
+//! family only adds the ones pg_depend does not record.
+
+use tokio_postgres::Client;
+
+use crate::error::Result;
+use crate::toc_builder::TocBuilder;
+
+/// What every family's queries may need to know.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// `server_version_num`, for version-aware catalog queries (13 to 18).
+    pub server_version: u32,
+}
+
+/// Every family beyond the core relations (which `crate::catalog` reads because the
+/// data phase needs them first).
+#[derive(Default)]
+pub struct Families {}
+
+pub async fn read_all(_client: &Client, _ctx: &Ctx) -> Result<Families> {
+    Ok(Families {})
+}
+
+impl Families {
+    pub fn add_entries(&self, _toc: &mut TocBuilder) {}
+}
+
+/// SQL condition on `n` (pg_namespace): a user schema, not PostgreSQL's own.
+pub const USER_SCHEMA: &str = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'";
+
+/// SQL condition: the object `oid_expr` of catalog `class` (e.g. `pg_catalog.pg_proc`)
+/// is not part of an extension (CREATE EXTENSION recreates those, not us).
+pub fn not_extension_member(class: &str, oid_expr: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '{class}'::pg_catalog.regclass \
+         AND e.objid = {oid_expr} AND e.deptype = 'e')"
+    )
+}
 
 /// OIDs of the system catalogs themselves. They are fixed by PostgreSQL's bootstrap
 /// and identical in every supported version.

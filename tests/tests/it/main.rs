@@ -6,3 +6,4 @@ mod harness;
 mod pgconn;
 mod roundtrip;
 mod tools;
+mod zoo;
