@@ -176,7 +176,10 @@ pub fn render_text(info: &Info) -> String {
         }
     }
     for l in &info.incomplete {
-        let _ = writeln!(s, "\n  incomplete backup {l} (interrupted; the next backup resumes or removes it)");
+        let _ = writeln!(
+            s,
+            "\n  incomplete backup {l} (interrupted; the next backup resumes or removes it)"
+        );
     }
     if !info.archive.is_empty() {
         let _ = writeln!(s, "\n  archived WAL:");

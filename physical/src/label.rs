@@ -74,7 +74,12 @@ pub fn new_label(
     existing: &[String],
 ) -> String {
     let mut time = now.naive_utc();
-    if let Some(latest) = existing.iter().filter_map(|l| parse(l)).map(|l| l.time).max() {
+    if let Some(latest) = existing
+        .iter()
+        .filter_map(|l| parse(l))
+        .map(|l| l.time)
+        .max()
+    {
         if time <= latest {
             time = latest + TimeDelta::seconds(1);
         }
@@ -97,7 +102,12 @@ mod tests {
         let full = new_label(BackupType::Full, None, now, &[]);
         assert_eq!(full, "20261123-010203F");
         let later = now + TimeDelta::hours(1);
-        let diff = new_label(BackupType::Diff, Some(&full), later, &[full.clone()]);
+        let diff = new_label(
+            BackupType::Diff,
+            Some(&full),
+            later,
+            std::slice::from_ref(&full),
+        );
         assert_eq!(diff, "20261123-010203F_20261123-020203D");
         let p = parse(&diff).unwrap();
         assert_eq!(p.kind, BackupType::Diff);
@@ -119,9 +129,19 @@ mod tests {
     fn same_second_backups_get_later_labels() {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 1, 2, 3).unwrap();
         let first = new_label(BackupType::Full, None, now, &[]);
-        let second = new_label(BackupType::Incr, Some(&first), now, &[first.clone()]);
+        let second = new_label(
+            BackupType::Incr,
+            Some(&first),
+            now,
+            std::slice::from_ref(&first),
+        );
         assert_eq!(second, "20261123-010203F_20261123-010204I");
-        let third = new_label(BackupType::Full, None, now, &[first.clone(), second.clone()]);
+        let third = new_label(
+            BackupType::Full,
+            None,
+            now,
+            &[first.clone(), second.clone()],
+        );
         assert_eq!(third, "20261123-010205F");
         let mut all = vec![third.clone(), second.clone(), first.clone()];
         all.sort();

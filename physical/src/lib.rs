@@ -17,7 +17,7 @@ pub mod walk;
 
 pub use error::{Error, Result};
 pub mod backup;
-pub mod restore;
-pub mod verify;
 pub mod expire;
 pub mod info;
+pub mod restore;
+pub mod verify;

@@ -177,7 +177,13 @@ mod tests {
             Some(BackupHistory)
         );
         assert_eq!(wal_file_kind("00000002.history"), Some(TimelineHistory));
-        for bad in ["", "../x", "00000002.history.x", "0000000100000000000000g3", "a b"] {
+        for bad in [
+            "",
+            "../x",
+            "00000002.history.x",
+            "0000000100000000000000g3",
+            "a b",
+        ] {
             assert_eq!(wal_file_kind(bad), None, "{bad}");
         }
     }

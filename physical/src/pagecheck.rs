@@ -214,7 +214,10 @@ mod tests {
             other => panic!("expected a mismatch, got {other:?}"),
         }
         // The same damage on a page changed after the backup started is WAL's business.
-        assert_eq!(check_page(&p, blkno, page_lsn(&p)), PageStatus::NewerThanStart);
+        assert_eq!(
+            check_page(&p, blkno, page_lsn(&p)),
+            PageStatus::NewerThanStart
+        );
     }
 
     #[test]
@@ -228,7 +231,9 @@ mod tests {
         assert!(is_checksummed_file("base/5/16384"));
         assert!(is_checksummed_file("base/5/16384_fsm"));
         assert!(is_checksummed_file("global/1262"));
-        assert!(is_checksummed_file("pg_tblspc/16390/PG_15_202209061/5/16391.2"));
+        assert!(is_checksummed_file(
+            "pg_tblspc/16390/PG_15_202209061/5/16391.2"
+        ));
         assert!(!is_checksummed_file("global/pg_control"));
         assert!(!is_checksummed_file("base/5/PG_VERSION"));
         assert!(!is_checksummed_file("base/5/pg_filenode.map"));

@@ -45,7 +45,10 @@ pub fn read_control_file(pgdata: &Path) -> Result<ControlFile> {
 
 fn parse_control_file(data: &[u8]) -> std::result::Result<ControlFile, String> {
     if data.len() < 16 {
-        return Err(format!("only {} bytes, too short for pg_control", data.len()));
+        return Err(format!(
+            "only {} bytes, too short for pg_control",
+            data.len()
+        ));
     }
     let u64_at = |o: usize| u64::from_ne_bytes(data[o..o + 8].try_into().unwrap_or_default());
     let u32_at = |o: usize| u32::from_ne_bytes(data[o..o + 4].try_into().unwrap_or_default());
@@ -108,10 +111,8 @@ pub fn parse_segment_header(first_page: &[u8]) -> Option<SegmentHeader> {
         return None;
     }
     let u16_at = |o: usize| u16::from_ne_bytes([first_page[o], first_page[o + 1]]);
-    let u32_at =
-        |o: usize| u32::from_ne_bytes(first_page[o..o + 4].try_into().unwrap_or_default());
-    let u64_at =
-        |o: usize| u64::from_ne_bytes(first_page[o..o + 8].try_into().unwrap_or_default());
+    let u32_at = |o: usize| u32::from_ne_bytes(first_page[o..o + 4].try_into().unwrap_or_default());
+    let u64_at = |o: usize| u64::from_ne_bytes(first_page[o..o + 8].try_into().unwrap_or_default());
     let info = u16_at(2);
     if info & XLP_LONG_HEADER == 0 {
         return None;

@@ -57,10 +57,16 @@ mod tests {
     fn every_job_runs_once() {
         let jobs: Vec<u64> = (0..1000).collect();
         let mut seen = Vec::new();
-        run_parallel(&jobs, 3, || 0u64, |_, j| j * 2, |r| {
-            seen.push(r);
-            true
-        });
+        run_parallel(
+            &jobs,
+            3,
+            || 0u64,
+            |_, j| j * 2,
+            |r| {
+                seen.push(r);
+                true
+            },
+        );
         seen.sort();
         assert_eq!(seen, (0..1000).map(|j| j * 2).collect::<Vec<_>>());
     }
@@ -69,10 +75,16 @@ mod tests {
     fn stopping_skips_the_rest() {
         let jobs: Vec<u64> = (0..10_000).collect();
         let mut count = 0;
-        run_parallel(&jobs, 2, || (), |_, j| *j, |_| {
-            count += 1;
-            count < 5
-        });
+        run_parallel(
+            &jobs,
+            2,
+            || (),
+            |_, j| *j,
+            |_| {
+                count += 1;
+                count < 5
+            },
+        );
         assert!(count < 10_000, "{count}");
     }
 

@@ -119,7 +119,10 @@ impl Sources {
             ));
         }
         if blob.offset + blob.stored_size > record.stored_size {
-            return Err(Error::corrupt(&path, "a member lies beyond the end of the file"));
+            return Err(Error::corrupt(
+                &path,
+                "a member lies beyond the end of the file",
+            ));
         }
         Ok(())
     }

@@ -102,21 +102,20 @@ impl BundleWriter {
 
     /// Appends one member's stored bytes; returns its offset and checksum.
     pub fn append(&mut self, stored: &[u8]) -> Result<(u64, String)> {
-        let out = self
-            .out
-            .as_mut()
-            .ok_or_else(|| Error::Failed(format!("{}: bundle already closed", self.path.display())))?;
+        let out = self.out.as_mut().ok_or_else(|| {
+            Error::Failed(format!("{}: bundle already closed", self.path.display()))
+        })?;
         let offset = out.count();
-        out.write_all(stored).map_err(|e| Error::io(&self.path, e))?;
+        out.write_all(stored)
+            .map_err(|e| Error::io(&self.path, e))?;
         Ok((offset, self.algo.digest_hex(stored)))
     }
 
     /// Flushes and fsyncs the bundle; its record covers the whole file.
     pub fn finish(mut self) -> Result<FileRecord> {
-        let out = self
-            .out
-            .take()
-            .ok_or_else(|| Error::Failed(format!("{}: bundle already closed", self.path.display())))?;
+        let out = self.out.take().ok_or_else(|| {
+            Error::Failed(format!("{}: bundle already closed", self.path.display()))
+        })?;
         let (buffered, size, hasher) = out.into_parts();
         let file = buffered
             .into_inner()
@@ -210,10 +209,7 @@ pub fn read_chunk(
         file.seek(SeekFrom::Start(chunk.offset))
             .map_err(|e| Error::io(chunk.path, e))?;
     }
-    let stored = HashingReader::new(
-        TaggedRead(file.take(chunk.stored_size)),
-        algo.hasher(),
-    );
+    let stored = HashingReader::new(TaggedRead(file.take(chunk.stored_size)), algo.hasher());
     let buffered = BufReader::with_capacity(IO_BUFFER.min(chunk.stored_size as usize + 1), stored);
     let mut decoder = method
         .buf_decoder(buffered)
@@ -289,17 +285,30 @@ mod tests {
             let mut comp = Compressor::new(c).unwrap();
             let mut bundle = BundleWriter::create(dir.path(), "b", algo).unwrap();
             let members: Vec<Vec<u8>> = (0..5u8)
-                .map(|i| (0..(1000 * i as usize + 7)).map(|x| (x % 13) as u8 ^ i).collect())
+                .map(|i| {
+                    (0..(1000 * i as usize + 7))
+                        .map(|x| (x % 13) as u8 ^ i)
+                        .collect()
+                })
                 .collect();
             let mut refs = Vec::new();
             let mut out = Vec::new();
             for m in &members {
                 comp.compress(m, &mut out).unwrap();
                 let (offset, sum) = bundle.append(&out).unwrap();
-                refs.push((offset, out.len() as u64, sum, algo.digest_hex(m), m.len() as u64));
+                refs.push((
+                    offset,
+                    out.len() as u64,
+                    sum,
+                    algo.digest_hex(m),
+                    m.len() as u64,
+                ));
             }
             let record = bundle.finish().unwrap();
-            assert_eq!(record.stored_size, std::fs::metadata(dir.path().join("b")).unwrap().len());
+            assert_eq!(
+                record.stored_size,
+                std::fs::metadata(dir.path().join("b")).unwrap().len()
+            );
             let path = dir.path().join("b");
             let mut buf = vec![0u8; 100];
             for (m, (offset, size, sum, raw_sum, raw_size)) in members.iter().zip(&refs) {
@@ -334,7 +343,10 @@ mod tests {
             };
             let err = read_chunk(chunk, c.method, algo, &mut buf, |_| Ok(())).unwrap_err();
             assert!(err.is_corruption(), "{spec}: {err}");
-            assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+            assert!(
+                err.to_string().contains(&path.display().to_string()),
+                "{err}"
+            );
             std::fs::remove_file(&path).unwrap();
             let err = read_chunk(chunk, c.method, algo, &mut buf, |_| Ok(())).unwrap_err();
             assert!(err.to_string().contains("missing"), "{err}");

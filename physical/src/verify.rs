@@ -74,7 +74,10 @@ pub fn verify(repo_root: &std::path::Path, set: Option<&str>, jobs: usize) -> Re
             Ok(m) => m,
             Err(e) => {
                 problems
-                    .entry(rel_name(&repo, &repo.backup_dir(label).join("manifest.json")))
+                    .entry(rel_name(
+                        &repo,
+                        &repo.backup_dir(label).join("manifest.json"),
+                    ))
                     .or_insert_with(|| (e.to_string(), BTreeSet::new()));
                 continue;
             }
@@ -158,10 +161,14 @@ fn collect_items(
             .iter()
             .map(move |c| (c.blob.clone(), c.size, c.checksum.clone(), f.path.clone()))
     });
-    let wal = manifest
-        .wal
-        .iter()
-        .map(|w| (w.blob.clone(), w.size, w.checksum.clone(), format!("pg_wal/{}", w.name)));
+    let wal = manifest.wal.iter().map(|w| {
+        (
+            w.blob.clone(),
+            w.size,
+            w.checksum.clone(),
+            format!("pg_wal/{}", w.name),
+        )
+    });
     for (blob, raw_size, raw_checksum, what) in files.chain(wal) {
         if seen.insert((blob.backup.clone(), blob.file.clone(), blob.offset)) {
             items.push(Item {
@@ -223,4 +230,3 @@ fn verify_archive(
     }
     Ok(())
 }
-

@@ -194,8 +194,7 @@ impl Walker<'_> {
                 continue;
             };
             let ft = meta.file_type();
-            if rel.is_empty() && (EXCLUDED_CONTENTS.contains(&name.as_str()) || name == "pg_wal")
-            {
+            if rel.is_empty() && (EXCLUDED_CONTENTS.contains(&name.as_str()) || name == "pg_wal") {
                 // Kept as an empty directory (also when it is a link elsewhere).
                 let mode = if ft.is_dir() { mode_of(&meta) } else { 0o700 };
                 out.dirs.push(DirEntry {
@@ -217,13 +216,12 @@ impl Walker<'_> {
                     path: child_rel.clone(),
                     mode: mode_of(&meta),
                 });
-                let child_kind = if (rel == "base" || self.is_tablespace_version_dir(rel))
-                    && is_digits(name)
-                {
-                    DirKind::Database
-                } else {
-                    DirKind::Plain
-                };
+                let child_kind =
+                    if (rel == "base" || self.is_tablespace_version_dir(rel)) && is_digits(name) {
+                        DirKind::Database
+                    } else {
+                        DirKind::Plain
+                    };
                 self.walk(&child_abs, &child_rel, child_kind, out)?;
             } else if ft.is_file() {
                 out.files.push(SourceFile {

@@ -79,7 +79,11 @@ pub enum ChunkResult {
     Vanished,
     /// Nothing left at this offset (the file shrank after it was listed).
     Empty,
-    Stored(CopiedChunk),
+    Stored(Box<CopiedChunk>),
+}
+
+fn stored(c: CopiedChunk) -> ChunkResult {
+    ChunkResult::Stored(Box::new(c))
 }
 
 pub enum Outcome {
@@ -218,12 +222,14 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
         return Ok(ChunkResult::Vanished);
     };
     if let Some(old) = ctx.candidates.get(&src.rel, job.offset) {
-        let (n, sum) = hash_range(&mut file, &src.abs, job.offset, job.len, &mut w.buf, ctx.algo)?;
+        let (n, sum) = hash_range(
+            &mut file, &src.abs, job.offset, job.len, &mut w.buf, ctx.algo,
+        )?;
         if n == old.chunk.size
             && sum == old.chunk.checksum
             && verify_file(ctx.backup_dir, &old.blob, ctx.algo).is_ok()
         {
-            return Ok(ChunkResult::Stored(CopiedChunk {
+            return Ok(stored(CopiedChunk {
                 chunk: old.chunk.clone(),
                 page_errors: old.page_errors.clone(),
                 own_blob: Some(old.blob.clone()),
@@ -232,9 +238,11 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
         }
     }
     if let Some(before) = &job.compare_to {
-        let (n, sum) = hash_range(&mut file, &src.abs, job.offset, job.len, &mut w.buf, ctx.algo)?;
+        let (n, sum) = hash_range(
+            &mut file, &src.abs, job.offset, job.len, &mut w.buf, ctx.algo,
+        )?;
         if n == before.size && sum == before.checksum {
-            return Ok(ChunkResult::Stored(CopiedChunk {
+            return Ok(stored(CopiedChunk {
                 chunk: before.clone(),
                 page_errors: Vec::new(),
                 own_blob: None,
@@ -265,7 +273,14 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
         let want = w.buf.len().min((job.len - done) as usize);
         let n = read_full(&mut file, &mut w.buf[..want]).map_err(|e| Error::io(&src.abs, e))?;
         if let Some(pages) = pages {
-            check_pages(pages, src, &file, job.offset + done, &mut w.buf[..n], &mut errors)?;
+            check_pages(
+                pages,
+                src,
+                &file,
+                job.offset + done,
+                &mut w.buf[..n],
+                &mut errors,
+            )?;
         }
         raw.update(&w.buf[..n]);
         out.write_all(&w.buf[..n])?;
@@ -280,7 +295,7 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
     }
     let record = out.finish()?;
     let blob = ctx.blob_ref(&record.path, 0, record.stored_size, record.checksum.clone());
-    Ok(ChunkResult::Stored(CopiedChunk {
+    Ok(stored(CopiedChunk {
         chunk: Chunk {
             offset: job.offset,
             size: done,
@@ -323,7 +338,7 @@ fn copy_bundle(
             if before.size == n as u64 && before.checksum == checksum {
                 results.push((
                     m.file,
-                    ChunkResult::Stored(CopiedChunk {
+                    stored(CopiedChunk {
                         chunk: before.clone(),
                         page_errors: Vec::new(),
                         own_blob: None,
@@ -347,7 +362,7 @@ fn copy_bundle(
         let (offset, stored_sum) = writer.append(&w.packed)?;
         results.push((
             m.file,
-            ChunkResult::Stored(CopiedChunk {
+            stored(CopiedChunk {
                 chunk: Chunk {
                     offset: 0,
                     size: n as u64,

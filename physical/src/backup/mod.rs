@@ -23,9 +23,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::label;
 use crate::lsn::Lsn;
-use crate::manifest::{
-    BackupType, BlobRef, Chunk, FileEntry, Manifest, Stats, FORMAT_VERSION,
-};
+use crate::manifest::{BackupType, BlobRef, Chunk, FileEntry, Manifest, Stats, FORMAT_VERSION};
 use crate::pgcontrol;
 use crate::pool::run_parallel;
 use crate::repo::Repo;
@@ -91,10 +89,7 @@ fn now_ns() -> i64 {
 
 /// Picks the reference for a differential (latest full) or incremental (latest of any
 /// type) backup; with none, the backup becomes a full one.
-fn choose_reference(
-    repo: &Repo,
-    wanted: BackupType,
-) -> Result<(BackupType, Option<Manifest>)> {
+fn choose_reference(repo: &Repo, wanted: BackupType) -> Result<(BackupType, Option<Manifest>)> {
     let complete = repo.complete_labels()?;
     let reference = match wanted {
         BackupType::Full => None,
@@ -133,9 +128,8 @@ fn check_data_directory(pgdata: &Path, server_dir: Option<&str>) -> Result<()> {
 pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
     let started = Instant::now();
     let algo = ChecksumAlgo::DEFAULT;
-    let pgdata = std::fs::canonicalize(&opts.pgdata).map_err(|e| {
-        Error::Setup(format!("--pgdata {}: {e}", opts.pgdata.display()))
-    })?;
+    let pgdata = std::fs::canonicalize(&opts.pgdata)
+        .map_err(|e| Error::Setup(format!("--pgdata {}: {e}", opts.pgdata.display())))?;
     let identity = pgcontrol::read_identity(&pgdata)?;
     let control = pgcontrol::read_control_file(&pgdata)?;
     let repo = Repo::open_or_create(&opts.repo, &identity)?;
@@ -225,14 +219,23 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
 
     let mut files = copied.files;
     let mut blobs = copied.blobs;
-    let (label_entry, label_blob) =
-        store_small_file(&backup_dir, &label, "backup_label", stop.backup_label.as_bytes(), opts.codec, algo)?;
+    let (label_entry, label_blob) = store_small_file(
+        &backup_dir,
+        &label,
+        "backup_label",
+        stop.backup_label.as_bytes(),
+        opts.codec,
+        algo,
+    )?;
     files.push(label_entry);
     blobs.push(label_blob);
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let mut wal_names = wal::segment_names(&start_wal, stop.lsn, facts.wal_segment_size)?;
-    let stop_wal = wal_names.last().cloned().unwrap_or_else(|| start_wal.clone());
+    let stop_wal = wal_names
+        .last()
+        .cloned()
+        .unwrap_or_else(|| start_wal.clone());
     wal_names.extend(wal::history_files(&pgdata)?);
     let wal_copy = wal::WalCopy {
         pgdata: &pgdata,
@@ -364,7 +367,11 @@ fn sync_tree(root: &Path) -> Result<()> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            if entry.file_type().map_err(|e| Error::io(entry.path(), e))?.is_dir() {
+            if entry
+                .file_type()
+                .map_err(|e| Error::io(entry.path(), e))?
+                .is_dir()
+            {
                 stack.push(entry.path());
             }
         }
@@ -498,10 +505,13 @@ impl CopyPhase {
                             }
                             How::Unchanged => {
                                 unchanged += 1;
-                                let (first, end) =
-                                    (c.chunk.offset / bs, (c.chunk.offset + c.chunk.size).div_ceil(bs));
+                                let (first, end) = (
+                                    c.chunk.offset / bs,
+                                    (c.chunk.offset + c.chunk.size).div_ceil(bs),
+                                );
                                 if let Some(old) = self.reference_errors.get(&src.rel) {
-                                    page_errors.extend(old.iter().filter(|b| (first..end).contains(*b)));
+                                    page_errors
+                                        .extend(old.iter().filter(|b| (first..end).contains(*b)));
                                 }
                             }
                         }

@@ -214,6 +214,9 @@ mod tests {
         let mut recent = reference.clone();
         recent.files[0].recent = true;
         let p = plan(&same, Some(&recent), false);
-        assert!(p.unchanged.is_empty(), "a recent file is never trusted by time");
+        assert!(
+            p.unchanged.is_empty(),
+            "a recent file is never trusted by time"
+        );
     }
 }

@@ -242,7 +242,10 @@ mod tests {
             prepare_backup_dir(&repo, "20261123-020000F", &attempt(BackupType::Full)).unwrap();
         // 005900F never wrote a journal of its own: the one it took over still counts.
         assert_eq!(candidates.len(), 2);
-        assert_eq!(candidates.get("base/5/2", 0).unwrap().chunk.blob.backup, "20261123-020000F");
+        assert_eq!(
+            candidates.get("base/5/2", 0).unwrap().chunk.blob.backup,
+            "20261123-020000F"
+        );
         assert!(dir.exists());
         assert_eq!(repo.labels().unwrap(), ["20261123-020000F"]);
         let (_, c) =

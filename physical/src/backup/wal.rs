@@ -124,8 +124,12 @@ mod tests {
     #[test]
     fn segments_from_start_to_the_one_holding_the_stop_record() {
         let seg = 16u64 << 20;
-        let names = segment_names("000000010000000000000002", "0/4000028".parse().unwrap(), seg)
-            .unwrap();
+        let names = segment_names(
+            "000000010000000000000002",
+            "0/4000028".parse().unwrap(),
+            seg,
+        )
+        .unwrap();
         assert_eq!(
             names,
             [
@@ -135,8 +139,12 @@ mod tests {
             ]
         );
         // A stop exactly on a segment boundary needs only the segment before it.
-        let names =
-            segment_names("000000010000000000000002", "0/4000000".parse().unwrap(), seg).unwrap();
+        let names = segment_names(
+            "000000010000000000000002",
+            "0/4000000".parse().unwrap(),
+            seg,
+        )
+        .unwrap();
         assert_eq!(names.len(), 2);
     }
 }

@@ -100,12 +100,21 @@ struct BackupArgs {
     #[command(flatten)]
     conn: ConnArgs,
     /// Database to connect to (a name, conninfo string or URI).
-    #[arg(short = 'd', long = "dbname", value_name = "DBNAME", default_value = "postgres")]
+    #[arg(
+        short = 'd',
+        long = "dbname",
+        value_name = "DBNAME",
+        default_value = "postgres"
+    )]
     dbname: String,
     #[command(flatten)]
     jobs: JobsArg,
     /// Compression: none, zstd[:N], lz4[:N] or gzip[:N].
-    #[arg(long = "compress", value_name = "METHOD[:LEVEL]", default_value = "zstd:3")]
+    #[arg(
+        long = "compress",
+        value_name = "METHOD[:LEVEL]",
+        default_value = "zstd:3"
+    )]
     compress: Codec,
     /// full, diff (changes since the last full backup) or incr (since the last backup).
     #[arg(long = "type", value_name = "TYPE", default_value = "full")]
@@ -228,7 +237,11 @@ struct ArchivePushArgs {
     #[arg(short = 'D', long = "pgdata", value_name = "DIR", env = "PGDATA")]
     pgdata: Option<PathBuf>,
     /// Compression: none, zstd[:N], lz4[:N] or gzip[:N].
-    #[arg(long = "compress", value_name = "METHOD[:LEVEL]", default_value = "zstd:3")]
+    #[arg(
+        long = "compress",
+        value_name = "METHOD[:LEVEL]",
+        default_value = "zstd:3"
+    )]
     compress: Codec,
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
@@ -448,9 +461,9 @@ fn run_backup(a: BackupArgs) -> Result<u8, Error> {
 fn run_restore(a: RestoreArgs) -> Result<u8, Error> {
     let mut tablespace_map = std::collections::HashMap::new();
     for item in &a.tablespace_map {
-        let (oid, dir) = item.split_once('=').ok_or_else(|| {
-            Error::Usage(format!("--tablespace-map {item}: expected OID=DIR"))
-        })?;
+        let (oid, dir) = item
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--tablespace-map {item}: expected OID=DIR")))?;
         tablespace_map.insert(oid.to_owned(), PathBuf::from(dir));
     }
     let program = std::env::current_exe()

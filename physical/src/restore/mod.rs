@@ -4,6 +4,7 @@
 //! directory no server starts on). A delta restore keeps chunks whose checksum already
 //! matches and removes what the backup does not have.
 
+mod direct;
 pub mod recovery;
 mod target;
 
@@ -21,11 +22,14 @@ use crate::error::{Error, Result};
 use crate::manifest::{FileEntry, Manifest};
 use crate::pool::run_parallel;
 use crate::repo::Repo;
-use crate::store::{read_chunk, IO_BUFFER};
-use recovery::RecoveryOptions;
 use crate::sources::Sources;
+use crate::store::{read_chunk, IO_BUFFER};
+use direct::{AlignedBuf, ChunkWriter, DIRECT_MIN};
+use recovery::RecoveryOptions;
 
 const CONTROL_FILE: &str = "global/pg_control";
+/// Direct writes go out in pieces this big.
+const DIRECT_BUFFER: usize = 4 << 20;
 
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
@@ -91,15 +95,23 @@ pub fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     let pgdata = &opts.pgdata;
     target::prepare(pgdata, opts.delta)?;
     let pgdata = std::fs::canonicalize(pgdata).map_err(|e| Error::io(pgdata, e))?;
-    let locations =
-        target::link_tablespaces(&pgdata, &manifest.symlinks, &opts.tablespace_map, opts.delta)?;
+    let locations = target::link_tablespaces(
+        &pgdata,
+        &manifest.symlinks,
+        &opts.tablespace_map,
+        opts.delta,
+    )?;
     let removed = if opts.delta {
         target::remove_extras(&pgdata, &manifest)?
     } else {
         0
     };
     target::create_dirs(&pgdata, &manifest.directories)?;
-    tracing::info!("restoring backup {} into {}", manifest.label, pgdata.display());
+    tracing::info!(
+        "restoring backup {} into {}",
+        manifest.label,
+        pgdata.display()
+    );
 
     let writer = FileWriter {
         pgdata: &pgdata,
@@ -119,6 +131,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     );
     recovery::write_recovery(&pgdata, &recovery::settings(&opts.recovery, command))?;
     writer.write_control_file()?;
+    summary.written_files += 1;
     sync_tree(&pgdata)?;
     for location in &locations {
         sync_tree(location)?;
@@ -220,9 +233,9 @@ impl FileWriter<'_> {
         run_parallel(
             &chunk_jobs,
             jobs,
-            || vec![0u8; IO_BUFFER],
-            |buf, job| {
-                let done = self.write_chunk(job, existed[job.file], buf)?;
+            || (vec![0u8; IO_BUFFER], AlignedBuf::new(DIRECT_BUFFER)),
+            |(buf, aligned), job| {
+                let done = self.write_chunk(job, existed[job.file], buf, aligned)?;
                 if remaining[job.file].fetch_sub(1, Ordering::AcqRel) == 1 {
                     self.finish_file(&self.files[job.file], None)?;
                 }
@@ -274,42 +287,46 @@ impl FileWriter<'_> {
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         let size = f.content_size();
+        if !existing {
+            direct::preallocate(&file, &path, size)?;
+            return Ok(false);
+        }
         let current = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         if current != size {
             file.set_len(size).map_err(|e| Error::io(&path, e))?;
         }
-        Ok(existing)
+        Ok(true)
     }
 
-    fn write_chunk(&self, job: &ChunkJob, existed: bool, buf: &mut [u8]) -> Result<ChunkDone> {
+    fn write_chunk(
+        &self,
+        job: &ChunkJob,
+        existed: bool,
+        buf: &mut [u8],
+        aligned: &mut AlignedBuf,
+    ) -> Result<ChunkDone> {
         let entry = &self.files[job.file];
         let chunk = &entry.chunks[job.chunk];
         let path = self.pgdata.join(&entry.path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        if existed && self.range_matches(&file, &path, chunk.offset, chunk.size, &chunk.checksum, buf)? {
-            return Ok(ChunkDone {
-                file: job.file,
-                kept: true,
-                bytes: 0,
-            });
+        if existed {
+            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            if self.range_matches(&file, &path, chunk.offset, chunk.size, &chunk.checksum, buf)? {
+                return Ok(ChunkDone {
+                    file: job.file,
+                    kept: true,
+                    bytes: 0,
+                });
+            }
         }
         let stored_path = self.sources.path(&chunk.blob);
         let method = self.sources.method(&chunk.blob)?;
         let stored = self
             .sources
             .stored(&stored_path, &chunk.blob, chunk.size, &chunk.checksum);
-        let mut pos = chunk.offset;
-        read_chunk(stored, method, self.algo, buf, |bytes| {
-            file.write_all_at(bytes, pos)
-                .map_err(|e| Error::io(&path, e))?;
-            pos += bytes.len() as u64;
-            Ok(())
-        })
-        .map_err(|e| annotate(e, &entry.path))?;
+        let mut out = ChunkWriter::new(&path, chunk.offset, chunk.size >= DIRECT_MIN, aligned)?;
+        read_chunk(stored, method, self.algo, buf, |bytes| out.write(bytes))
+            .map_err(|e| annotate(e, &entry.path))?;
+        out.finish()?;
         Ok(ChunkDone {
             file: job.file,
             kept: false,
@@ -381,15 +398,21 @@ impl FileWriter<'_> {
         let mut buf = vec![0u8; IO_BUFFER];
         for chunk in &entry.chunks {
             let stored_path = self.sources.path(&chunk.blob);
-            let stored = self
-                .sources
-                .stored(&stored_path, &chunk.blob, chunk.size, &chunk.checksum);
+            let stored =
+                self.sources
+                    .stored(&stored_path, &chunk.blob, chunk.size, &chunk.checksum);
             let mut pos = chunk.offset;
-            read_chunk(stored, self.sources.method(&chunk.blob)?, self.algo, &mut buf, |b| {
-                file.write_all_at(b, pos).map_err(|e| Error::io(&tmp, e))?;
-                pos += b.len() as u64;
-                Ok(())
-            })
+            read_chunk(
+                stored,
+                self.sources.method(&chunk.blob)?,
+                self.algo,
+                &mut buf,
+                |b| {
+                    file.write_all_at(b, pos).map_err(|e| Error::io(&tmp, e))?;
+                    pos += b.len() as u64;
+                    Ok(())
+                },
+            )
             .map_err(|e| annotate(e, CONTROL_FILE))?;
         }
         drop(file);
@@ -447,11 +470,17 @@ fn write_wal(pgdata: &Path, manifest: &Manifest, sources: &Sources, jobs: usize)
             let stored_path = sources.path(&w.blob);
             let stored = sources.stored(&stored_path, &w.blob, w.size, &w.checksum);
             let mut pos = 0;
-            read_chunk(stored, sources.method(&w.blob)?, manifest.checksum_algo, buf, |b| {
-                file.write_all_at(b, pos).map_err(|e| Error::io(&path, e))?;
-                pos += b.len() as u64;
-                Ok(())
-            })
+            read_chunk(
+                stored,
+                sources.method(&w.blob)?,
+                manifest.checksum_algo,
+                buf,
+                |b| {
+                    file.write_all_at(b, pos).map_err(|e| Error::io(&path, e))?;
+                    pos += b.len() as u64;
+                    Ok(())
+                },
+            )
             .map_err(|e| annotate(e, &format!("pg_wal/{}", w.name)))?;
             file.sync_all().map_err(|e| Error::io(&path, e))
         },
@@ -478,7 +507,11 @@ fn sync_tree(root: &Path) -> Result<()> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            if entry.file_type().map_err(|e| Error::io(entry.path(), e))?.is_dir() {
+            if entry
+                .file_type()
+                .map_err(|e| Error::io(entry.path(), e))?
+                .is_dir()
+            {
                 stack.push(entry.path());
             }
         }

@@ -87,7 +87,10 @@ pub fn settings(opts: &RecoveryOptions, default_restore_command: String) -> Vec<
         }
     };
     push("recovery_target_time", &opts.target_time);
-    push("recovery_target_lsn", &opts.target_lsn.map(|l| l.to_string()));
+    push(
+        "recovery_target_lsn",
+        &opts.target_lsn.map(|l| l.to_string()),
+    );
     push("recovery_target_name", &opts.target_name);
     push("recovery_target_xid", &opts.target_xid);
     push("recovery_target_action", &opts.target_action);

@@ -135,7 +135,11 @@ struct Keep<'a> {
 pub fn remove_extras(pgdata: &Path, manifest: &Manifest) -> Result<u64> {
     let keep = Keep {
         files: manifest.files.iter().map(|f| f.path.as_str()).collect(),
-        dirs: manifest.directories.iter().map(|d| d.path.as_str()).collect(),
+        dirs: manifest
+            .directories
+            .iter()
+            .map(|d| d.path.as_str())
+            .collect(),
         links: manifest.symlinks.iter().map(|l| l.path.as_str()).collect(),
     };
     let mut removed = 0;
@@ -189,8 +193,15 @@ mod tests {
         prepare(&pg, true).unwrap();
         assert!(!pg.join("global/pg_control").exists());
         // A live "postmaster": this very process.
-        std::fs::write(pg.join("postmaster.pid"), format!("{}\n", std::process::id())).unwrap();
-        assert!(prepare(&pg, true).unwrap_err().to_string().contains("running"));
+        std::fs::write(
+            pg.join("postmaster.pid"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
+        assert!(prepare(&pg, true)
+            .unwrap_err()
+            .to_string()
+            .contains("running"));
     }
 
     #[test]
