@@ -6,8 +6,15 @@ pub enum Error {
     Connect(#[from] pgconn::Error),
     #[error(transparent)]
     Archive(#[from] archive_format::Error),
+    /// A bad option or combination of options.
     #[error("{0}")]
     Usage(String),
+    /// The server went away mid-run; `--resume` continues from where it was.
+    #[error("lost the connection to the server: {0}")]
+    ConnectionLost(String),
+    /// Writing the script or list failed.
+    #[error("{0}")]
+    Output(String),
     #[error("{0}")]
     Other(String),
 }

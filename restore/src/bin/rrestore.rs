@@ -1,29 +1,40 @@
 //! `rrestore`: pg_restore -j N for rdump archives. Flags follow pg_restore.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use archive_format::toc::Section;
 use clap::{ArgAction, Parser};
 use pgconn::{ConnArgs, ConnectOptions};
-use restore::{Error, RestoreOptions};
+use restore::{Error, RestoreOptions, ScriptOptions, Selection, SessionOptions};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "rrestore",
     version,
-    about = "Restore an rdump archive in parallel",
+    about = "Restore an rdump archive in parallel, or write it as an SQL script",
     disable_help_flag = true
 )]
 struct Cli {
     /// The archive directory written by rdump.
     #[arg(value_name = "ARCHIVE")]
     archive: PathBuf,
-    /// Database to restore into: a name, a conninfo string or a postgresql:// URI.
+    /// Database to restore into: a name, a conninfo string or a postgresql:// URI
+    /// (with -C: the database to connect to first).
     #[arg(short = 'd', long = "dbname", value_name = "DBNAME")]
     dbname: Option<String>,
     #[command(flatten)]
     conn: ConnArgs,
+    /// Write an SQL script (or with -l, the list) to FILE instead; "-" for standard output.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<String>,
+    /// Print the archive's table of contents (in a form -L reads back).
+    #[arg(short = 'l', long = "list")]
+    list: bool,
+    /// Restore only the entries listed in FILE (lines commented out with ';' are not).
+    #[arg(short = 'L', long = "use-list", value_name = "FILE")]
+    use_list: Option<PathBuf>,
     /// Number of parallel connections.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -31,6 +42,69 @@ struct Cli {
     /// Stop at the first error instead of carrying on.
     #[arg(short = 'e', long = "exit-on-error")]
     exit_on_error: bool,
+    /// Restore as a single transaction (only with -j 1; implies -e).
+    #[arg(short = '1', long = "single-transaction")]
+    single_transaction: bool,
+    /// Restore only the schema (pre-data and post-data sections).
+    #[arg(short = 's', long = "schema-only", conflicts_with = "data_only")]
+    schema_only: bool,
+    /// Restore only the data.
+    #[arg(short = 'a', long = "data-only")]
+    data_only: bool,
+    /// Restore the named section: pre-data, data or post-data (repeatable).
+    #[arg(long = "section", value_name = "SECTION", value_parser = parse_section)]
+    section: Vec<Section>,
+    /// Restore only objects in this schema (repeatable).
+    #[arg(short = 'n', long = "schema", value_name = "NAME")]
+    schema: Vec<String>,
+    /// Do not restore objects in this schema (repeatable).
+    #[arg(short = 'N', long = "exclude-schema", value_name = "NAME")]
+    exclude_schema: Vec<String>,
+    /// Restore only the named table (also view, sequence, ...) and its data (repeatable).
+    #[arg(short = 't', long = "table", value_name = "NAME")]
+    table: Vec<String>,
+    /// Restore only the named trigger (repeatable).
+    #[arg(short = 'T', long = "trigger", value_name = "NAME")]
+    trigger: Vec<String>,
+    /// Restore only the named index (repeatable).
+    #[arg(short = 'I', long = "index", value_name = "NAME")]
+    index: Vec<String>,
+    /// Restore only the named function, e.g. "f(integer)" (repeatable).
+    #[arg(short = 'P', long = "function", value_name = "NAME(ARGS)")]
+    function: Vec<String>,
+    /// Do not restore ownership of objects.
+    #[arg(short = 'O', long = "no-owner")]
+    no_owner: bool,
+    /// Do not restore access privileges (GRANT/REVOKE).
+    #[arg(short = 'x', long = "no-privileges", visible_alias = "no-acl")]
+    no_privileges: bool,
+    /// Do not restore comments.
+    #[arg(long = "no-comments")]
+    no_comments: bool,
+    /// Drop the objects before recreating them.
+    #[arg(short = 'c', long = "clean")]
+    clean: bool,
+    /// With -c: use DROP ... IF EXISTS.
+    #[arg(long = "if-exists")]
+    if_exists: bool,
+    /// Create the archive's database (connecting first to the -d database).
+    #[arg(short = 'C', long = "create")]
+    create: bool,
+    /// Disable triggers while loading data (data-only restores).
+    #[arg(long = "disable-triggers")]
+    disable_triggers: bool,
+    /// SET ROLE to this role after connecting.
+    #[arg(long = "role", value_name = "ROLE")]
+    role: Option<String>,
+    /// Do not load the data of a table whose creation failed.
+    #[arg(long = "no-data-for-failed-tables")]
+    no_data_for_failed_tables: bool,
+    /// Continue a restore that was interrupted, skipping what it finished.
+    #[arg(long = "resume")]
+    resume: bool,
+    /// ANALYZE the restored tables at the end.
+    #[arg(long = "analyze")]
+    analyze: bool,
     /// maintenance_work_mem for index builds.
     #[arg(
         long = "maintenance-work-mem",
@@ -47,6 +121,10 @@ struct Cli {
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
+}
+
+fn parse_section(s: &str) -> Result<Section, String> {
+    s.parse()
 }
 
 fn main() -> ExitCode {
@@ -66,7 +144,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("rrestore: error: {e}");
-            let setup = matches!(e, Error::Usage(_) | Error::Connect(_) | Error::Archive(_));
+            let setup = matches!(e, Error::Usage(_) | Error::Connect(_));
             ExitCode::from(if setup { 2 } else { 1 })
         }
     }
@@ -89,21 +167,155 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let Some(dbname) = cli.dbname.as_deref() else {
-        return Err(Error::Usage(
-            "a target database is required: -d DBNAME (writing a script with -f is not supported yet)".into(),
-        ));
+fn selection(cli: &Cli) -> Result<Selection, Error> {
+    let mut sections = cli.section.clone();
+    if cli.schema_only {
+        sections.extend([Section::PreData, Section::PostData]);
+    }
+    if cli.data_only {
+        sections.push(Section::Data);
+    }
+    let use_list = match &cli.use_list {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Usage(format!(
+                    "could not read the list file \"{}\": {e}",
+                    path.display()
+                ))
+            })?;
+            let toc = archive_format::toc::Toc::read(&cli.archive)?;
+            let list = restore::listing::parse_list(&text, &toc);
+            for line in &list.ignored {
+                eprintln!("rrestore: warning: line ignored: {line}");
+            }
+            Some(list.ids)
+        }
     };
+    Ok(Selection {
+        sections,
+        use_list,
+        schemas: cli.schema.clone(),
+        exclude_schemas: cli.exclude_schema.clone(),
+        tables: cli.table.clone(),
+        triggers: cli.trigger.clone(),
+        indexes: cli.index.clone(),
+        functions: cli.function.clone(),
+        no_acl: cli.no_privileges,
+        no_comments: cli.no_comments,
+        create_db: cli.create,
+    })
+}
+
+/// Standard output for "-", else a new file; the path is kept to remove an unfinished one.
+fn output(file: &str) -> Result<(Box<dyn Write>, Option<PathBuf>), Error> {
+    if file == "-" {
+        return Ok((
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            None,
+        ));
+    }
+    let path = PathBuf::from(file);
+    let f = std::fs::File::create(&path)
+        .map_err(|e| Error::Usage(format!("could not open output file \"{file}\": {e}")))?;
+    Ok((
+        Box::new(std::io::BufWriter::with_capacity(1 << 20, f)),
+        Some(path),
+    ))
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    if cli.data_only && cli.clean {
+        return Err(Error::Usage(
+            "options -c/--clean and -a/--data-only cannot be used together".into(),
+        ));
+    }
+    let selection = selection(&cli)?;
+    if cli.list {
+        let (mut out, _) = output(cli.file.as_deref().unwrap_or("-"))?;
+        restore::list(&cli.archive, &selection, cli.create, &mut out)?;
+        out.flush()
+            .map_err(|e| Error::Output(format!("writing the list: {e}")))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match (&cli.dbname, &cli.file) {
+        (Some(_), Some(_)) => Err(Error::Usage(
+            "options -d/--dbname and -f/--file cannot be used together".into(),
+        )),
+        (None, None) => Err(Error::Usage(
+            "one of -d/--dbname and -f/--file must be specified".into(),
+        )),
+        (None, Some(file)) => write_script(&cli, selection, file),
+        (Some(dbname), None) => restore_into(&cli, selection, dbname).await,
+    }
+}
+
+fn write_script(cli: &Cli, selection: Selection, file: &str) -> Result<ExitCode, Error> {
+    if cli.resume {
+        return Err(Error::Usage(
+            "--resume needs a database connection (-d), not a script (-f)".into(),
+        ));
+    }
+    let opts = ScriptOptions {
+        archive: cli.archive.clone(),
+        selection,
+        no_owner: cli.no_owner,
+        clean: cli.clean,
+        if_exists: cli.if_exists,
+        create: cli.create,
+        single_transaction: cli.single_transaction,
+        disable_triggers: cli.disable_triggers,
+        role: cli.role.clone(),
+    };
+    let (mut out, path) = output(file)?;
+    match restore::script(&opts, &mut out) {
+        Ok(summary) => {
+            if cli.verbose > 0 {
+                eprintln!(
+                    "rrestore: wrote {} entries ({} rows) as a script",
+                    summary.entries, summary.rows
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            drop(out);
+            if let Some(p) = path {
+                let _ = std::fs::remove_file(&p);
+                eprintln!(
+                    "rrestore: the unfinished script \"{}\" was removed",
+                    p.display()
+                );
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn restore_into(cli: &Cli, selection: Selection, dbname: &str) -> Result<ExitCode, Error> {
     let conn = ConnectOptions::resolve(&cli.conn, Some(dbname))?.with_application_name("rrestore");
     let opts = RestoreOptions {
-        conn,
         archive: cli.archive.clone(),
+        conn,
         jobs: cli.jobs as usize,
         exit_on_error: cli.exit_on_error,
-        maintenance_work_mem: cli.maintenance_work_mem.clone(),
+        single_transaction: cli.single_transaction,
+        session: SessionOptions {
+            maintenance_work_mem: cli.maintenance_work_mem.clone(),
+            role: cli.role.clone(),
+        },
+        selection,
+        no_owner: cli.no_owner,
+        clean: cli.clean,
+        if_exists: cli.if_exists,
+        create: cli.create,
+        disable_triggers: cli.disable_triggers,
+        no_data_for_failed_tables: cli.no_data_for_failed_tables,
+        resume: cli.resume,
+        analyze: cli.analyze,
         progress: std::io::stderr().is_terminal() && cli.verbose == 0,
     };
+    restore::check_options(&opts)?;
     tracing::info!(
         "restoring {} into {}",
         cli.archive.display(),
@@ -114,8 +326,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
     } else if cli.verbose > 0 {
         eprintln!(
-            "rrestore: restored {} of {} items ({} rows) into \"{}\" in {:.2} s",
-            summary.done, summary.items, summary.rows, summary.database, summary.seconds
+            "rrestore: restored {} of {} items ({} already restored, {} rows) into \"{}\" in {:.2} s",
+            summary.done,
+            summary.items,
+            summary.resumed,
+            summary.rows,
+            summary.database,
+            summary.seconds
         );
     }
     if !summary.skipped.is_empty() {
@@ -123,6 +340,18 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             "rrestore: skipped because something they depend on failed: {}",
             summary.skipped.join(", ")
         );
+    }
+    if summary.stopped {
+        eprintln!("rrestore: error: stopped at the first error (-e)");
+        if summary.resumable {
+            eprintln!(
+                "rrestore: hint: progress is kept in schema {}: fix the cause and run the same \
+                 command with --resume, or DROP SCHEMA {} CASCADE",
+                restore::journal::SCHEMA,
+                restore::journal::SCHEMA
+            );
+        }
+        return Ok(ExitCode::from(1));
     }
     if summary.errors.is_empty() {
         Ok(ExitCode::SUCCESS)

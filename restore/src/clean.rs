@@ -1,0 +1,88 @@
+//! `-c`: drop the objects about to be restored, dependants first, on one connection before
+//! anything is created. With `--if-exists`, objects that are not there are no error.
+
+use std::collections::HashSet;
+
+use archive_format::toc::{Entry, Toc};
+use tokio_postgres::Client;
+
+use crate::error::{Error, Result};
+use crate::execute::{describe, server_error};
+use crate::journal::Journal;
+use crate::sql_edit::drop_if_exists;
+
+/// The DROP script of an entry as the options want it (empty: nothing to drop).
+pub fn drop_sql(e: &Entry, if_exists: bool) -> String {
+    if e.drop.trim().is_empty() {
+        String::new()
+    } else if if_exists {
+        drop_if_exists(&e.drop)
+    } else {
+        e.drop.clone()
+    }
+}
+
+/// Entries to drop, in order: the reverse of `creation_order`, skipping the database
+/// itself (`-C -c` drops it separately) and entries without a DROP.
+pub fn drop_order<'t>(toc: &'t Toc, creation_order: &[usize]) -> Vec<&'t Entry> {
+    creation_order
+        .iter()
+        .rev()
+        .map(|&i| &toc.entries[i])
+        .filter(|e| e.kind != "DATABASE" && !e.drop.trim().is_empty())
+        .collect()
+}
+
+/// The resume record's key for the drop of an entry.
+pub fn drop_key(e: &Entry) -> String {
+    format!("drop.{}", e.id)
+}
+
+pub struct DropOutcome {
+    pub errors: Vec<String>,
+    /// `-e` stopped at an error.
+    pub stopped: bool,
+}
+
+/// Runs the drops. `done` holds the keys an interrupted run already recorded.
+pub async fn drop_objects(
+    client: &Client,
+    entries: &[&Entry],
+    if_exists: bool,
+    journal: Option<&Journal>,
+    done: &HashSet<String>,
+    exit_on_error: bool,
+) -> Result<DropOutcome> {
+    let mut out = DropOutcome {
+        errors: Vec::new(),
+        stopped: false,
+    };
+    for e in entries {
+        let key = drop_key(e);
+        if done.contains(&key) {
+            continue;
+        }
+        let sql = drop_sql(e, if_exists);
+        let text = match journal {
+            Some(j) => format!("BEGIN;\n{sql}\n{}\nCOMMIT;", j.record_sql(&key)),
+            None => sql,
+        };
+        tracing::info!("dropping {}", describe(e));
+        if let Err(err) = client.batch_execute(&text).await {
+            if journal.is_some() {
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
+            let err = server_error(err);
+            if let Error::ConnectionLost(m) = err {
+                return Err(Error::ConnectionLost(m));
+            }
+            tracing::error!("dropping {}: {err}", describe(e));
+            out.errors.push(format!("dropping {}: {err}", describe(e)));
+            if exit_on_error {
+                out.stopped = true;
+                break;
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,254 @@
+//! Runs one item of the plan on one connection.
+//!
+//! Each item is one transaction that also writes its line of the resume record, so the
+//! record is exact. A table created by this restore and loaded from one file is loaded as
+//! `BEGIN; TRUNCATE; COPY ... FREEZE; COMMIT`: its rows are written frozen and visible, and
+//! no later VACUUM has to touch every page again.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Mutex;
+
+use archive_format::sql::qualified;
+use archive_format::toc::{Entry, Toc};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
+
+use crate::error::{Error, Result};
+use crate::graph::{Plan, Work};
+use crate::journal::Journal;
+use crate::load::{load, LoadSpec};
+
+/// How items relate to transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnMode {
+    /// Each item commits on its own (and records itself in the resume record).
+    PerItem,
+    /// `-1`: everything runs inside one transaction the caller opened.
+    Single,
+}
+
+pub struct ItemContext<'a> {
+    pub toc: &'a Toc,
+    pub plan: &'a Plan,
+    pub archive: &'a Path,
+    pub journal: Option<&'a Journal>,
+    pub mode: TxnMode,
+    pub no_owner: bool,
+    /// `--disable-triggers` in a data-only restore.
+    pub disable_triggers: bool,
+    /// TABLE entries created by this restore (this run, or the run it resumes).
+    pub created: &'a Mutex<HashSet<u32>>,
+    /// TABLE entries of partitioned tables (COPY FREEZE refuses them).
+    pub partitioned: HashSet<u32>,
+}
+
+/// `KIND schema.name`, how messages name an entry.
+pub fn describe(e: &Entry) -> String {
+    match &e.schema {
+        Some(s) => format!("{} {}.{}", e.kind, s, e.name),
+        None => format!("{} {}", e.kind, e.name),
+    }
+}
+
+/// The SQL of a DDL-like item: the entry's definition, then its ownership unless `-O`.
+pub fn item_sql(e: &Entry, work: Work, no_owner: bool) -> String {
+    match (work, &e.index_build) {
+        (Work::IndexBuild, Some(b)) => b.create_index.clone(),
+        (Work::Attach, Some(b)) => b.attach.clone(),
+        (Work::Data { .. }, _) => String::new(),
+        _ => match (&e.set_owner, no_owner) {
+            (Some(owner), false) => format!("{}\n{owner}", terminated(&e.create)),
+            _ => e.create.clone(),
+        },
+    }
+}
+
+/// Whether a TABLE entry creates a partitioned table.
+pub fn is_partitioned(e: &Entry) -> bool {
+    e.kind == "TABLE" && e.create.contains("PARTITION BY ")
+}
+
+impl ItemContext<'_> {
+    fn created(&self, table: u32) -> bool {
+        self.created
+            .lock()
+            .map(|c| c.contains(&table))
+            .unwrap_or(false)
+    }
+
+    /// Runs item `n`; returns the rows it loaded.
+    pub async fn run(&self, client: &Client, n: petgraph::graph::NodeIndex) -> Result<u64> {
+        let item = &self.plan.graph[n];
+        let e = &self.toc.entries[item.entry];
+        let key = item.key(e);
+        let record = self.journal.map(|j| j.record_sql(&key));
+        let result = match item.work {
+            Work::Data { file } => self.load_data(client, e, file, record).await,
+            work => {
+                let sql = item_sql(e, work, self.no_owner);
+                self.run_ddl(client, &sql, record).await.map(|_| 0)
+            }
+        };
+        result.map_err(|err| {
+            let what = match item.work {
+                Work::IndexBuild => format!("{} (building its index)", describe(e)),
+                Work::Attach => format!("{} (attaching its index)", describe(e)),
+                Work::Data { file } if e.data.as_ref().is_some_and(|d| d.files.len() > 1) => {
+                    format!("{} (file {})", describe(e), file + 1)
+                }
+                _ => describe(e),
+            };
+            match err {
+                Error::ConnectionLost(m) => Error::ConnectionLost(format!("{what}: {m}")),
+                other => Error::Other(format!("{what}: {other}")),
+            }
+        })
+    }
+
+    async fn run_ddl(&self, client: &Client, sql: &str, record: Option<String>) -> Result<()> {
+        let sql = terminated(sql);
+        let Some(record) = record.filter(|_| self.mode == TxnMode::PerItem) else {
+            if !sql.is_empty() {
+                client.batch_execute(&sql).await.map_err(server_error)?;
+            }
+            return Ok(());
+        };
+        let text = format!("BEGIN;\n{sql}\n{record}\nCOMMIT;");
+        match client.batch_execute(&text).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                if e.code() != Some(&SqlState::ACTIVE_SQL_TRANSACTION) {
+                    return Err(server_error(e));
+                }
+                // A statement that refuses transaction blocks: run it alone, then record it.
+                client.batch_execute(&sql).await.map_err(server_error)?;
+                client.batch_execute(&record).await.map_err(server_error)
+            }
+        }
+    }
+
+    async fn load_data(
+        &self,
+        client: &Client,
+        e: &Entry,
+        file: usize,
+        record: Option<String>,
+    ) -> Result<u64> {
+        let data = e
+            .data
+            .as_ref()
+            .ok_or_else(|| Error::Other("no data in this entry".into()))?;
+        let f = data
+            .files
+            .get(file)
+            .ok_or_else(|| Error::Other(format!("no file {file}")))?;
+        let table = e.table;
+        let created = table.is_some_and(|t| self.created(t) && !self.partitioned.contains(&t));
+        let name = qualified(e.schema.as_deref().unwrap_or("public"), &e.name);
+        let mut before = String::new();
+        let mut after = String::new();
+        let freeze = match self.mode {
+            // Created in this very transaction: every chunk may be frozen.
+            TxnMode::Single => created,
+            TxnMode::PerItem => {
+                let fresh = created && data.files.len() == 1;
+                if fresh {
+                    before.push_str(&format!("TRUNCATE TABLE ONLY {name};\n"));
+                }
+                fresh
+            }
+        };
+        if self.disable_triggers {
+            before.push_str(&format!("ALTER TABLE {name} DISABLE TRIGGER ALL;\n"));
+            after.push_str(&format!("ALTER TABLE {name} ENABLE TRIGGER ALL;\n"));
+        }
+        let record = record.filter(|_| self.mode == TxnMode::PerItem);
+        if let Some(r) = &record {
+            after.push_str(r);
+        }
+        let own_txn = self.mode == TxnMode::PerItem && !(before.is_empty() && after.is_empty());
+        if own_txn {
+            before.insert_str(0, "BEGIN;\n");
+            after.push_str("\nCOMMIT;");
+        }
+        let spec = LoadSpec {
+            root: self.archive,
+            file: f,
+            method: self.toc.header.codec.method,
+            algo: self.toc.header.checksum,
+            copy: if freeze {
+                with_freeze(&data.copy)
+            } else {
+                data.copy.clone()
+            },
+        };
+        let result = async {
+            if !before.is_empty() {
+                client.batch_execute(&before).await.map_err(server_error)?;
+            }
+            let rows = load(client, &spec).await?;
+            if !after.is_empty() {
+                client.batch_execute(&after).await.map_err(server_error)?;
+            }
+            Ok(rows)
+        }
+        .await;
+        if result.is_err() && own_txn && !client.is_closed() {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        result
+    }
+}
+
+/// SQL text ending in `;`, so that more statements can follow it.
+fn terminated(sql: &str) -> String {
+    let t = sql.trim_end();
+    if t.is_empty() || t.ends_with(';') {
+        t.to_owned()
+    } else {
+        format!("{t};")
+    }
+}
+
+/// The COPY statement with the FREEZE option added.
+fn with_freeze(copy: &str) -> String {
+    let c = copy.trim_end().trim_end_matches(';');
+    match c.rfind(" WITH (") {
+        Some(_) if c.ends_with(')') => format!("{}, FREEZE)", &c[..c.len() - 1]),
+        _ => format!("{c} WITH (FREEZE)"),
+    }
+}
+
+pub fn server_error(e: tokio_postgres::Error) -> Error {
+    if e.is_closed() {
+        Error::ConnectionLost(pgconn::server_message(&e))
+    } else {
+        Error::Other(pgconn::server_message(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freeze_option_is_added_once() {
+        assert_eq!(
+            with_freeze("COPY public.t (a) FROM stdin"),
+            "COPY public.t (a) FROM stdin WITH (FREEZE)"
+        );
+        assert_eq!(
+            with_freeze("COPY public.t (a) FROM stdin WITH (FORMAT text);"),
+            "COPY public.t (a) FROM stdin WITH (FORMAT text, FREEZE)"
+        );
+    }
+
+    #[test]
+    fn statements_are_terminated() {
+        assert_eq!(terminated("SELECT 1"), "SELECT 1;");
+        assert_eq!(terminated("SELECT 1;\n"), "SELECT 1;");
+        assert_eq!(terminated("  "), "");
+    }
+}

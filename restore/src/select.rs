@@ -1,0 +1,309 @@
+//! Which entries a restore includes: pg_restore's selection options with their meaning.
+//!
+//! - `--section`, `-s`, `-a` choose sections;
+//! - `-L` keeps only the listed entry ids;
+//! - `-n` / `-N` keep / drop entries by schema (exact names, no patterns);
+//! - `-t`, `-T`, `-I`, `-P` ("selective restore") keep only relations, triggers, indexes and
+//!   functions of those exact names, and nothing else: not their indexes, not what they
+//!   depend on;
+//! - `-x` drops privileges, `--no-comments` comments;
+//! - DATABASE entries (and ACLs / comments on the database) only with `-C`.
+//!
+//! ACLs, comments and security labels follow the object they belong to in a selective
+//! restore, as in pg_restore.
+
+use std::collections::HashMap;
+
+use archive_format::toc::{Entry, Section, Toc};
+
+/// Kinds that `-t` matches: everything that lives in the relation namespace, with its data.
+const TABLE_KINDS: &[&str] = &[
+    "TABLE",
+    "TABLE DATA",
+    "VIEW",
+    "FOREIGN TABLE",
+    "MATERIALIZED VIEW",
+    "MATERIALIZED VIEW DATA",
+    "SEQUENCE",
+    "SEQUENCE SET",
+];
+const FUNCTION_KINDS: &[&str] = &["FUNCTION", "AGGREGATE", "PROCEDURE"];
+pub const ACL_KINDS: &[&str] = &["ACL", "DEFAULT ACL", "ACL LANGUAGE"];
+/// Entries that hang off another object and follow it in a selective restore.
+const ATTACHED_KINDS: &[&str] = &["ACL", "COMMENT", "SECURITY LABEL"];
+pub const DATABASE_KINDS: &[&str] = &["DATABASE", "DATABASE PROPERTIES"];
+
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Sections to restore; empty means all (`--section`, `-s`, `-a`).
+    pub sections: Vec<Section>,
+    /// `-L`: the entry ids to restore, in the list's order.
+    pub use_list: Option<Vec<u32>>,
+    pub schemas: Vec<String>,
+    pub exclude_schemas: Vec<String>,
+    pub tables: Vec<String>,
+    pub triggers: Vec<String>,
+    pub indexes: Vec<String>,
+    pub functions: Vec<String>,
+    /// `-x`
+    pub no_acl: bool,
+    pub no_comments: bool,
+    /// `-C`: the DATABASE entry and what belongs to the database itself.
+    pub create_db: bool,
+}
+
+impl Selection {
+    /// Whether any of `-t -T -I -P` was given.
+    fn selective(&self) -> bool {
+        !(self.tables.is_empty()
+            && self.triggers.is_empty()
+            && self.indexes.is_empty()
+            && self.functions.is_empty())
+    }
+
+    /// One flag per entry of `toc.entries`: restore it or not.
+    pub fn apply(&self, toc: &Toc) -> Vec<bool> {
+        let listed: Option<HashMap<u32, usize>> = self
+            .use_list
+            .as_ref()
+            .map(|ids| ids.iter().enumerate().map(|(i, id)| (*id, i)).collect());
+        // Objects first, then what is attached to them (which looks at its object).
+        let mut wanted: Vec<bool> = toc
+            .entries
+            .iter()
+            .map(|e| self.common(e, listed.as_ref()) && self.standalone(e))
+            .collect();
+        let index_of: HashMap<u32, usize> = toc
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id, i))
+            .collect();
+        for (i, e) in toc.entries.iter().enumerate() {
+            if !is_attached(e) {
+                continue;
+            }
+            wanted[i] = self.common(e, listed.as_ref()) && {
+                if on_database(e) {
+                    self.create_db
+                } else if self.selective()
+                    || !self.schemas.is_empty()
+                    || !self.exclude_schemas.is_empty()
+                {
+                    parent(e)
+                        .and_then(|p| index_of.get(&p))
+                        .is_some_and(|&p| wanted[p] && !is_attached(&toc.entries[p]))
+                } else {
+                    true
+                }
+            };
+        }
+        wanted
+    }
+
+    /// Rules every entry passes through: kind-wide switches, sections, the -L list.
+    fn common(&self, e: &Entry, listed: Option<&HashMap<u32, usize>>) -> bool {
+        let kind = e.kind.as_str();
+        if self.no_acl && ACL_KINDS.contains(&kind) {
+            return false;
+        }
+        if self.no_comments && kind == "COMMENT" {
+            return false;
+        }
+        if DATABASE_KINDS.contains(&kind) && !self.create_db {
+            return false;
+        }
+        if !self.sections.is_empty() && !self.sections.contains(&e.section) {
+            return false;
+        }
+        listed.is_none_or(|l| l.contains_key(&e.id))
+    }
+
+    /// Schema and name rules for entries that stand on their own.
+    fn standalone(&self, e: &Entry) -> bool {
+        if is_attached(e) || DATABASE_KINDS.contains(&e.kind.as_str()) {
+            return true;
+        }
+        if !self.schemas.is_empty() && !e.schema.as_ref().is_some_and(|s| self.schemas.contains(s))
+        {
+            return false;
+        }
+        if e.schema
+            .as_ref()
+            .is_some_and(|s| self.exclude_schemas.contains(s))
+        {
+            return false;
+        }
+        if !self.selective() {
+            return true;
+        }
+        let kind = e.kind.as_str();
+        let names = if TABLE_KINDS.contains(&kind) {
+            &self.tables
+        } else if kind == "INDEX" {
+            &self.indexes
+        } else if FUNCTION_KINDS.contains(&kind) {
+            &self.functions
+        } else if kind == "TRIGGER" {
+            &self.triggers
+        } else {
+            return false;
+        };
+        names.contains(&e.name)
+    }
+}
+
+fn is_attached(e: &Entry) -> bool {
+    ATTACHED_KINDS.contains(&e.kind.as_str())
+}
+
+/// An ACL or comment of the database itself (pg_dump names them `DATABASE name`).
+fn on_database(e: &Entry) -> bool {
+    e.name.starts_with("DATABASE ")
+}
+
+/// The object an ACL / comment belongs to.
+fn parent(e: &Entry) -> Option<u32> {
+    e.table.or_else(|| e.deps.first().copied())
+}
+
+/// True when nothing but data is selected: pg_restore's "implied data-only restore",
+/// which is when `--disable-triggers` takes effect.
+pub fn data_only(toc: &Toc, selected: &[bool]) -> bool {
+    toc.entries
+        .iter()
+        .zip(selected)
+        .filter(|(_, s)| **s)
+        .all(|(e, _)| e.section == Section::Data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use archive_format::toc::{FormatVersion, Header};
+    use archive_format::{ChecksumAlgo, Codec, Method};
+
+    fn entry(id: u32, kind: &str, section: Section, schema: Option<&str>, name: &str) -> Entry {
+        Entry {
+            id,
+            kind: kind.into(),
+            section,
+            schema: schema.map(Into::into),
+            name: name.into(),
+            owner: None,
+            create: String::new(),
+            drop: String::new(),
+            set_owner: None,
+            deps: vec![],
+            table: None,
+            size: 0,
+            data: None,
+            index_build: None,
+        }
+    }
+
+    fn toc() -> Toc {
+        use Section::*;
+        let mut entries = vec![
+            entry(1, "SCHEMA", PreData, None, "s"),
+            entry(2, "TABLE", PreData, Some("s"), "t"),
+            entry(3, "TABLE", PreData, Some("public"), "u"),
+            entry(4, "TABLE DATA", Data, Some("s"), "t"),
+            entry(5, "INDEX", PostData, Some("s"), "t_i"),
+            entry(6, "ACL", PreData, Some("s"), "TABLE t"),
+            entry(7, "COMMENT", PreData, Some("public"), "TABLE u"),
+            entry(8, "DATABASE", PreData, None, "db"),
+            entry(9, "COMMENT", PreData, None, "DATABASE db"),
+            entry(10, "FUNCTION", PreData, Some("public"), "f(integer)"),
+        ];
+        entries[5].deps = vec![2];
+        entries[6].deps = vec![3];
+        entries[8].deps = vec![8];
+        Toc {
+            header: Header {
+                format: FormatVersion::CURRENT,
+                tool: "t".into(),
+                server_version: "15".into(),
+                server_version_num: 150000,
+                database: "db".into(),
+                encoding: "UTF8".into(),
+                standard_conforming_strings: true,
+                created_at: "now".into(),
+                options: serde_json::Value::Null,
+                codec: Codec {
+                    method: Method::None,
+                    level: None,
+                },
+                checksum: ChecksumAlgo::DEFAULT,
+            },
+            entries,
+        }
+    }
+
+    fn ids(sel: &Selection) -> Vec<u32> {
+        let toc = toc();
+        sel.apply(&toc)
+            .iter()
+            .zip(&toc.entries)
+            .filter(|(w, _)| **w)
+            .map(|(_, e)| e.id)
+            .collect()
+    }
+
+    #[test]
+    fn everything_but_the_database_by_default() {
+        assert_eq!(ids(&Selection::default()), vec![1, 2, 3, 4, 5, 6, 7, 10]);
+        let create = Selection {
+            create_db: true,
+            ..Default::default()
+        };
+        assert_eq!(ids(&create), (1..=10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn table_selection_takes_the_table_its_data_and_its_acl_only() {
+        let sel = Selection {
+            tables: vec!["t".into()],
+            ..Default::default()
+        };
+        assert_eq!(ids(&sel), vec![2, 4, 6]);
+        let sel = Selection {
+            tables: vec!["t".into()],
+            schemas: vec!["public".into()],
+            ..Default::default()
+        };
+        assert_eq!(ids(&sel), Vec::<u32>::new());
+        let sel = Selection {
+            indexes: vec!["t_i".into()],
+            functions: vec!["f(integer)".into()],
+            ..Default::default()
+        };
+        assert_eq!(ids(&sel), vec![5, 10]);
+    }
+
+    #[test]
+    fn schema_switches_sections_and_kind_switches() {
+        let sel = Selection {
+            schemas: vec!["s".into()],
+            ..Default::default()
+        };
+        assert_eq!(ids(&sel), vec![2, 4, 5, 6]);
+        let sel = Selection {
+            exclude_schemas: vec!["s".into()],
+            no_comments: true,
+            ..Default::default()
+        };
+        assert_eq!(ids(&sel), vec![1, 3, 10]);
+        let sel = Selection {
+            sections: vec![Section::Data, Section::PostData],
+            no_acl: true,
+            ..Default::default()
+        };
+        assert_eq!(ids(&sel), vec![4, 5]);
+        let sel = Selection {
+            use_list: Some(vec![5, 3, 99]),
+            ..Default::default()
+        };
+        assert_eq!(ids(&sel), vec![3, 5]);
+    }
+}
