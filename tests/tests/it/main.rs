@@ -4,6 +4,14 @@
 mod bad_input;
 mod harness;
 mod pgconn;
+mod physical_incremental;
+mod physical_load;
+mod physical_pagecheck;
+mod physical_pitr;
+mod physical_repository;
+mod physical_resume;
+mod physical_roundtrip;
+mod physical_support;
 mod roundtrip;
 mod tools;
 mod zoo;
