@@ -238,14 +238,16 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
         .unwrap_or_else(|| start_wal.clone());
     wal_names.extend(wal::history_files(&pgdata)?);
     let wal_copy = wal::WalCopy {
-        pgdata: &pgdata,
-        backup_dir: &backup_dir,
-        label: &label,
+        pgdata: pgdata.clone(),
+        backup_dir: backup_dir.clone(),
+        label: label.clone(),
         codec: opts.codec,
         algo,
         jobs: opts.jobs,
     };
-    let wal_entries = tokio::task::block_in_place(|| wal::copy_wal(&wal_copy, &wal_names))?;
+    let wal_entries = tokio::task::spawn_blocking(move || wal::copy_wal(&wal_copy, &wal_names))
+        .await
+        .map_err(|e| Error::Failed(format!("the WAL copy failed: {e}")))??;
     // The slot is no longer needed: the WAL is in the repository.
     drop(session);
 

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter, FileRecord};
 
@@ -41,17 +41,18 @@ pub fn history_files(pgdata: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-pub struct WalCopy<'a> {
-    pub pgdata: &'a Path,
-    pub backup_dir: &'a Path,
-    pub label: &'a str,
+/// What copying a backup's WAL needs (owned, so it can run on a blocking thread).
+pub struct WalCopy {
+    pub pgdata: PathBuf,
+    pub backup_dir: PathBuf,
+    pub label: String,
     pub codec: Codec,
     pub algo: ChecksumAlgo,
     pub jobs: usize,
 }
 
 /// Stores `names` from `pg_wal` under `wal/` in the backup directory.
-pub fn copy_wal(c: &WalCopy<'_>, names: &[String]) -> Result<Vec<(WalEntry, FileRecord)>> {
+pub fn copy_wal(c: &WalCopy, names: &[String]) -> Result<Vec<(WalEntry, FileRecord)>> {
     create_private_dir_all(&c.backup_dir.join("wal"))?;
     let mut out = Vec::new();
     let mut failure = None;
@@ -78,7 +79,7 @@ pub fn copy_wal(c: &WalCopy<'_>, names: &[String]) -> Result<Vec<(WalEntry, File
     Ok(out)
 }
 
-fn copy_one(c: &WalCopy<'_>, name: &str, buf: &mut [u8]) -> Result<(WalEntry, FileRecord)> {
+fn copy_one(c: &WalCopy, name: &str, buf: &mut [u8]) -> Result<(WalEntry, FileRecord)> {
     let source = c.pgdata.join("pg_wal").join(name);
     let mut file = File::open(&source).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Failed(format!(
@@ -89,7 +90,7 @@ fn copy_one(c: &WalCopy<'_>, name: &str, buf: &mut [u8]) -> Result<(WalEntry, Fi
     })?;
     let rel = format!("wal/{name}{}", c.codec.method.extension());
     remove_stale(&c.backup_dir.join(&rel))?;
-    let mut out = DataFileWriter::create(c.backup_dir, &rel, c.codec, c.algo)?;
+    let mut out = DataFileWriter::create(&c.backup_dir, &rel, c.codec, c.algo)?;
     let mut raw = c.algo.hasher();
     loop {
         let n = match file.read(buf) {
@@ -107,7 +108,7 @@ fn copy_one(c: &WalCopy<'_>, name: &str, buf: &mut [u8]) -> Result<(WalEntry, Fi
         size: record.raw_size,
         checksum: raw.finish_hex(),
         blob: BlobRef {
-            backup: c.label.to_owned(),
+            backup: c.label.clone(),
             file: record.path.clone(),
             offset: 0,
             stored_size: record.stored_size,
