@@ -35,16 +35,27 @@ pub async fn read_schemas(client: &Client) -> Result<Vec<Schema>> {
         .collect())
 }
 
-/// The tables to dump, without sizes or columns: enough to lock them and queue their data.
+/// The tables to dump (ordinary, partitioned and foreign), without sizes or columns:
+/// enough to lock them and queue their data.
 pub async fn read_tables(client: &Client) -> Result<Vec<Table>> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
                 pg_catalog.pg_get_userbyid(c.relowner)::text, c.relpersistence = 'u',
                 coalesce(c.reloptions, '{{}}')::text[],
-                ARRAY[c.reltype, coalesce(rt.typarray, 0)]::oid[]
+                ARRAY[c.reltype, coalesce(rt.typarray, 0)]::oid[],
+                CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
+                CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
+                ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                       WHERE i.inhrelid = c.oid ORDER BY i.inhseqno)::oid[],
+                CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END,
+                CASE WHEN c.relkind = 'p' OR am.amname <> 'heap' THEN am.amname::text END,
+                c.relreplident::text, fs.srvname::text, coalesce(ft.ftoptions, '{{}}')::text[]
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_catalog.pg_type rt ON rt.oid = c.reltype
-          WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMA} AND {}
+           LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+           LEFT JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = c.oid
+           LEFT JOIN pg_catalog.pg_foreign_server fs ON fs.oid = ft.ftserver
+          WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMA} AND {}
           ORDER BY n.nspname, c.relname",
         not_extension_member("pg_catalog.pg_class", "c.oid")
     );
@@ -56,6 +67,8 @@ pub async fn read_tables(client: &Client) -> Result<Vec<Table>> {
         .iter()
         .map(|r| {
             let kind: String = r.get(3);
+            let replident: String = r.get(13);
+            let server: Option<String> = r.get(14);
             Table {
                 oid: r.get(0),
                 schema: r.get(1),
@@ -72,6 +85,16 @@ pub async fn read_tables(client: &Client) -> Result<Vec<Table>> {
                     .into_iter()
                     .filter(|o| *o != 0)
                     .collect(),
+                partition_key: r.get(8),
+                partition_bound: r.get(9),
+                parents: r.get(10),
+                of_type: r.get(11),
+                access_method: r.get(12),
+                replica_identity: replident.chars().next().unwrap_or('d'),
+                foreign: server.map(|server| ForeignTable {
+                    server,
+                    options: r.get(15),
+                }),
             }
         })
         .collect())
@@ -105,29 +128,45 @@ pub async fn read_table_sizes(client: &Client, tables: &mut [Table]) -> Result<(
     Ok(())
 }
 
-pub async fn read_columns(client: &Client, tables: &mut [Table]) -> Result<()> {
+pub async fn read_columns(
+    client: &Client,
+    tables: &mut [Table],
+    server_version: u32,
+) -> Result<()> {
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    // attcompression appeared in PostgreSQL 14.
+    let compression = if server_version >= 140000 {
+        "NULLIF(a.attcompression::text, '')"
+    } else {
+        "NULL::text"
+    };
+    let sql = format!(
+        "SELECT a.attrelid, a.attnum, a.attname::text,
+                pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
+                a.attidentity::text, a.attgenerated::text,
+                CASE WHEN a.attcollation <> t.typcollation THEN cn.nspname::text END,
+                CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END,
+                ad.oid, a.attislocal, a.attinhcount > 0,
+                CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END,
+                {compression},
+                -- -1 (up to 16) or NULL (17+) mean the default target.
+                (CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END)::int4,
+                coalesce(a.attoptions, '{{}}')::text[], coalesce(a.attfdwoptions, '{{}}')::text[]
+           FROM pg_catalog.pg_attribute a
+           JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+           LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+           LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+           LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+          WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+          ORDER BY a.attrelid, a.attnum"
+    );
     let rows = client
-        .query(
-            "SELECT a.attrelid, a.attnum, a.attname::text,
-                    pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                    pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
-                    a.attidentity::text, a.attgenerated::text,
-                    CASE WHEN a.attcollation <> t.typcollation THEN cn.nspname::text END,
-                    CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END,
-                    ad.oid
-               FROM pg_catalog.pg_attribute a
-               JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-               LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-               LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
-               LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-              WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
-              ORDER BY a.attrelid, a.attnum",
-            &[&oids],
-        )
+        .query(&sql, &[&oids])
         .await
         .during(|| "reading table columns".into())?;
     let mut by_table: HashMap<u32, Vec<Column>> = HashMap::new();
+    let first_char = |s: Option<String>| s.and_then(|s| s.chars().next());
     for r in &rows {
         let identity: String = r.get(6);
         let generated: String = r.get(7);
@@ -143,6 +182,13 @@ pub async fn read_columns(client: &Client, tables: &mut [Table]) -> Result<()> {
             generated: generated.chars().next(),
             collation: coll_schema.zip(coll_name).map(|(s, n)| qualified(&s, &n)),
             default_oid: r.get(10),
+            is_local: r.get(11),
+            inherited: r.get(12),
+            storage: first_char(r.get(13)),
+            compression: first_char(r.get(14)),
+            stat_target: r.get(15),
+            options: r.get(16),
+            fdw_options: r.get(17),
         });
     }
     for t in tables.iter_mut() {
@@ -242,10 +288,13 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                     pg_catalog.pg_get_constraintdef(co.oid), NULLIF(co.conindid, 0),
                     NULLIF(co.confrelid, 0), co.convalidated, co.condeferrable, co.condeferred,
                     CASE WHEN co.contype IN ('p', 'u') THEN pg_catalog.pg_get_indexdef(co.conindid) END,
-                    coalesce(i.indisclustered, false), coalesce(i.indisreplident, false)
+                    coalesce(i.indisclustered, false), coalesce(i.indisreplident, false),
+                    co.conislocal
                FROM pg_catalog.pg_constraint co
                LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = co.conindid AND co.contype IN ('p', 'u', 'x')
-              WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'c', 'f', 'x') AND co.conislocal
+              WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'c', 'f', 'x')
+                -- A partition's copy of its parent's foreign key comes with the parent's.
+                AND (co.contype <> 'f' OR co.conparentid = 0)
               ORDER BY co.conrelid, co.conname",
             &[&oids],
         )
@@ -269,6 +318,7 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                 index_def: r.get(10),
                 clustered: r.get(11),
                 replica_identity: r.get(12),
+                is_local: r.get(13),
             }
         })
         .collect())

@@ -109,6 +109,13 @@ mod tests {
             pages,
             columns: vec![],
             row_types: vec![],
+            partition_key: None,
+            partition_bound: None,
+            parents: vec![],
+            of_type: None,
+            access_method: None,
+            replica_identity: 'd',
+            foreign: None,
         }
     }
 

@@ -6,7 +6,7 @@ use archive_format::sql::{qualified, quote_ident, quote_literal};
 use archive_format::toc::Section;
 
 use crate::model::*;
-use crate::objects::{class, ObjId};
+use crate::objects::{class, column_settings, inheritance, ObjId};
 use crate::toc_builder::{entry, TocBuilder};
 
 impl TocBuilder {
@@ -63,36 +63,106 @@ impl TocBuilder {
         }
     }
 
-    pub fn add_table(&mut self, t: &Table, checks: &[&Constraint], seqs: &[Sequence]) -> u32 {
+    pub fn add_table(
+        &mut self,
+        t: &Table,
+        checks: &[&Constraint],
+        seqs: &[Sequence],
+        tables: &HashMap<u32, &Table>,
+    ) -> u32 {
         let name = qualified(&t.schema, &t.name);
-        let mut lines: Vec<String> = t.columns.iter().map(|c| column_sql(t, c, seqs)).collect();
-        for c in checks.iter().filter(|c| c.validated) {
+        let parents: Vec<&Table> = t
+            .parents
+            .iter()
+            .filter_map(|p| tables.get(p).copied())
+            .collect();
+        let plan = inheritance::plan(t, &parents, checks);
+        if let Some(w) = &plan.warning {
+            tracing::warn!("{w}");
+        }
+        let mut lines: Vec<String> = if t.of_type.is_some() {
+            t.columns.iter().filter_map(typed_column_sql).collect()
+        } else {
+            t.columns
+                .iter()
+                .filter(|c| plan.prints(c))
+                .map(|c| column_sql(t, c, seqs))
+                .collect()
+        };
+        let inline_checks: Vec<&&Constraint> =
+            checks.iter().filter(|c| plan.prints_check(t, c)).collect();
+        for c in &inline_checks {
             lines.push(format!(
                 "CONSTRAINT {} {}",
                 quote_ident(&c.name),
                 c.definition
             ));
         }
+        let keyword = if t.kind == 'f' {
+            "FOREIGN TABLE"
+        } else {
+            "TABLE"
+        };
         let mut create = format!(
-            "CREATE {}TABLE {name} (\n    {}\n)",
-            if t.unlogged { "UNLOGGED " } else { "" },
-            lines.join(",\n    ")
+            "CREATE {}{keyword} {name}",
+            if t.unlogged { "UNLOGGED " } else { "" }
         );
+        let body = if lines.is_empty() {
+            " (\n)".to_owned()
+        } else {
+            format!(" (\n    {}\n)", lines.join(",\n    "))
+        };
+        match &t.of_type {
+            Some(ty) if lines.is_empty() => create.push_str(&format!(" OF {ty}")),
+            Some(ty) => create.push_str(&format!(" OF {ty}{body}")),
+            None => create.push_str(&body),
+        }
+        if plan.strategy == inheritance::Strategy::Inherits {
+            let names: Vec<String> = parents
+                .iter()
+                .map(|p| qualified(&p.schema, &p.name))
+                .collect();
+            create.push_str(&format!("\nINHERITS ({})", names.join(", ")));
+        }
+        if let Some(key) = &t.partition_key {
+            create.push_str(&format!("\nPARTITION BY {key}"));
+        }
+        if let Some(am) = &t.access_method {
+            create.push_str(&format!("\nUSING {}", quote_ident(am)));
+        }
+        if let Some(f) = &t.foreign {
+            create.push_str(&format!("\nSERVER {}", quote_ident(&f.server)));
+            if !f.options.is_empty() {
+                create.push_str(&format!(
+                    "\nOPTIONS (\n    {}\n)",
+                    column_settings::fdw_options_sql(&f.options, ",\n    ")
+                ));
+            }
+        }
         if !t.reloptions.is_empty() {
             create.push_str(&format!("\nWITH ({})", t.reloptions.join(", ")));
         }
         create.push(';');
+        create.push_str(&inheritance::after_create(t, &plan, &parents));
+        create.push_str(&column_settings::alter_statements(t));
+        match t.replica_identity {
+            'f' => create.push_str(&format!("\nALTER TABLE ONLY {name} REPLICA IDENTITY FULL;")),
+            'n' => create.push_str(&format!(
+                "\nALTER TABLE ONLY {name} REPLICA IDENTITY NOTHING;"
+            )),
+            _ => {}
+        }
         let mut e = entry(
-            "TABLE",
+            keyword,
             Section::PreData,
             Some(&t.schema),
             &t.name,
             Some(&t.owner),
             create,
-            format!("DROP TABLE {name};"),
+            format!("DROP {keyword} {name};"),
         );
         e.size = t.size;
-        let id = self.add_object(e, ObjId::rel(t.oid), "TABLE", name);
+        let id = self.add_object(e, ObjId::rel(t.oid), keyword, name);
         // What CREATE TABLE makes along with the table: dependencies on these are on it.
         for ty in &t.row_types {
             self.alias(ObjId::type_(*ty), id);
@@ -100,7 +170,7 @@ impl TocBuilder {
         for d in t.columns.iter().filter_map(|c| c.default_oid) {
             self.alias(ObjId::new(class::PG_ATTRDEF, d), id);
         }
-        for c in checks.iter().filter(|c| c.validated) {
+        for c in inline_checks {
             self.alias(ObjId::constraint(c.oid), id);
         }
         for s in seqs
@@ -181,9 +251,11 @@ impl TocBuilder {
     pub fn add_constraints(&mut self, cons: &[Constraint], tables: &HashMap<u32, &Table>) {
         // Foreign keys last so that the unique constraints they reference have entries.
         let order = |c: &&Constraint| (c.kind == 'f') as u8;
+        // Valid checks are part of CREATE TABLE; inherited NOT VALID ones come with
+        // their parent's.
         let mut sorted: Vec<&Constraint> = cons
             .iter()
-            .filter(|c| c.kind != 'c' || !c.validated)
+            .filter(|c| c.kind != 'c' || (!c.validated && c.is_local))
             .collect();
         sorted.sort_by_key(order);
         for c in sorted {
@@ -200,7 +272,13 @@ impl TocBuilder {
             };
             let tname = qualified(&table.schema, &table.name);
             let cname = quote_ident(&c.name);
-            let only = if table.kind == 'p' { "" } else { "ONLY " };
+            // A check reaches the children (it could not be added to the parent alone),
+            // and so does a foreign key on a partitioned table; a partitioned table's
+            // key is built on it alone and its partitions' keys attached to it.
+            let only = match (c.kind, table.kind) {
+                ('c', _) | ('f', 'p') => "",
+                _ => "ONLY ",
+            };
             let marks = index_marks(&tname, &cname, c.clustered, c.replica_identity);
             let create = format!(
                 "ALTER TABLE {only}{tname}\n    ADD CONSTRAINT {cname} {};{marks}",
@@ -363,4 +441,19 @@ fn column_sql(t: &Table, c: &Column, seqs: &[Sequence]) -> String {
         sql.push_str(" NOT NULL");
     }
     sql
+}
+
+/// A typed table's column (`OF type`): listed only for what the type does not say.
+fn typed_column_sql(c: &Column) -> Option<String> {
+    if c.default.is_none() && !c.not_null {
+        return None;
+    }
+    let mut sql = format!("{} WITH OPTIONS", quote_ident(&c.name));
+    if let Some(d) = &c.default {
+        sql.push_str(&format!(" DEFAULT {d}"));
+    }
+    if c.not_null {
+        sql.push_str(" NOT NULL");
+    }
+    Some(sql)
 }

@@ -24,6 +24,20 @@ pub struct Column {
     pub collation: Option<String>,
     /// pg_attrdef row of the default, which pg_depend names in its dependencies.
     pub default_oid: Option<u32>,
+    /// Defined by the table itself (attislocal), not only inherited from a parent.
+    pub is_local: bool,
+    /// Inherited from at least one parent (attinhcount > 0).
+    pub inherited: bool,
+    /// Storage ('p', 'e', 'm', 'x') when it differs from the type's default.
+    pub storage: Option<char>,
+    /// Compression method ('p' pglz, 'l' lz4) when one is set (PostgreSQL 14+).
+    pub compression: Option<char>,
+    /// Statistics target set by ALTER COLUMN ... SET STATISTICS.
+    pub stat_target: Option<i32>,
+    /// attoptions (`n_distinct=...`), as stored: `name=value`.
+    pub options: Vec<String>,
+    /// Foreign table column options, as stored: `name=value`.
+    pub fdw_options: Vec<String>,
 }
 
 impl Column {
@@ -38,7 +52,7 @@ pub struct Table {
     pub oid: u32,
     pub schema: String,
     pub name: String,
-    /// 'r' ordinary, 'p' partitioned.
+    /// 'r' ordinary, 'p' partitioned, 'f' foreign.
     pub kind: char,
     pub owner: String,
     pub unlogged: bool,
@@ -50,11 +64,35 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// The table's row type and its array type (parts of the table's entry).
     pub row_types: Vec<u32>,
+    /// `pg_get_partkeydef()` of a partitioned table: `RANGE (a)`.
+    pub partition_key: Option<String>,
+    /// The bound of a partition: `FOR VALUES ...` or `DEFAULT`.
+    pub partition_bound: Option<String>,
+    /// Inheritance parents (or the partition parent) in `INHERITS` order.
+    pub parents: Vec<u32>,
+    /// `OF type` of a typed table, qualified and quoted.
+    pub of_type: Option<String>,
+    /// Table access method when it is not the default one (heap).
+    pub access_method: Option<String>,
+    /// relreplident: 'd' default, 'n' nothing, 'f' full, 'i' index.
+    pub replica_identity: char,
+    /// Server and options of a foreign table.
+    pub foreign: Option<ForeignTable>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ForeignTable {
+    pub server: String,
+    /// As stored: `name=value`.
+    pub options: Vec<String>,
 }
 
 impl Table {
     pub fn has_data(&self) -> bool {
         self.kind == 'r'
+    }
+    pub fn is_partition(&self) -> bool {
+        self.partition_bound.is_some()
     }
 }
 
@@ -100,6 +138,8 @@ pub struct Constraint {
     /// The constraint's index carries the table's CLUSTER mark / replica identity.
     pub clustered: bool,
     pub replica_identity: bool,
+    /// Defined on the table itself (conislocal), not only inherited.
+    pub is_local: bool,
 }
 
 #[derive(Clone, Debug)]

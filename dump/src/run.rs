@@ -88,7 +88,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         .collect();
     lock_tables(client, &names).await?;
     catalog::read_table_sizes(client, &mut cat.tables).await?;
-    catalog::read_columns(client, &mut cat.tables).await?;
+    catalog::read_columns(client, &mut cat.tables, server_version_num.max(0) as u32).await?;
 
     // Queue the data now; the DDL is generated while it streams.
     let mut toc = TocBuilder::new(opts.no_owner);
@@ -247,7 +247,7 @@ fn build_entries(toc: &mut TocBuilder, cat: &Catalog) {
             .iter()
             .filter(|c| c.table_oid == t.oid && c.kind == 'c')
             .collect();
-        toc.add_table(t, &checks, &cat.sequences);
+        toc.add_table(t, &checks, &cat.sequences, &tables);
     }
     toc.add_sequence_ownership(&cat.sequences, &tables);
     toc.add_sequence_values(&cat.sequences);

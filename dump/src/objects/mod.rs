@@ -9,6 +9,10 @@
 //! Dependencies between entries come from pg_depend afterwards (`crate::deps`); a
 //! family only adds the ones pg_depend does not record.
 
+pub mod column_settings;
+pub mod inheritance;
+pub mod partitions;
+
 use tokio_postgres::Client;
 
 use crate::error::Result;
@@ -24,14 +28,20 @@ pub struct Ctx {
 /// Every family beyond the core relations (which `crate::catalog` reads because the
 /// data phase needs them first).
 #[derive(Default)]
-pub struct Families {}
+pub struct Families {
+    partitions: partitions::Partitions,
+}
 
-pub async fn read_all(_client: &Client, _ctx: &Ctx) -> Result<Families> {
-    Ok(Families {})
+pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
+    Ok(Families {
+        partitions: partitions::read(client, ctx).await?,
+    })
 }
 
 impl Families {
-    pub fn add_entries(&self, _toc: &mut TocBuilder) {}
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        self.partitions.add_entries(toc);
+    }
 }
 
 /// SQL condition on `n` (pg_namespace): a user schema, not PostgreSQL's own.

@@ -1,0 +1,172 @@
+//! Declarative partitioning: partitions are created as standalone tables (with all their
+//! columns, so their column order survives) and attached to their parent afterwards;
+//! partition indexes likewise are built on each partition and attached to the parent's
+//! index (`CREATE INDEX ... ON ONLY parent`), so each is built right after its own data.
+
+use std::collections::{HashMap, HashSet};
+
+use archive_format::sql::qualified;
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use super::{Ctx, ObjId, USER_SCHEMA};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+#[derive(Debug)]
+struct Attachment {
+    child: u32,
+    child_schema: String,
+    child_name: String,
+    parent: u32,
+    parent_schema: String,
+    parent_name: String,
+    owner: String,
+    /// Indexes: the index's table. Tables: None.
+    index_table: Option<u32>,
+    /// Tables: `FOR VALUES ...` or `DEFAULT`.
+    bound: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Partitions {
+    tables: Vec<Attachment>,
+    indexes: Vec<Attachment>,
+}
+
+pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Partitions> {
+    let sql = format!(
+        "SELECT c.oid, n.nspname::text, c.relname::text, p.oid, pn.nspname::text, p.relname::text,
+                pg_catalog.pg_get_userbyid(c.relowner)::text, x.indrelid,
+                CASE WHEN c.relkind IN ('r', 'p', 'f') THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END
+           FROM pg_catalog.pg_inherits i
+           JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+           JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+           LEFT JOIN pg_catalog.pg_index x ON x.indexrelid = c.oid
+          WHERE c.relispartition AND {USER_SCHEMA}
+          ORDER BY pn.nspname, p.relname, n.nspname, c.relname"
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading partitions".into())?;
+    let mut out = Partitions::default();
+    for r in &rows {
+        let a = Attachment {
+            child: r.get(0),
+            child_schema: r.get(1),
+            child_name: r.get(2),
+            parent: r.get(3),
+            parent_schema: r.get(4),
+            parent_name: r.get(5),
+            owner: r.get(6),
+            index_table: r.get(7),
+            bound: r.get(8),
+        };
+        if a.index_table.is_some() {
+            out.indexes.push(a);
+        } else {
+            out.tables.push(a);
+        }
+    }
+    Ok(out)
+}
+
+impl Partitions {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        for a in &self.tables {
+            let (Some(parent), Some(child), Some(bound)) = (
+                toc.id_of(ObjId::rel(a.parent)),
+                toc.id_of(ObjId::rel(a.child)),
+                a.bound.as_deref(),
+            ) else {
+                continue;
+            };
+            let (p, c) = names(a);
+            let mut e = entry(
+                "TABLE ATTACH",
+                Section::PreData,
+                Some(&a.child_schema),
+                &a.child_name,
+                Some(&a.owner),
+                format!("ALTER TABLE ONLY {p} ATTACH PARTITION {c} {bound};"),
+                format!("ALTER TABLE ONLY {p} DETACH PARTITION {c};"),
+            );
+            e.deps = vec![parent, child];
+            toc.push(e, None);
+        }
+        let mut attach_ids: HashMap<u32, Vec<u32>> = HashMap::new();
+        for a in &self.indexes {
+            let (Some(parent), Some(child)) = (
+                toc.id_of(ObjId::rel(a.parent)),
+                toc.id_of(ObjId::rel(a.child)),
+            ) else {
+                continue;
+            };
+            let (p, c) = names(a);
+            let mut e = entry(
+                "INDEX ATTACH",
+                Section::PostData,
+                Some(&a.child_schema),
+                &a.child_name,
+                None,
+                format!("ALTER INDEX {p} ATTACH PARTITION {c};"),
+                String::new(),
+            );
+            e.deps = vec![parent, child];
+            e.table = a.index_table.and_then(|t| toc.id_of(ObjId::rel(t)));
+            let id = toc.push(e, None);
+            attach_ids.entry(a.parent).or_default().push(id);
+        }
+        self.wait_for_complete_keys(toc, &attach_ids);
+    }
+
+    /// A partitioned table's key index is valid, so usable by a foreign key, only once
+    /// every partition's index is attached: foreign keys relying on one wait for all
+    /// attachments beneath it.
+    fn wait_for_complete_keys(&self, toc: &mut TocBuilder, attach_ids: &HashMap<u32, Vec<u32>>) {
+        let children: HashMap<u32, Vec<u32>> =
+            self.indexes.iter().fold(HashMap::new(), |mut m, a| {
+                m.entry(a.parent).or_default().push(a.child);
+                m
+            });
+        let mut below: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &top in attach_ids.keys() {
+            let Some(top_entry) = toc.id_of(ObjId::rel(top)) else {
+                continue;
+            };
+            let mut ids: Vec<u32> = Vec::new();
+            let mut seen = HashSet::new();
+            let mut stack = vec![top];
+            while let Some(idx) = stack.pop() {
+                if !seen.insert(idx) {
+                    continue;
+                }
+                ids.extend(attach_ids.get(&idx).into_iter().flatten());
+                stack.extend(children.get(&idx).into_iter().flatten());
+            }
+            below.entry(top_entry).or_default().extend(ids);
+        }
+        for e in toc.entries.iter_mut().filter(|e| e.kind == "FK CONSTRAINT") {
+            let extra: Vec<u32> = e
+                .deps
+                .iter()
+                .filter_map(|d| below.get(d))
+                .flatten()
+                .copied()
+                .collect();
+            e.deps.extend(extra);
+            e.deps.sort_unstable();
+            e.deps.dedup();
+        }
+    }
+}
+
+fn names(a: &Attachment) -> (String, String) {
+    (
+        qualified(&a.parent_schema, &a.parent_name),
+        qualified(&a.child_schema, &a.child_name),
+    )
+}
