@@ -1,0 +1,84 @@
+//! Access methods users created (CREATE ACCESS METHOD ... TYPE INDEX | TABLE HANDLER f).
+
+use archive_format::sql::quote_ident;
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use super::{class, not_extension_member, Ctx, ObjId};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+#[derive(Debug)]
+struct AccessMethod {
+    oid: u32,
+    name: String,
+    /// 'i' index, 't' table
+    kind: char,
+    /// `regproc` of the handler.
+    handler: String,
+}
+
+#[derive(Debug, Default)]
+pub struct AccessMethods {
+    methods: Vec<AccessMethod>,
+}
+
+pub async fn read(client: &Client, _ctx: &Ctx) -> Result<AccessMethods> {
+    let sql = format!(
+        "SELECT a.oid, a.amname::text, a.amtype::text, a.amhandler::pg_catalog.regproc::text
+           FROM pg_catalog.pg_am a
+          WHERE a.oid >= 16384 AND {}
+          ORDER BY a.amname",
+        not_extension_member("pg_catalog.pg_am", "a.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading access methods".into())?;
+    Ok(AccessMethods {
+        methods: rows
+            .iter()
+            .map(|r| {
+                let kind: String = r.get(2);
+                AccessMethod {
+                    oid: r.get(0),
+                    name: r.get(1),
+                    kind: kind.chars().next().unwrap_or('i'),
+                    handler: r.get(3),
+                }
+            })
+            .collect(),
+    })
+}
+
+impl AccessMethods {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        for am in &self.methods {
+            let kind = match am.kind {
+                'i' => "INDEX",
+                't' => "TABLE",
+                other => {
+                    tracing::warn!(
+                        "access method {} has unknown type '{other}': not dumped",
+                        am.name
+                    );
+                    continue;
+                }
+            };
+            let name = quote_ident(&am.name);
+            let e = entry(
+                "ACCESS METHOD",
+                Section::PreData,
+                None,
+                &am.name,
+                None,
+                format!(
+                    "CREATE ACCESS METHOD {name} TYPE {kind} HANDLER {};",
+                    am.handler
+                ),
+                format!("DROP ACCESS METHOD {name};"),
+            );
+            toc.add_object(e, ObjId::new(class::PG_AM, am.oid), "ACCESS METHOD", name);
+        }
+    }
+}

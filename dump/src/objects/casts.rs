@@ -1,0 +1,94 @@
+//! Casts users created (CREATE CAST ... WITH FUNCTION / WITHOUT FUNCTION / WITH INOUT).
+
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use super::{class, not_extension_member, Ctx, ObjId};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+#[derive(Debug)]
+struct Cast {
+    oid: u32,
+    /// `format_type()` of source and target.
+    source: String,
+    target: String,
+    /// 'f' function, 'b' binary coercible, 'i' I/O conversion
+    method: char,
+    /// `regprocedure` of the function, for method 'f'.
+    function: Option<String>,
+    /// 'e' explicit, 'a' assignment, 'i' implicit
+    context: char,
+}
+
+#[derive(Debug, Default)]
+pub struct Casts {
+    casts: Vec<Cast>,
+}
+
+pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Casts> {
+    // Casts have no schema: those made after initdb are the users' (pg_dump's rule too).
+    let sql = format!(
+        "SELECT c.oid, pg_catalog.format_type(c.castsource, NULL), pg_catalog.format_type(c.casttarget, NULL),
+                c.castmethod::text,
+                CASE WHEN c.castfunc <> 0 THEN c.castfunc::pg_catalog.regprocedure::text END,
+                c.castcontext::text
+           FROM pg_catalog.pg_cast c
+          WHERE c.oid >= 16384 AND {}
+          ORDER BY 2, 3",
+        not_extension_member("pg_catalog.pg_cast", "c.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading casts".into())?;
+    Ok(Casts {
+        casts: rows
+            .iter()
+            .map(|r| {
+                let method: String = r.get(3);
+                let context: String = r.get(5);
+                Cast {
+                    oid: r.get(0),
+                    source: r.get(1),
+                    target: r.get(2),
+                    method: method.chars().next().unwrap_or('f'),
+                    function: r.get(4),
+                    context: context.chars().next().unwrap_or('e'),
+                }
+            })
+            .collect(),
+    })
+}
+
+impl Casts {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        for c in &self.casts {
+            let signature = format!("({} AS {})", c.source, c.target);
+            let how = match (c.method, &c.function) {
+                ('b', _) => "WITHOUT FUNCTION".to_owned(),
+                ('i', _) => "WITH INOUT".to_owned(),
+                (_, Some(f)) => format!("WITH FUNCTION {f}"),
+                (_, None) => {
+                    tracing::warn!("cast {signature} has no function: not dumped");
+                    continue;
+                }
+            };
+            let context = match c.context {
+                'a' => " AS ASSIGNMENT",
+                'i' => " AS IMPLICIT",
+                _ => "",
+            };
+            let e = entry(
+                "CAST",
+                Section::PreData,
+                None,
+                &signature,
+                None,
+                format!("CREATE CAST {signature} {how}{context};"),
+                format!("DROP CAST {signature};"),
+            );
+            toc.add_object(e, ObjId::new(class::PG_CAST, c.oid), "CAST", signature);
+        }
+    }
+}

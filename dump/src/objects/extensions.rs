@@ -1,0 +1,348 @@
+//! Extensions: `CREATE EXTENSION` recreates every member object, so members are never
+//! dumped on their own (see `not_extension_member`). What the extension's script cannot
+//! recreate is the data users put into its configuration tables (pg_extension.extconfig,
+//! marked with `pg_extension_config_dump`): those rows, filtered by the extension's own
+//! condition, are dumped as TABLE DATA (and configuration sequences as SEQUENCE SET).
+
+use std::collections::HashMap;
+
+use archive_format::sql::{qualified, quote_ident, quote_literal};
+use archive_format::toc::{DataFile, Section, TableData};
+use tokio_postgres::Client;
+
+use super::{class, Ctx, ObjId};
+use crate::archive::DATA_DIR;
+use crate::data::DataItem;
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+/// Objects below this OID were made by initdb (plpgsql above all, which CREATE DATABASE
+/// already provides); pg_dump leaves those out too.
+const FIRST_NORMAL_OBJECT_ID: u32 = 16384;
+
+#[derive(Debug)]
+struct Extension {
+    oid: u32,
+    name: String,
+    schema: String,
+    version: String,
+    /// The version `CREATE EXTENSION` installs when none is given, if the server has
+    /// the extension's control file.
+    default_version: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Extensions {
+    extensions: Vec<Extension>,
+    /// (member object, extension oid): members and the parts made with them (array
+    /// types, a member table's row type...).
+    members: Vec<(ObjId, u32)>,
+}
+
+pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Extensions> {
+    let rows = client
+        .query(
+            "SELECT x.oid, x.extname::text, n.nspname::text, x.extversion,
+                    (SELECT a.default_version FROM pg_catalog.pg_available_extensions a
+                      WHERE a.name = x.extname)
+               FROM pg_catalog.pg_extension x
+               JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
+              WHERE x.oid >= $1::oid
+              ORDER BY x.extname",
+            &[&FIRST_NORMAL_OBJECT_ID],
+        )
+        .await
+        .during(|| "reading extensions".into())?;
+    // Objects of ours that use a member (a column of an extension's type, an index with
+    // its operator class) depend on the member in pg_depend: resolving members to their
+    // extension's entry orders those objects after CREATE EXTENSION.
+    let member_rows = client
+        .query(
+            "WITH m AS (
+                 SELECT d.classid, d.objid, d.refobjid FROM pg_catalog.pg_depend d
+                  WHERE d.deptype = 'e' AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                    AND d.refobjid >= $1::oid)
+             SELECT m.classid, m.objid, m.refobjid FROM m
+             UNION ALL
+             SELECT p.classid, p.objid, m.refobjid
+               FROM pg_catalog.pg_depend p
+               JOIN m ON p.refclassid = m.classid AND p.refobjid = m.objid
+              WHERE p.deptype = 'i'",
+            &[&FIRST_NORMAL_OBJECT_ID],
+        )
+        .await
+        .during(|| "reading extension members".into())?;
+    Ok(Extensions {
+        members: member_rows
+            .iter()
+            .map(|r| (ObjId::new(r.get(0), r.get(1)), r.get(2)))
+            .collect(),
+        extensions: rows
+            .iter()
+            .map(|r| Extension {
+                oid: r.get(0),
+                name: r.get(1),
+                schema: r.get(2),
+                version: r.get(3),
+                default_version: r.get(4),
+            })
+            .collect(),
+    })
+}
+
+impl Extensions {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        for x in &self.extensions {
+            let name = quote_ident(&x.name);
+            // Like pg_dump, let the target install its default version (a dump is often
+            // restored into a newer server, whose packages may lack the old script); only
+            // a version the user chose on purpose is asked for explicitly.
+            let version = match &x.default_version {
+                Some(default) if *default == x.version => String::new(),
+                _ => format!(" VERSION {}", quote_literal(&x.version)),
+            };
+            let create = format!(
+                "CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {}{version};",
+                quote_ident(&x.schema)
+            );
+            let e = entry(
+                "EXTENSION",
+                Section::PreData,
+                None,
+                &x.name,
+                None,
+                create,
+                format!("DROP EXTENSION {name};"),
+            );
+            // pg_depend links the extension to its schema and to the extensions it requires.
+            toc.add_object(e, ObjId::new(class::PG_EXTENSION, x.oid), "EXTENSION", name);
+        }
+        for (member, ext) in &self.members {
+            if let Some(id) = toc.id_of(ObjId::new(class::PG_EXTENSION, *ext)) {
+                toc.alias(*member, id);
+            }
+        }
+    }
+}
+
+/// A configuration table or sequence of an extension.
+#[derive(Debug)]
+struct ConfigRelation {
+    extension: u32,
+    oid: u32,
+    schema: String,
+    name: String,
+    owner: String,
+    /// 'r' table, 'S' sequence
+    kind: char,
+    /// The extension's filter, e.g. `WHERE NOT is_default` (may be empty).
+    condition: String,
+    /// The columns COPY reads and writes (generated ones excluded), quoted and joined.
+    columns: String,
+    /// Heap + TOAST bytes, for the data queue's largest-first order.
+    size: u64,
+}
+
+/// Extension configuration relations whose contents are dumped.
+#[derive(Debug, Default)]
+pub struct ConfigData {
+    tables: Vec<ConfigRelation>,
+    sequences: Vec<ConfigRelation>,
+    /// Sequence oid -> (last_value, is_called).
+    sequence_values: HashMap<u32, (i64, bool)>,
+    /// Table oid -> its TABLE DATA entry.
+    data_ids: HashMap<u32, u32>,
+}
+
+/// The configuration relations of every dumped extension.
+pub async fn read_config(client: &Client) -> Result<ConfigData> {
+    let rows = client
+        .query(
+            "SELECT x.oid, c.oid, n.nspname::text, c.relname::text,
+                    pg_catalog.pg_get_userbyid(c.relowner)::text, c.relkind::text,
+                    coalesce(u.cond, ''),
+                    coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+                                FROM pg_catalog.pg_attribute a
+                               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                                 AND a.attgenerated = ''), ''),
+                    CASE WHEN c.relkind = 'r' THEN pg_catalog.pg_total_relation_size(c.oid) ELSE 0 END
+               FROM pg_catalog.pg_extension x
+              CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(x.extconfig), pg_catalog.unnest(x.extcondition)) AS u(rel, cond)
+               JOIN pg_catalog.pg_class c ON c.oid = u.rel
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE x.oid >= $1::oid AND c.relkind IN ('r', 'S')
+              ORDER BY n.nspname, c.relname",
+            &[&FIRST_NORMAL_OBJECT_ID],
+        )
+        .await
+        .during(|| "reading extension configuration tables".into())?;
+    let mut out = ConfigData::default();
+    for r in &rows {
+        let kind: String = r.get(5);
+        let size: i64 = r.get(8);
+        let rel = ConfigRelation {
+            extension: r.get(0),
+            oid: r.get(1),
+            schema: r.get(2),
+            name: r.get(3),
+            owner: r.get(4),
+            kind: kind.chars().next().unwrap_or('r'),
+            condition: r.get(6),
+            columns: r.get(7),
+            size: size.max(0) as u64,
+        };
+        if rel.kind == 'S' {
+            out.sequences.push(rel);
+        } else {
+            out.tables.push(rel);
+        }
+    }
+    out.sequence_values = read_sequence_values(client, &out.sequences).await?;
+    Ok(out)
+}
+
+/// Sequence state, one UNION ALL statement for all of them.
+async fn read_sequence_values(
+    client: &Client,
+    seqs: &[ConfigRelation],
+) -> Result<HashMap<u32, (i64, bool)>> {
+    if seqs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = seqs
+        .iter()
+        .map(|s| {
+            format!(
+                "SELECT {}::oid, last_value, is_called FROM {}",
+                s.oid,
+                qualified(&s.schema, &s.name)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading extension configuration sequences".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect())
+}
+
+impl ConfigRelation {
+    /// `schema.table (columns)` as COPY names it.
+    fn copy_target(&self) -> String {
+        let name = qualified(&self.schema, &self.name);
+        if self.columns.is_empty() {
+            name
+        } else {
+            format!("{name} ({})", self.columns)
+        }
+    }
+
+    fn copy_out_sql(&self) -> String {
+        let condition = self.condition.trim();
+        if condition.is_empty() {
+            return format!("COPY {} TO STDOUT", self.copy_target());
+        }
+        // The condition is SQL the extension wrote for exactly this (pg_dump appends it
+        // the same way); it cannot be quoted.
+        format!(
+            "COPY (SELECT {} FROM ONLY {} {condition}) TO STDOUT",
+            if self.columns.is_empty() {
+                "*"
+            } else {
+                &self.columns
+            },
+            qualified(&self.schema, &self.name)
+        )
+    }
+}
+
+impl ConfigData {
+    /// The tables to lock with the others, qualified and quoted.
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables
+            .iter()
+            .map(|t| qualified(&t.schema, &t.name))
+            .collect()
+    }
+
+    /// Reserves the TABLE DATA entries and returns the work for the data phase: one
+    /// whole-table piece each (configuration tables are small), filtered by the
+    /// extension's condition.
+    pub fn queue(&mut self, toc: &mut TocBuilder, codec_extension: &str) -> Vec<DataItem> {
+        let mut items = Vec::new();
+        for t in &self.tables {
+            let mut e = entry(
+                "TABLE DATA",
+                Section::Data,
+                Some(&t.schema),
+                &t.name,
+                Some(&t.owner),
+                String::new(),
+                String::new(),
+            );
+            e.size = t.size;
+            let id = toc.reserve(e);
+            self.data_ids.insert(t.oid, id);
+            items.push(DataItem {
+                entry_id: id,
+                chunk: 0,
+                label: format!(
+                    "{} (extension configuration)",
+                    qualified(&t.schema, &t.name)
+                ),
+                query: t.copy_out_sql(),
+                rel_path: format!("{DATA_DIR}/{id}.copy{codec_extension}"),
+                size: t.size,
+            });
+        }
+        items
+    }
+
+    /// Completes the TABLE DATA entries with their files (once the extensions have
+    /// entries) and adds SEQUENCE SET entries for configuration sequences. The data
+    /// loads into what `CREATE EXTENSION` made, so it has no TABLE entry to depend on
+    /// and must never be truncated first: `table` stays unset.
+    pub fn finish(&self, toc: &mut TocBuilder, files: &mut HashMap<u32, Vec<(usize, DataFile)>>) {
+        for t in &self.tables {
+            let Some(&id) = self.data_ids.get(&t.oid) else {
+                continue;
+            };
+            let ext = toc.id_of(ObjId::new(class::PG_EXTENSION, t.extension));
+            let mut done = files.remove(&id).unwrap_or_default();
+            done.sort_by_key(|(k, _)| *k);
+            if let Some(e) = toc.entry_mut(id) {
+                e.deps = ext.into_iter().collect();
+                e.data = Some(TableData {
+                    copy: format!("COPY {} FROM stdin", t.copy_target()),
+                    files: done.into_iter().map(|(_, f)| f).collect(),
+                });
+            }
+        }
+        for s in &self.sequences {
+            let (Some(ext), Some(&(value, called))) = (
+                toc.id_of(ObjId::new(class::PG_EXTENSION, s.extension)),
+                self.sequence_values.get(&s.oid),
+            ) else {
+                continue;
+            };
+            let mut e = entry(
+                "SEQUENCE SET",
+                Section::Data,
+                Some(&s.schema),
+                &s.name,
+                Some(&s.owner),
+                format!(
+                    "SELECT pg_catalog.setval({}, {value}, {called});",
+                    quote_literal(&qualified(&s.schema, &s.name))
+                ),
+                String::new(),
+            );
+            e.deps = vec![ext];
+            toc.push(e, None);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Procedural languages created with CREATE LANGUAGE outside any extension (rare since
+//! languages became extensions; plpgsql and extension languages come with their
+//! CREATE EXTENSION).
+
+use archive_format::sql::quote_ident;
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use super::{class, not_extension_member, Ctx, ObjId};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+#[derive(Debug)]
+struct Language {
+    oid: u32,
+    name: String,
+    owner: String,
+    trusted: bool,
+    /// Function names (`regproc`), qualified unless in pg_catalog.
+    handler: String,
+    inline: Option<String>,
+    validator: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Languages {
+    languages: Vec<Language>,
+}
+
+pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Languages> {
+    let sql = format!(
+        "SELECT l.oid, l.lanname::text, pg_catalog.pg_get_userbyid(l.lanowner)::text, l.lanpltrusted,
+                l.lanplcallfoid::pg_catalog.regproc::text,
+                CASE WHEN l.laninline <> 0 THEN l.laninline::pg_catalog.regproc::text END,
+                CASE WHEN l.lanvalidator <> 0 THEN l.lanvalidator::pg_catalog.regproc::text END
+           FROM pg_catalog.pg_language l
+          WHERE l.lanispl AND l.oid >= 16384 AND {}
+          ORDER BY l.lanname",
+        not_extension_member("pg_catalog.pg_language", "l.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading procedural languages".into())?;
+    Ok(Languages {
+        languages: rows
+            .iter()
+            .map(|r| Language {
+                oid: r.get(0),
+                name: r.get(1),
+                owner: r.get(2),
+                trusted: r.get(3),
+                handler: r.get(4),
+                inline: r.get(5),
+                validator: r.get(6),
+            })
+            .collect(),
+    })
+}
+
+impl Languages {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        for l in &self.languages {
+            tracing::info!(
+                "language {} is not part of an extension: dumped with CREATE LANGUAGE",
+                l.name
+            );
+            let name = quote_ident(&l.name);
+            let mut create = format!(
+                "CREATE {}PROCEDURAL LANGUAGE {name} HANDLER {}",
+                if l.trusted { "TRUSTED " } else { "" },
+                l.handler
+            );
+            if let Some(f) = &l.inline {
+                create.push_str(&format!(" INLINE {f}"));
+            }
+            if let Some(f) = &l.validator {
+                create.push_str(&format!(" VALIDATOR {f}"));
+            }
+            create.push(';');
+            let e = entry(
+                "PROCEDURAL LANGUAGE",
+                Section::PreData,
+                None,
+                &l.name,
+                Some(&l.owner),
+                create,
+                format!("DROP PROCEDURAL LANGUAGE {name};"),
+            );
+            toc.add_object(e, ObjId::new(class::PG_LANGUAGE, l.oid), "LANGUAGE", name);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Operators (CREATE OPERATOR with every option).
+//!
+//! A commutator or negator that does not exist yet is made as a shell by CREATE OPERATOR
+//! and filled in when its own CREATE OPERATOR runs, so pairs need no special order in a
+//! serial restore (pg_depend records no edge between them). Restored in parallel, two
+//! sessions would each try to make the other's shell; the later operator of a pair (by
+//! OID) therefore waits for the earlier one. Shell operators themselves (no function)
+//! are left out: whoever refers to them recreates them.
+
+use std::collections::HashMap;
+
+use archive_format::sql::quote_ident;
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+#[derive(Debug)]
+struct Operator {
+    oid: u32,
+    schema: String,
+    name: String,
+    owner: String,
+    /// `format_type()` of the operands; None for a missing one (prefix operators, and
+    /// postfix operators before PostgreSQL 14).
+    left: Option<String>,
+    right: Option<String>,
+    /// `regproc` names.
+    function: String,
+    restrict: Option<String>,
+    join: Option<String>,
+    /// (oid, `OPERATOR(schema.name)`) of commutator and negator.
+    commutator: Option<(u32, String)>,
+    negator: Option<(u32, String)>,
+    hashes: bool,
+    merges: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Operators {
+    operators: Vec<Operator>,
+}
+
+pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Operators> {
+    let op_ref = |alias: &str| {
+        format!(
+            "CASE WHEN {alias}.oid IS NOT NULL THEN
+                 'OPERATOR(' || pg_catalog.quote_ident({alias}n.nspname) || '.' || {alias}.oprname || ')' END"
+        )
+    };
+    let sql = format!(
+        "SELECT o.oid, n.nspname::text, o.oprname::text, pg_catalog.pg_get_userbyid(o.oprowner)::text,
+                CASE WHEN o.oprleft <> 0 THEN pg_catalog.format_type(o.oprleft, NULL) END,
+                CASE WHEN o.oprright <> 0 THEN pg_catalog.format_type(o.oprright, NULL) END,
+                o.oprcode::pg_catalog.regproc::text,
+                CASE WHEN o.oprrest <> 0 THEN o.oprrest::pg_catalog.regproc::text END,
+                CASE WHEN o.oprjoin <> 0 THEN o.oprjoin::pg_catalog.regproc::text END,
+                c.oid, {}, ng.oid, {}, o.oprcanhash, o.oprcanmerge
+           FROM pg_catalog.pg_operator o
+           JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+           LEFT JOIN pg_catalog.pg_operator c ON c.oid = o.oprcom
+           LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = c.oprnamespace
+           LEFT JOIN pg_catalog.pg_operator ng ON ng.oid = o.oprnegate
+           LEFT JOIN pg_catalog.pg_namespace ngn ON ngn.oid = ng.oprnamespace
+          WHERE o.oprcode <> 0 AND {USER_SCHEMA} AND {}
+          ORDER BY n.nspname, o.oprname, o.oid",
+        op_ref("c"),
+        op_ref("ng"),
+        not_extension_member("pg_catalog.pg_operator", "o.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading operators".into())?;
+    Ok(Operators {
+        operators: rows
+            .iter()
+            .map(|r| Operator {
+                oid: r.get(0),
+                schema: r.get(1),
+                name: r.get(2),
+                owner: r.get(3),
+                left: r.get(4),
+                right: r.get(5),
+                function: r.get(6),
+                restrict: r.get(7),
+                join: r.get(8),
+                commutator: r.get::<_, Option<u32>>(9).zip(r.get(10)),
+                negator: r.get::<_, Option<u32>>(11).zip(r.get(12)),
+                hashes: r.get(13),
+                merges: r.get(14),
+            })
+            .collect(),
+    })
+}
+
+/// `schema.op(left, right)`, how COMMENT ON / ALTER OPERATOR name an operator.
+fn signature(o: &Operator) -> String {
+    format!(
+        "{}.{}({}, {})",
+        quote_ident(&o.schema),
+        o.name,
+        o.left.as_deref().unwrap_or("NONE"),
+        o.right.as_deref().unwrap_or("NONE")
+    )
+}
+
+fn create_sql(o: &Operator) -> String {
+    let mut opts = vec![format!("FUNCTION = {}", o.function)];
+    if let Some(t) = &o.left {
+        opts.push(format!("LEFTARG = {t}"));
+    }
+    if let Some(t) = &o.right {
+        opts.push(format!("RIGHTARG = {t}"));
+    }
+    if let Some((_, c)) = &o.commutator {
+        opts.push(format!("COMMUTATOR = {c}"));
+    }
+    if let Some((_, n)) = &o.negator {
+        opts.push(format!("NEGATOR = {n}"));
+    }
+    if let Some(f) = &o.restrict {
+        opts.push(format!("RESTRICT = {f}"));
+    }
+    if let Some(f) = &o.join {
+        opts.push(format!("JOIN = {f}"));
+    }
+    if o.hashes {
+        opts.push("HASHES".to_owned());
+    }
+    if o.merges {
+        opts.push("MERGES".to_owned());
+    }
+    format!(
+        "CREATE OPERATOR {}.{} (\n    {}\n);",
+        quote_ident(&o.schema),
+        o.name,
+        opts.join(",\n    ")
+    )
+}
+
+impl Operators {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        let mut ids: HashMap<u32, u32> = HashMap::new();
+        for o in &self.operators {
+            let sig = signature(o);
+            let e = entry(
+                "OPERATOR",
+                Section::PreData,
+                Some(&o.schema),
+                &format!(
+                    "{}({}, {})",
+                    o.name,
+                    o.left.as_deref().unwrap_or("NONE"),
+                    o.right.as_deref().unwrap_or("NONE")
+                ),
+                Some(&o.owner),
+                create_sql(o),
+                format!("DROP OPERATOR {sig};"),
+            );
+            let id = toc.add_object(e, ObjId::new(class::PG_OPERATOR, o.oid), "OPERATOR", sig);
+            ids.insert(o.oid, id);
+        }
+        // The later operator of a commutator / negator pair waits for the earlier one
+        // (see the module documentation). Ordering by OID never makes a loop.
+        for o in &self.operators {
+            let partners = [&o.commutator, &o.negator];
+            let earlier: Vec<u32> = partners
+                .into_iter()
+                .flatten()
+                .filter(|(p, _)| *p < o.oid)
+                .filter_map(|(p, _)| ids.get(p).copied())
+                .collect();
+            if let Some(e) = ids.get(&o.oid).and_then(|id| toc.entry_mut(*id)) {
+                e.deps.extend(earlier);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_lists_every_option_and_prefix_operators_have_no_left() {
+        let o = Operator {
+            oid: 1,
+            schema: "Zoo S".into(),
+            name: "===".into(),
+            owner: "o".into(),
+            left: Some("integer".into()),
+            right: Some("integer".into()),
+            function: "int4eq".into(),
+            restrict: Some("eqsel".into()),
+            join: Some("eqjoinsel".into()),
+            commutator: Some((1, "OPERATOR(\"Zoo S\".===)".into())),
+            negator: Some((2, "OPERATOR(\"Zoo S\".!==)".into())),
+            hashes: true,
+            merges: true,
+        };
+        assert_eq!(
+            create_sql(&o),
+            "CREATE OPERATOR \"Zoo S\".=== (\n    FUNCTION = int4eq,\n    LEFTARG = integer,\n    \
+             RIGHTARG = integer,\n    COMMUTATOR = OPERATOR(\"Zoo S\".===),\n    \
+             NEGATOR = OPERATOR(\"Zoo S\".!==),\n    RESTRICT = eqsel,\n    JOIN = eqjoinsel,\n    \
+             HASHES,\n    MERGES\n);"
+        );
+        let prefix = Operator { left: None, ..o };
+        assert_eq!(signature(&prefix), "\"Zoo S\".===(NONE, integer)");
+        assert!(!create_sql(&prefix).contains("LEFTARG"));
+    }
+}
