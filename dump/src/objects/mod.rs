@@ -10,8 +10,12 @@
 //! family only adds the ones pg_depend does not record.
 
 pub mod column_settings;
+pub mod event_triggers;
 pub mod inheritance;
 pub mod partitions;
+pub mod policies;
+pub mod rules;
+pub mod triggers;
 
 use tokio_postgres::Client;
 
@@ -30,17 +34,29 @@ pub struct Ctx {
 #[derive(Default)]
 pub struct Families {
     partitions: partitions::Partitions,
+    triggers: triggers::Triggers,
+    event_triggers: event_triggers::EventTriggers,
+    rules: rules::Rules,
+    policies: policies::Policies,
 }
 
 pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
     Ok(Families {
         partitions: partitions::read(client, ctx).await?,
+        triggers: triggers::read(client, ctx).await?,
+        event_triggers: event_triggers::read(client, ctx).await?,
+        rules: rules::read(client, ctx).await?,
+        policies: policies::read(client, ctx).await?,
     })
 }
 
 impl Families {
     pub fn add_entries(&self, toc: &mut TocBuilder) {
         self.partitions.add_entries(toc);
+        self.triggers.add_entries(toc);
+        self.event_triggers.add_entries(toc);
+        self.rules.add_entries(toc);
+        self.policies.add_entries(toc);
     }
 }
 
