@@ -1,7 +1,8 @@
 //! Data files: one stream, compressed and checksummed on the way to disk, and
 //! verified on the way back.
 //!
-//! Writing: raw bytes → codec → count + checksum → 256 KiB buffer → file. The
+//! Writing: raw bytes → codec → count + checksum → 1 MiB buffer → file (direct IO
+//! where the filesystem allows it, see `direct_io`). The
 //! checksum covers the stored bytes, so `verify_file` can check an archive without
 //! decompressing it. A writer that is dropped unfinished (or fails) removes its
 //! file: a half-written file never survives to look like data.
@@ -11,20 +12,22 @@
 //! codec's end mark) and sizes and checksum matched the record.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::checksum::ChecksumAlgo;
 use crate::codec::{Codec, Decoder, Encoder, Method, READ_BUFFER_SIZE};
+use crate::direct_io::DirectWriter;
 use crate::error::{Error, Result};
 use crate::hashing::{HashingReader, HashingWriter};
 use crate::record::FileRecord;
 use crate::toc::is_safe_relative_path;
 
-/// Write-side buffer between the codec and the file.
-pub const WRITE_BUFFER_SIZE: usize = 256 * 1024;
+/// Write-side buffer between the codec and the file: whole buffers are written
+/// with direct IO (see `direct_io`), so they are large enough to keep a disk busy.
+pub const WRITE_BUFFER_SIZE: usize = 1024 * 1024;
 
 fn io_error(path: &Path, source: io::Error) -> Error {
     Error::Io {
@@ -63,7 +66,7 @@ fn resolve(root: &Path, rel_path: &str) -> Result<PathBuf> {
     }
 }
 
-type StoredWriter = HashingWriter<BufWriter<File>>;
+type StoredWriter = HashingWriter<DirectWriter>;
 
 /// Writes one data file; see the module documentation.
 pub struct DataFileWriter {
@@ -92,10 +95,7 @@ impl DataFileWriter {
             .mode(0o600)
             .open(&path)
             .map_err(|e| io_error(&path, e))?;
-        let stored = HashingWriter::new(
-            BufWriter::with_capacity(WRITE_BUFFER_SIZE, file),
-            algo.hasher(),
-        );
+        let stored = HashingWriter::new(DirectWriter::new(file, WRITE_BUFFER_SIZE), algo.hasher());
         let encoder = match codec.encoder(stored) {
             Ok(enc) => enc,
             Err(e) => {
@@ -173,10 +173,8 @@ impl DataFileWriter {
             .finish()
             .map_err(|e| Error::from_io(&self.path, e))?;
         let (buffered, stored_size, hasher) = stored.into_parts();
-        let file = buffered
-            .into_inner()
-            .map_err(|e| io_error(&self.path, e.into_error()))?;
-        file.sync_all().map_err(|e| io_error(&self.path, e))?;
+        // Writes the rest and fsyncs.
+        buffered.finish().map_err(|e| io_error(&self.path, e))?;
         Ok(FileRecord {
             path: self.rel_path.clone(),
             raw_size: self.raw_size,

@@ -5,9 +5,11 @@
 //! describe them (`toc.json` for logical archives).
 
 pub mod atomic;
+pub mod blob_frames;
 pub mod checksum;
 pub mod codec;
 pub mod data_file;
+mod direct_io;
 pub mod error;
 pub mod hashing;
 pub mod record;
