@@ -135,8 +135,10 @@ restore_pgbackrest() {
 restore_basebackup() {
     as_pg rm -rf "$dir/restore"
     as_pg mkdir -m 700 "$dir/restore"
+    # PostgreSQL 15 compresses base.tar only; later versions may compress pg_wal.tar too.
     timed pg_basebackup-restore bash -c "zstd -q -d -c '$dir/pgbb/base.tar.zst' | tar -x -C '$dir/restore' \
-        && zstd -q -d -c '$dir/pgbb/pg_wal.tar.zst' | tar -x -C '$dir/restore/pg_wal'"
+        && if [ -f '$dir/pgbb/pg_wal.tar.zst' ]; then zstd -q -d -c '$dir/pgbb/pg_wal.tar.zst'; \
+           else cat '$dir/pgbb/pg_wal.tar'; fi | tar -x -C '$dir/restore/pg_wal'"
 }
 
 : >"$dir/times"

@@ -3,6 +3,7 @@
 //! and expiry. See DESIGN.md ("Physical repository", "rbackup backup").
 
 pub mod archive;
+pub mod durable;
 pub mod error;
 pub mod label;
 pub mod lsn;

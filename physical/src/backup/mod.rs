@@ -277,7 +277,7 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
         .filter(|b| *b != label)
         .collect();
 
-    sync_tree(&backup_dir)?;
+    crate::durable::sync_dirs(&backup_dir)?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -360,26 +360,6 @@ fn store_small_file(
         page_errors: vec![],
     };
     Ok((entry, record))
-}
-
-/// Fsyncs every directory below `root` (and `root`), making new entries durable before
-/// the manifest names them.
-fn sync_tree(root: &Path) -> Result<()> {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            if entry
-                .file_type()
-                .map_err(|e| Error::io(entry.path(), e))?
-                .is_dir()
-            {
-                stack.push(entry.path());
-            }
-        }
-        archive_format::atomic::fsync_dir(&dir)?;
-    }
-    Ok(())
 }
 
 /// Everything the copy threads need, owned, so it can move to a blocking thread.

@@ -125,6 +125,11 @@ pub fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     summary.label = manifest.label.clone();
     summary.wal_files = write_wal(&pgdata, &manifest, &sources, opts.jobs)?;
 
+    // Every file written above, then the directories, before anything points at them.
+    let mut roots = vec![pgdata.clone()];
+    roots.extend(locations.iter().cloned());
+    crate::durable::sync_trees(&roots)?;
+
     let command = recovery::restore_command(
         &opts.rbackup_program,
         &std::fs::canonicalize(&opts.repo).unwrap_or_else(|_| opts.repo.clone()),
@@ -132,10 +137,6 @@ pub fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     recovery::write_recovery(&pgdata, &recovery::settings(&opts.recovery, command))?;
     writer.write_control_file()?;
     summary.written_files += 1;
-    sync_tree(&pgdata)?;
-    for location in &locations {
-        sync_tree(location)?;
-    }
     summary.seconds = started.elapsed().as_secs_f64();
     tracing::info!("restore of {} complete", manifest.label);
     Ok(summary)
@@ -360,7 +361,8 @@ impl FileWriter<'_> {
         Ok(hasher.finish_hex() == checksum)
     }
 
-    /// Mode, modification time, owner (the restoring user) and fsync of a finished file.
+    /// Mode, modification time and owner (the restoring user) of a finished file; the
+    /// fsync comes later, for all files at once.
     fn finish_file(&self, f: &FileEntry, path: Option<&Path>) -> Result<()> {
         let path = path.map_or_else(|| self.pgdata.join(&f.path), Path::to_path_buf);
         let file = OpenOptions::new()
@@ -376,7 +378,7 @@ impl FileWriter<'_> {
         if self.delta {
             own(&file, &path)?;
         }
-        file.sync_all().map_err(|e| Error::io(&path, e))
+        Ok(())
     }
 
     /// pg_control, last: written under a temporary name, then renamed into place.
@@ -417,6 +419,7 @@ impl FileWriter<'_> {
         }
         drop(file);
         self.finish_file(entry, Some(&tmp))?;
+        crate::durable::sync_paths(std::slice::from_ref(&tmp))?;
         std::fs::rename(&tmp, &final_path).map_err(|e| Error::io(&final_path, e))?;
         archive_format::atomic::fsync_dir(&self.pgdata.join("global"))?;
         Ok(())
@@ -481,8 +484,7 @@ fn write_wal(pgdata: &Path, manifest: &Manifest, sources: &Sources, jobs: usize)
                     Ok(())
                 },
             )
-            .map_err(|e| annotate(e, &format!("pg_wal/{}", w.name)))?;
-            file.sync_all().map_err(|e| Error::io(&path, e))
+            .map_err(|e| annotate(e, &format!("pg_wal/{}", w.name)))
         },
         |r| match r {
             Ok(()) => {
@@ -499,23 +501,4 @@ fn write_wal(pgdata: &Path, manifest: &Manifest, sources: &Sources, jobs: usize)
         Some(e) => Err(e),
         None => Ok(count),
     }
-}
-
-/// Fsyncs every directory below `root` (not following links).
-fn sync_tree(root: &Path) -> Result<()> {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            if entry
-                .file_type()
-                .map_err(|e| Error::io(entry.path(), e))?
-                .is_dir()
-            {
-                stack.push(entry.path());
-            }
-        }
-        archive_format::atomic::fsync_dir(&dir)?;
-    }
-    Ok(())
 }
