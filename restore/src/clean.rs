@@ -23,13 +23,32 @@ pub fn drop_sql(e: &Entry, if_exists: bool) -> String {
 }
 
 /// Entries to drop, in order: the reverse of `creation_order`, skipping the database
-/// itself (`-C -c` drops it separately) and entries without a DROP.
+/// itself (`-C -c` drops it separately), entries without a DROP, and sequences owned by a
+/// table dropped too: the table's default uses the sequence, so the table goes first and
+/// takes its sequence along.
 pub fn drop_order<'t>(toc: &'t Toc, creation_order: &[usize]) -> Vec<&'t Entry> {
-    creation_order
+    let entries: Vec<&Entry> = creation_order.iter().map(|&i| &toc.entries[i]).collect();
+    let dropped: HashSet<u32> = entries
         .iter()
+        .filter(|e| !e.drop.trim().is_empty())
+        .map(|e| e.id)
+        .collect();
+    let kind_of = |id: u32| {
+        toc.entries
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| e.kind.as_str())
+    };
+    let owned: HashSet<u32> = entries
+        .iter()
+        .filter(|e| e.kind == "SEQUENCE OWNED BY" && e.table.is_some_and(|t| dropped.contains(&t)))
+        .flat_map(|e| e.deps.iter().copied())
+        .filter(|d| kind_of(*d) == Some("SEQUENCE"))
+        .collect();
+    entries
+        .into_iter()
         .rev()
-        .map(|&i| &toc.entries[i])
-        .filter(|e| e.kind != "DATABASE" && !e.drop.trim().is_empty())
+        .filter(|e| e.kind != "DATABASE" && !e.drop.trim().is_empty() && !owned.contains(&e.id))
         .collect()
 }
 

@@ -262,7 +262,8 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     let pos = positions(&toc, &opts.selection);
     let creation_order = serial_order(&toc, &selected, &|i| pos[i]);
     let mut stopped = false;
-    if opts.clean {
+    // With -C the database itself was dropped and made anew: nothing in it to drop.
+    if opts.clean && !opts.create {
         let drops = drop_order(&toc, &creation_order);
         let out = drop_objects(
             &workers[0].client,

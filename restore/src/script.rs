@@ -69,7 +69,8 @@ pub fn write_script(plan: &ScriptPlan, out: &mut dyn Write) -> Result<ScriptSumm
     if plan.single_transaction {
         writeln!(out, "BEGIN;\n").map_err(io)?;
     }
-    if plan.clean {
+    // With -C the database itself is dropped and made anew: nothing in it to drop.
+    if plan.clean && plan.database.is_none() {
         for e in drop_order(plan.toc, &plan.order) {
             writeln!(out, "{}", drop_sql(e, plan.if_exists).trim_end()).map_err(io)?;
         }
@@ -145,7 +146,6 @@ fn copy_file(
     out: &mut dyn Write,
 ) -> Result<()> {
     let h = &plan.toc.header;
-    let mut reader = open_verified(plan.archive, &f.file, h.codec.method, h.checksum)?;
     let path = plan.archive.join(&f.file.path);
     let mut buf = vec![0u8; 256 * 1024];
     let mut last = b'\n';
@@ -154,7 +154,11 @@ fn copy_file(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::Archive(archive_format::Error::from_io(&path, e))),
+    // A bad data file fails the script (exit 1), unlike an unreadable archive (exit 2).
+    let bad = |e: archive_format::Error| Error::Other(e.to_string());
+    let mut reader =
+        open_verified(plan.archive, &f.file, h.codec.method, h.checksum).map_err(bad)?;
+            Err(e) => return Err(bad(archive_format::Error::from_io(&path, e))),
         };
         out.write_all(&buf[..n])
             .map_err(|e| Error::Output(format!("writing the script: {e}")))?;

@@ -24,10 +24,15 @@ SET DateStyle = ISO;
 SET IntervalStyle = postgres;
 ";
 
+/// Index builds sort in memory up to maintenance_work_mem; PostgreSQL's default (64MB)
+/// makes every large index an external sort.
+pub const MIN_MAINTENANCE_WORK_MEM: &str = "256MB";
+
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
-    /// maintenance_work_mem for index builds, e.g. "1GB".
-    pub maintenance_work_mem: String,
+    /// maintenance_work_mem for index builds, e.g. "1GB"; `None` raises the server's
+    /// setting to [`MIN_MAINTENANCE_WORK_MEM`] when it is lower, and keeps it otherwise.
+    pub maintenance_work_mem: Option<String>,
     /// `--role`: SET ROLE after connecting.
     pub role: Option<String>,
 }
@@ -51,11 +56,17 @@ async fn setup(client: &Client, opts: &SessionOptions) -> Result<()> {
     // (or resuming, whose record commits with each item and so is lost with it).
     let mut setup =
         format!("{FIXED_SETTINGS}SET synchronous_commit = off;\nSET default_tablespace = '';\n");
-    if !opts.maintenance_work_mem.is_empty() {
-        setup.push_str(&format!(
+    match &opts.maintenance_work_mem {
+        Some(size) => setup.push_str(&format!(
             "SET maintenance_work_mem = {};\n",
-            quote_literal(&opts.maintenance_work_mem)
-        ));
+            quote_literal(size)
+        )),
+        None => setup.push_str(&format!(
+            "SELECT pg_catalog.set_config('maintenance_work_mem', {min}, false)
+              WHERE pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem'))
+                    < pg_catalog.pg_size_bytes({min});\n",
+            min = quote_literal(MIN_MAINTENANCE_WORK_MEM)
+        )),
     }
     setup.push_str(&set_role_sql(opts.role.as_deref()));
     client.batch_execute(&setup).await.map_err(|e| {

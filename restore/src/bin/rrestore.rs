@@ -105,13 +105,9 @@ struct Cli {
     /// ANALYZE the restored tables at the end.
     #[arg(long = "analyze")]
     analyze: bool,
-    /// maintenance_work_mem for index builds.
-    #[arg(
-        long = "maintenance-work-mem",
-        value_name = "SIZE",
-        default_value = "256MB"
-    )]
-    maintenance_work_mem: String,
+    /// maintenance_work_mem for index builds [default: the server's, raised to 256MB].
+    #[arg(long = "maintenance-work-mem", value_name = "SIZE")]
+    maintenance_work_mem: Option<String>,
     /// Log each step.
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     verbose: u8,
@@ -144,7 +140,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("rrestore: error: {e}");
-            let setup = matches!(e, Error::Usage(_) | Error::Connect(_));
+            let setup = matches!(e, Error::Usage(_) | Error::Connect(_) | Error::Archive(_));
             ExitCode::from(if setup { 2 } else { 1 })
         }
     }
