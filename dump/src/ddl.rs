@@ -26,7 +26,7 @@ impl TocBuilder {
                     format!("DROP SCHEMA {name};"),
                 )
             };
-            let mut e = entry(
+            let e = entry(
                 "SCHEMA",
                 Section::PreData,
                 None,
@@ -35,8 +35,7 @@ impl TocBuilder {
                 create,
                 drop,
             );
-            e.set_owner = self.owner_stmt("SCHEMA", &name, &s.owner);
-            let id = self.push(e, Some(ObjId::namespace(s.oid)));
+            let id = self.add_object(e, ObjId::namespace(s.oid), "SCHEMA", name);
             self.schema_ids.insert(s.name.clone(), id);
         }
     }
@@ -311,6 +310,12 @@ impl TocBuilder {
                 b
             });
             let id = self.push(e, Some(ObjId::constraint(c.oid)));
+            self.register(
+                ObjId::constraint(c.oid),
+                id,
+                "CONSTRAINT",
+                format!("{cname} ON {tname}"),
+            );
             // A foreign key names the index it relies on: let that index oid find this entry.
             if let Some(idx) = c.index_oid.filter(|_| c.kind != 'f') {
                 self.alias(ObjId::rel(idx), id);
@@ -345,7 +350,13 @@ impl TocBuilder {
             e.deps = vec![table_id];
             e.table = Some(table_id);
             e.size = table.size;
-            self.push(e, Some(ObjId::rel(i.oid)));
+            let id = self.push(e, Some(ObjId::rel(i.oid)));
+            self.register(
+                ObjId::rel(i.oid),
+                id,
+                "INDEX",
+                qualified(&i.schema, &i.name),
+            );
         }
     }
 }

@@ -9,7 +9,7 @@ use archive_format::toc::Section;
 use tokio_postgres::Client;
 
 use crate::error::{QueryContext, Result};
-use crate::objects::ObjId;
+use crate::objects::{class, ObjId};
 use crate::toc_builder::TocBuilder;
 
 /// OIDs below this belong to objects initdb created; they are never dumped.
@@ -42,7 +42,11 @@ pub async fn read(client: &Client) -> Result<Vec<(ObjId, ObjId)>> {
 pub fn apply(toc: &mut TocBuilder, edges: &[(ObjId, ObjId)]) {
     let mut add: HashMap<u32, Vec<u32>> = HashMap::new();
     for (obj, target) in edges {
-        if let (Some(a), Some(b)) = (toc.id_of(*obj), toc.id_of(*target)) {
+        let target_id = match toc.shell_types.get(target) {
+            Some(shell) if obj.class == class::PG_PROC => Some(*shell),
+            _ => toc.id_of(*target),
+        };
+        if let (Some(a), Some(b)) = (toc.id_of(*obj), target_id) {
             if a != b {
                 add.entry(a).or_default().push(b);
             }

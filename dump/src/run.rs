@@ -150,6 +150,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         let families = objects::read_all(client, &ctx).await?;
         build_entries(&mut toc, &cat);
         families.add_entries(&mut toc);
+        families.add_annotations(&mut toc);
         let edges = deps::read(client).await?;
         deps::apply(&mut toc, &edges);
         deps::fix_sections(&mut toc);

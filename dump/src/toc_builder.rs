@@ -20,6 +20,9 @@ pub struct TocBuilder {
     pub no_owner: bool,
     /// How SQL names each dumped object, for comments, privileges and security labels.
     pub designators: HashMap<ObjId, Designator>,
+    /// Base types' shell entries: functions that mention the type (its I/O functions
+    /// above all) depend on the shell, which breaks the type <-> function loop.
+    pub shell_types: HashMap<ObjId, u32>,
 }
 
 /// How SQL statements name an object: `COMMENT ON <keyword> <name>`,
@@ -90,6 +93,20 @@ impl TocBuilder {
             },
         );
         id
+    }
+
+    /// Remembers how SQL names `obj`, made by entry `id`, for objects that have no owner
+    /// of their own (constraints, indexes, triggers, policies, rules).
+    pub fn register(&mut self, obj: ObjId, id: u32, keyword: &'static str, name: String) {
+        self.designators.insert(
+            obj,
+            Designator {
+                entry: id,
+                keyword,
+                name,
+                owner: None,
+            },
+        );
     }
 
     /// Makes `obj`, a part of what entry `id` creates (a table's row type, a view's

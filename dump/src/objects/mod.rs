@@ -9,13 +9,18 @@
 //! Dependencies between entries come from pg_depend afterwards (`crate::deps`); a
 //! family only adds the ones pg_depend does not record.
 
+pub mod acl;
 pub mod column_settings;
+pub mod comments;
 pub mod event_triggers;
+pub mod functions;
 pub mod inheritance;
 pub mod partitions;
 pub mod policies;
 pub mod rules;
 pub mod triggers;
+pub mod types;
+pub mod views;
 
 use tokio_postgres::Client;
 
@@ -38,6 +43,11 @@ pub struct Families {
     event_triggers: event_triggers::EventTriggers,
     rules: rules::Rules,
     policies: policies::Policies,
+    types: types::Types,
+    functions: functions::Functions,
+    views: views::Views,
+    comments: comments::Comments,
+    acls: acl::Acls,
 }
 
 pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
@@ -47,16 +57,31 @@ pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
         event_triggers: event_triggers::read(client, ctx).await?,
         rules: rules::read(client, ctx).await?,
         policies: policies::read(client, ctx).await?,
+        types: types::read(client, ctx).await?,
+        functions: functions::read(client, ctx).await?,
+        views: views::read(client, ctx).await?,
+        comments: comments::read(client).await?,
+        acls: acl::read(client).await?,
     })
 }
 
 impl Families {
+    /// Comments and privileges, which name objects through the designators every
+    /// family registered: call after all `add_entries`.
+    pub fn add_annotations(&self, toc: &mut TocBuilder) {
+        self.comments.add_entries(toc);
+        self.acls.add_entries(toc);
+    }
+
     pub fn add_entries(&self, toc: &mut TocBuilder) {
         self.partitions.add_entries(toc);
         self.triggers.add_entries(toc);
         self.event_triggers.add_entries(toc);
         self.rules.add_entries(toc);
         self.policies.add_entries(toc);
+        self.types.add_entries(toc);
+        self.functions.add_entries(toc);
+        self.views.add_entries(toc);
     }
 }
 

@@ -1,0 +1,406 @@
+//! Privileges: GRANT / REVOKE for every dumped object whose ACL is set, column
+//! privileges, and ALTER DEFAULT PRIVILEGES. Read in two queries.
+//!
+//! An object's ACL is rebuilt item by item in its original order (REVOKE ALL from
+//! PUBLIC and the owner first, then one GRANT per item, as its grantor), so the
+//! restored array is the same array, not just an equivalent one.
+
+use archive_format::sql::quote_ident;
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use std::collections::HashMap;
+
+use super::{class, ObjId};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+/// One aclitem: who granted what to whom.
+#[derive(Debug, Clone)]
+struct Item {
+    grantor: String,
+    /// None = PUBLIC
+    grantee: Option<String>,
+    privileges: Vec<String>,
+    grantable: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Acl {
+    obj: ObjId,
+    column: Option<String>,
+    owner: String,
+    items: Vec<Item>,
+}
+
+#[derive(Debug)]
+struct DefaultAcl {
+    role: String,
+    schema: Option<String>,
+    /// TABLES, SEQUENCES, FUNCTIONS, TYPES, SCHEMAS, LARGE OBJECTS
+    objects: &'static str,
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Default)]
+pub struct Acls {
+    acls: Vec<Acl>,
+    defaults: Vec<DefaultAcl>,
+}
+
+const ACL_QUERY: &str = "
+WITH objs(classid, objid, subid, owner, acl) AS (
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, c.oid, 0::int2, c.relowner, c.relacl
+      FROM pg_catalog.pg_class c WHERE c.relacl IS NOT NULL AND c.oid >= 16384
+    UNION ALL
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, a.attrelid, a.attnum, c.relowner, a.attacl
+      FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+     WHERE a.attacl IS NOT NULL AND a.attrelid >= 16384 AND a.attnum > 0
+    UNION ALL
+    SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass::oid, n.oid, 0, n.nspowner, n.nspacl
+      FROM pg_catalog.pg_namespace n WHERE n.nspacl IS NOT NULL
+    UNION ALL
+    SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass::oid, p.oid, 0, p.proowner, p.proacl
+      FROM pg_catalog.pg_proc p WHERE p.proacl IS NOT NULL AND p.oid >= 16384
+    UNION ALL
+    SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::oid, t.oid, 0, t.typowner, t.typacl
+      FROM pg_catalog.pg_type t WHERE t.typacl IS NOT NULL AND t.oid >= 16384
+    UNION ALL
+    SELECT 'pg_catalog.pg_language'::pg_catalog.regclass::oid, l.oid, 0, l.lanowner, l.lanacl
+      FROM pg_catalog.pg_language l WHERE l.lanacl IS NOT NULL AND l.oid >= 16384
+    UNION ALL
+    SELECT 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass::oid, w.oid, 0, w.fdwowner, w.fdwacl
+      FROM pg_catalog.pg_foreign_data_wrapper w WHERE w.fdwacl IS NOT NULL
+    UNION ALL
+    SELECT 'pg_catalog.pg_foreign_server'::pg_catalog.regclass::oid, s.oid, 0, s.srvowner, s.srvacl
+      FROM pg_catalog.pg_foreign_server s WHERE s.srvacl IS NOT NULL
+    UNION ALL
+    SELECT 'pg_catalog.pg_largeobject'::pg_catalog.regclass::oid, m.oid, 0, m.lomowner, m.lomacl
+      FROM pg_catalog.pg_largeobject_metadata m WHERE m.lomacl IS NOT NULL
+)
+SELECT o.classid, o.objid,
+       CASE WHEN o.subid > 0 THEN (SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                                    WHERE a.attrelid = o.objid AND a.attnum = o.subid) END,
+       pg_catalog.pg_get_userbyid(o.owner)::text,
+       pg_catalog.pg_get_userbyid(x.grantor)::text,
+       CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
+       x.privilege_type, x.is_grantable, x.ord
+  FROM objs o
+  LEFT JOIN LATERAL pg_catalog.aclexplode(o.acl) WITH ORDINALITY AS x(grantor, grantee, privilege_type, is_grantable, ord) ON true
+ ORDER BY o.classid, o.objid, o.subid, x.ord";
+
+pub async fn read(client: &Client) -> Result<Acls> {
+    let rows = client
+        .query(ACL_QUERY, &[])
+        .await
+        .during(|| "reading privileges".into())?;
+    let mut out = Acls::default();
+    for r in &rows {
+        let obj = ObjId::new(r.get(0), r.get(1));
+        let column: Option<String> = r.get(2);
+        let fresh = out
+            .acls
+            .last()
+            .is_none_or(|a| a.obj != obj || a.column != column);
+        if fresh {
+            out.acls.push(Acl {
+                obj,
+                column,
+                owner: r.get(3),
+                items: Vec::new(),
+            });
+        }
+        let Some(acl) = out.acls.last_mut() else {
+            continue;
+        };
+        let grantor: Option<String> = r.get(4);
+        let Some(grantor) = grantor else { continue }; // an empty ACL: no items
+        push_privilege(&mut acl.items, grantor, r.get(5), r.get(6), r.get(7));
+    }
+
+    let rows = client
+        .query(
+            "SELECT pg_catalog.pg_get_userbyid(d.defaclrole)::text,
+                    CASE WHEN d.defaclnamespace <> 0 THEN
+                         (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = d.defaclnamespace) END,
+                    d.defaclobjtype::text,
+                    pg_catalog.pg_get_userbyid(x.grantor)::text,
+                    CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
+                    x.privilege_type, x.is_grantable, d.oid
+               FROM pg_catalog.pg_default_acl d
+               LEFT JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) WITH ORDINALITY
+                    AS x(grantor, grantee, privilege_type, is_grantable, ord) ON true
+              ORDER BY d.oid, x.ord",
+            &[],
+        )
+        .await
+        .during(|| "reading default privileges".into())?;
+    let mut last_oid = None;
+    for r in &rows {
+        let oid: u32 = r.get(7);
+        if last_oid != Some(oid) {
+            last_oid = Some(oid);
+            let objtype: String = r.get(2);
+            let objects = match objtype.as_str() {
+                "r" => "TABLES",
+                "S" => "SEQUENCES",
+                "f" => "FUNCTIONS",
+                "T" => "TYPES",
+                "n" => "SCHEMAS",
+                "L" => "LARGE OBJECTS",
+                other => {
+                    tracing::warn!("default privileges for object type {other:?} are not dumped");
+                    last_oid = None;
+                    continue;
+                }
+            };
+            out.defaults.push(DefaultAcl {
+                role: r.get(0),
+                schema: r.get(1),
+                objects,
+                items: Vec::new(),
+            });
+        }
+        let Some(d) = out.defaults.last_mut() else {
+            continue;
+        };
+        let grantor: Option<String> = r.get(3);
+        let Some(grantor) = grantor else { continue };
+        push_privilege(&mut d.items, grantor, r.get(4), r.get(5), r.get(6));
+    }
+    Ok(out)
+}
+
+/// aclexplode gives one row per privilege; consecutive rows of one grantor and
+/// grantee are one aclitem.
+fn push_privilege(
+    items: &mut Vec<Item>,
+    grantor: String,
+    grantee: Option<String>,
+    privilege: String,
+    grantable: bool,
+) {
+    let same = items
+        .last()
+        .is_some_and(|i| i.grantor == grantor && i.grantee == grantee);
+    if !same {
+        items.push(Item {
+            grantor,
+            grantee,
+            privileges: Vec::new(),
+            grantable: Vec::new(),
+        });
+    }
+    if let Some(item) = items.last_mut() {
+        if grantable {
+            item.grantable.push(privilege);
+        } else {
+            item.privileges.push(privilege);
+        }
+    }
+}
+
+/// The object keyword GRANT uses for a designator keyword.
+fn grant_keyword(keyword: &str) -> &str {
+    match keyword {
+        "VIEW" | "MATERIALIZED VIEW" | "FOREIGN TABLE" | "TABLE" => "TABLE",
+        "AGGREGATE" => "FUNCTION",
+        "DOMAIN" => "DOMAIN",
+        "SERVER" => "FOREIGN SERVER",
+        other => other,
+    }
+}
+
+fn grant_statements(items: &[Item], on: &str, owner: Option<&str>) -> String {
+    let mut sql = String::new();
+    for item in items {
+        let grantee = item
+            .grantee
+            .as_deref()
+            .map(quote_ident)
+            .unwrap_or_else(|| "PUBLIC".into());
+        let as_other = owner.is_some_and(|o| o != item.grantor);
+        if as_other {
+            sql.push_str(&format!(
+                "SET SESSION AUTHORIZATION {};\n",
+                quote_ident(&item.grantor)
+            ));
+        }
+        if !item.privileges.is_empty() {
+            sql.push_str(&format!(
+                "GRANT {} ON {on} TO {grantee};\n",
+                item.privileges.join(",")
+            ));
+        }
+        if !item.grantable.is_empty() {
+            sql.push_str(&format!(
+                "GRANT {} ON {on} TO {grantee} WITH GRANT OPTION;\n",
+                item.grantable.join(",")
+            ));
+        }
+        if as_other {
+            sql.push_str("RESET SESSION AUTHORIZATION;\n");
+        }
+    }
+    sql
+}
+
+impl Acls {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        // Schemas first, then objects, then columns: a grant made as a non-owner needs
+        // the schema's USAGE, and a table's REVOKE ALL would wipe its columns' grants.
+        let mut order: Vec<&Acl> = self.acls.iter().collect();
+        order.sort_by_key(|a| (a.obj.class != class::PG_NAMESPACE, a.column.is_some()));
+        let mut acl_of: HashMap<u32, u32> = HashMap::new();
+        for acl in order {
+            let Some(d) = toc.designators.get(&acl.obj).cloned() else {
+                continue;
+            };
+            let Some(parent) = toc.entries.get(d.entry as usize - 1) else {
+                continue;
+            };
+            let (section, schema) = (parent.section, parent.schema.clone());
+            let keyword = grant_keyword(d.keyword);
+            let (on, mut sql, name) = match &acl.column {
+                // Column privileges start from none: only the grants.
+                Some(col) => (
+                    format!("{keyword} {}", d.name),
+                    String::new(),
+                    format!("COLUMN {}.{}", d.name, quote_ident(col)),
+                ),
+                None => {
+                    let on = format!("{keyword} {}", d.name);
+                    let reset = format!(
+                        "REVOKE ALL ON {on} FROM PUBLIC;\nREVOKE ALL ON {on} FROM {};\n",
+                        quote_ident(&acl.owner)
+                    );
+                    (on.clone(), reset, on)
+                }
+            };
+            let grants = match &acl.column {
+                Some(col) => grant_statements(&acl.items, &on, Some(&acl.owner)).replace(
+                    &format!(" ON {on} "),
+                    &format!(" ({}) ON {on} ", quote_ident(col)),
+                ),
+                None => grant_statements(&acl.items, &on, Some(&acl.owner)),
+            };
+            sql.push_str(&grants);
+            let mut e = entry(
+                "ACL",
+                section,
+                schema.as_deref(),
+                &name,
+                Some(&acl.owner),
+                sql.trim_end().to_owned(),
+                String::new(),
+            );
+            e.deps.push(d.entry);
+            let schema_entry = schema
+                .as_deref()
+                .and_then(|s| toc.schema_ids.get(s))
+                .copied();
+            let earlier = [schema_entry, acl.column.as_ref().map(|_| d.entry)];
+            e.deps
+                .extend(earlier.into_iter().flatten().filter_map(|x| acl_of.get(&x)));
+            let id = toc.push(e, None);
+            if acl.column.is_none() {
+                acl_of.insert(d.entry, id);
+            }
+        }
+        for d in &self.defaults {
+            let prefix = match &d.schema {
+                Some(s) => format!(
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {}",
+                    quote_ident(&d.role),
+                    quote_ident(s)
+                ),
+                None => format!("ALTER DEFAULT PRIVILEGES FOR ROLE {}", quote_ident(&d.role)),
+            };
+            let mut sql = String::new();
+            // A global entry replaces the built-in defaults; a per-schema one adds to them.
+            if d.schema.is_none() {
+                sql.push_str(&format!(
+                    "{prefix} REVOKE ALL ON {} FROM PUBLIC;\n",
+                    d.objects
+                ));
+                sql.push_str(&format!(
+                    "{prefix} REVOKE ALL ON {} FROM {};\n",
+                    d.objects,
+                    quote_ident(&d.role)
+                ));
+            }
+            for item in &d.items {
+                let grantee = item
+                    .grantee
+                    .as_deref()
+                    .map(quote_ident)
+                    .unwrap_or_else(|| "PUBLIC".into());
+                if !item.privileges.is_empty() {
+                    sql.push_str(&format!(
+                        "{prefix} GRANT {} ON {} TO {grantee};\n",
+                        item.privileges.join(","),
+                        d.objects
+                    ));
+                }
+                if !item.grantable.is_empty() {
+                    sql.push_str(&format!(
+                        "{prefix} GRANT {} ON {} TO {grantee} WITH GRANT OPTION;\n",
+                        item.grantable.join(","),
+                        d.objects
+                    ));
+                }
+            }
+            let name = format!(
+                "DEFAULT PRIVILEGES FOR {} {}{}",
+                d.objects,
+                d.role,
+                d.schema
+                    .as_deref()
+                    .map(|s| format!(" IN SCHEMA {s}"))
+                    .unwrap_or_default()
+            );
+            let mut e = entry(
+                "DEFAULT ACL",
+                Section::PreData,
+                d.schema.as_deref(),
+                &name,
+                Some(&d.role),
+                sql.trim_end().to_owned(),
+                String::new(),
+            );
+            if let Some(s) = &d.schema {
+                e.deps.extend(toc.schema_deps(s));
+            }
+            toc.push(e, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_keep_item_order_and_grantors() {
+        let items = vec![
+            Item {
+                grantor: "o".into(),
+                grantee: Some("Ann".into()),
+                privileges: vec!["SELECT".into()],
+                grantable: vec!["UPDATE".into()],
+            },
+            Item {
+                grantor: "Ann".into(),
+                grantee: None,
+                privileges: vec!["UPDATE".into()],
+                grantable: vec![],
+            },
+        ];
+        let sql = grant_statements(&items, "TABLE s.t", Some("o"));
+        assert_eq!(
+            sql,
+            "GRANT SELECT ON TABLE s.t TO \"Ann\";\nGRANT UPDATE ON TABLE s.t TO \"Ann\" WITH GRANT OPTION;\n\
+             SET SESSION AUTHORIZATION \"Ann\";\nGRANT UPDATE ON TABLE s.t TO PUBLIC;\nRESET SESSION AUTHORIZATION;\n"
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! COMMENT ON for every dumped object that has one, read from pg_description in one
+//! query and named through the designators the families registered.
+
+use archive_format::sql::{quote_ident, quote_literal};
+use tokio_postgres::Client;
+
+use super::{class, ObjId};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+#[derive(Debug)]
+struct Comment {
+    obj: ObjId,
+    /// Column name for comments on columns.
+    column: Option<String>,
+    text: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Comments {
+    comments: Vec<Comment>,
+}
+
+pub async fn read(client: &Client) -> Result<Comments> {
+    let rows = client
+        .query(
+            "SELECT d.classoid, d.objoid,
+                    CASE WHEN d.objsubid > 0 THEN
+                         (SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                           WHERE a.attrelid = d.objoid AND a.attnum = d.objsubid) END,
+                    d.description
+               FROM pg_catalog.pg_description d
+              WHERE d.objoid >= 16384 OR d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+              ORDER BY d.classoid, d.objoid, d.objsubid",
+            &[],
+        )
+        .await
+        .during(|| "reading comments".into())?;
+    Ok(Comments {
+        comments: rows
+            .iter()
+            .map(|r| Comment {
+                obj: ObjId::new(r.get(0), r.get(1)),
+                column: r.get(2),
+                text: r.get(3),
+            })
+            .collect(),
+    })
+}
+
+impl Comments {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        for c in &self.comments {
+            let Some(d) = toc.designators.get(&c.obj).cloned() else {
+                continue;
+            };
+            let Some(parent) = toc.entries.get(d.entry as usize - 1) else {
+                continue;
+            };
+            let (section, schema, owner) =
+                (parent.section, parent.schema.clone(), parent.owner.clone());
+            let target = match &c.column {
+                Some(col) if c.obj.class == class::PG_CLASS || c.obj.class == class::PG_TYPE => {
+                    format!("COLUMN {}.{}", d.name, quote_ident(col))
+                }
+                Some(_) => continue,
+                None => format!("{} {}", d.keyword, d.name),
+            };
+            let mut e = entry(
+                "COMMENT",
+                section,
+                schema.as_deref(),
+                &target,
+                owner.as_deref(),
+                format!("COMMENT ON {target} IS {};", quote_literal(&c.text)),
+                String::new(),
+            );
+            e.deps.push(d.entry);
+            toc.push(e, None);
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Views and materialized views (with their indexes, and the refresh that fills a
+//! populated materialized view after everything it reads is restored).
+
+use archive_format::sql::{qualified, quote_ident};
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+#[derive(Debug)]
+struct View {
+    oid: u32,
+    schema: String,
+    name: String,
+    owner: String,
+    materialized: bool,
+    populated: bool,
+    /// `pg_get_viewdef()`
+    query: String,
+    /// Storage options without check_option (which has its own clause).
+    options: Vec<String>,
+    check_option: Option<String>,
+    /// Table access method of a materialized view, when not the default.
+    access_method: Option<String>,
+    /// The view's `_RETURN` rule and row types: parts of the view's entry.
+    parts: Vec<ObjId>,
+    /// Column defaults set on a view: (column, expression).
+    defaults: Vec<(String, String)>,
+    size: u64,
+}
+
+#[derive(Debug)]
+struct MatviewIndex {
+    oid: u32,
+    view_oid: u32,
+    schema: String,
+    name: String,
+    definition: String,
+    clustered: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Views {
+    views: Vec<View>,
+    indexes: Vec<MatviewIndex>,
+}
+
+pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Views> {
+    let sql = format!(
+        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
+                c.relkind = 'm', c.relispopulated, pg_catalog.pg_get_viewdef(c.oid),
+                coalesce(ARRAY(SELECT o FROM unnest(c.reloptions) o WHERE o !~ '^check_option='), '{{}}'),
+                (SELECT substr(o, 14) FROM unnest(c.reloptions) o WHERE o ~ '^check_option='),
+                CASE WHEN c.relkind = 'm' AND am.amname <> 'heap' THEN am.amname::text END,
+                ARRAY[c.reltype, coalesce(t.typarray, 0)]::oid[],
+                ARRAY(SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN'),
+                ARRAY(SELECT a.attname::text || E'\\x1f' || pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+                        FROM pg_catalog.pg_attrdef d
+                        JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                       WHERE d.adrelid = c.oid ORDER BY a.attnum),
+                pg_catalog.pg_relation_size(c.oid)
+           FROM pg_catalog.pg_class c
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           LEFT JOIN pg_catalog.pg_type t ON t.oid = c.reltype
+           LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+          WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMA} AND {}
+          ORDER BY n.nspname, c.relname",
+        not_extension_member("pg_catalog.pg_class", "c.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading views".into())?;
+    let mut out = Views::default();
+    for r in &rows {
+        let types: Vec<u32> = r.get(10);
+        let rules: Vec<u32> = r.get(11);
+        let defaults: Vec<String> = r.get(12);
+        let size: i64 = r.get(13);
+        out.views.push(View {
+            oid: r.get(0),
+            schema: r.get(1),
+            name: r.get(2),
+            owner: r.get(3),
+            materialized: r.get(4),
+            populated: r.get(5),
+            query: r.get(6),
+            options: r.get(7),
+            check_option: r.get(8),
+            access_method: r.get(9),
+            parts: types
+                .into_iter()
+                .filter(|o| *o != 0)
+                .map(ObjId::type_)
+                .chain(rules.into_iter().map(|o| ObjId::new(class::PG_REWRITE, o)))
+                .collect(),
+            defaults: defaults
+                .iter()
+                .filter_map(|d| d.split_once('\x1f'))
+                .map(|(c, e)| (c.to_owned(), e.to_owned()))
+                .collect(),
+            size: size.max(0) as u64,
+        });
+    }
+    let matviews: Vec<u32> = out
+        .views
+        .iter()
+        .filter(|v| v.materialized)
+        .map(|v| v.oid)
+        .collect();
+    if !matviews.is_empty() {
+        let rows = client
+            .query(
+                "SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text,
+                        pg_catalog.pg_get_indexdef(i.indexrelid), i.indisclustered
+                   FROM pg_catalog.pg_index i
+                   JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                  WHERE i.indrelid = ANY($1)
+                  ORDER BY n.nspname, c.relname",
+                &[&matviews],
+            )
+            .await
+            .during(|| "reading materialized view indexes".into())?;
+        out.indexes = rows
+            .iter()
+            .map(|r| MatviewIndex {
+                oid: r.get(0),
+                view_oid: r.get(1),
+                schema: r.get(2),
+                name: r.get(3),
+                definition: r.get(4),
+                clustered: r.get(5),
+            })
+            .collect();
+    }
+    Ok(out)
+}
+
+impl Views {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        for v in &self.views {
+            let name = qualified(&v.schema, &v.name);
+            let (kind, keyword) = if v.materialized {
+                ("MATERIALIZED VIEW", "MATERIALIZED VIEW")
+            } else {
+                ("VIEW", "VIEW")
+            };
+            let mut create = format!("CREATE {keyword} {name}");
+            if let Some(am) = &v.access_method {
+                create.push_str(&format!(" USING {}", quote_ident(am)));
+            }
+            if !v.options.is_empty() {
+                create.push_str(&format!(" WITH ({})", v.options.join(", ")));
+            }
+            create.push_str(&format!(
+                " AS\n{}",
+                v.query.trim_end().trim_end_matches(';')
+            ));
+            if let Some(check) = &v.check_option {
+                create.push_str(&format!("\n  WITH {} CHECK OPTION", check.to_uppercase()));
+            }
+            if v.materialized {
+                // Filled later by the MATERIALIZED VIEW DATA entry, after its inputs' data.
+                create.push_str("\n  WITH NO DATA");
+            }
+            create.push(';');
+            for (col, expr) in &v.defaults {
+                create.push_str(&format!(
+                    "\nALTER VIEW {name} ALTER COLUMN {} SET DEFAULT {expr};",
+                    quote_ident(col)
+                ));
+            }
+            let mut e = entry(
+                kind,
+                Section::PreData,
+                Some(&v.schema),
+                &v.name,
+                Some(&v.owner),
+                create,
+                format!("DROP {keyword} {name};"),
+            );
+            e.size = v.size;
+            let id = toc.add_object(e, ObjId::rel(v.oid), keyword, name.clone());
+            for part in &v.parts {
+                toc.alias(*part, id);
+            }
+            if v.materialized && v.populated {
+                let mut data = entry(
+                    "MATERIALIZED VIEW DATA",
+                    Section::PostData,
+                    Some(&v.schema),
+                    &v.name,
+                    Some(&v.owner),
+                    format!("REFRESH MATERIALIZED VIEW {name};"),
+                    String::new(),
+                );
+                data.deps.push(id);
+                data.table = Some(id);
+                data.size = v.size;
+                toc.push(data, None);
+            }
+        }
+        for i in &self.indexes {
+            let Some(view_id) = toc.id_of(ObjId::rel(i.view_oid)) else {
+                continue;
+            };
+            let view_name = self
+                .views
+                .iter()
+                .find(|v| v.oid == i.view_oid)
+                .map(|v| qualified(&v.schema, &v.name))
+                .unwrap_or_default();
+            let mut create = format!("{};", i.definition);
+            if i.clustered {
+                create.push_str(&format!(
+                    "\nALTER MATERIALIZED VIEW {view_name} CLUSTER ON {};",
+                    quote_ident(&i.name)
+                ));
+            }
+            let mut e = entry(
+                "INDEX",
+                Section::PostData,
+                Some(&i.schema),
+                &i.name,
+                None,
+                create,
+                format!("DROP INDEX {};", qualified(&i.schema, &i.name)),
+            );
+            e.deps.push(view_id);
+            e.table = Some(view_id);
+            let id = toc.push(e, Some(ObjId::rel(i.oid)));
+            toc.register(
+                ObjId::rel(i.oid),
+                id,
+                "INDEX",
+                qualified(&i.schema, &i.name),
+            );
+        }
+    }
+}
