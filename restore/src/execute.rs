@@ -160,7 +160,9 @@ impl ItemContext<'_> {
                 fresh
             }
         };
-        if self.disable_triggers {
+        // Large objects belong to no table.
+        let blobs = e.kind == "BLOBS";
+        if self.disable_triggers && !blobs {
             before.push_str(&format!("ALTER TABLE {name} DISABLE TRIGGER ALL;\n"));
             after.push_str(&format!("ALTER TABLE {name} ENABLE TRIGGER ALL;\n"));
         }
@@ -168,7 +170,10 @@ impl ItemContext<'_> {
         if let Some(r) = &record {
             after.push_str(r);
         }
-        let own_txn = self.mode == TxnMode::PerItem && !(before.is_empty() && after.is_empty());
+        // Large objects are written by statements, not one COPY: only a transaction
+        // keeps a damaged file from leaving objects half-written.
+        let own_txn =
+            self.mode == TxnMode::PerItem && (blobs || !(before.is_empty() && after.is_empty()));
         if own_txn {
             before.insert_str(0, "BEGIN;\n");
             after.push_str("\nCOMMIT;");
@@ -188,7 +193,11 @@ impl ItemContext<'_> {
             if !before.is_empty() {
                 client.batch_execute(&before).await.map_err(server_error)?;
             }
-            let rows = load(client, &spec).await?;
+            let rows = if blobs {
+                crate::blobs::load(client, &spec).await?
+            } else {
+                load(client, &spec).await?
+            };
             if !after.is_empty() {
                 client.batch_execute(&after).await.map_err(server_error)?;
             }

@@ -1,6 +1,7 @@
 //! rrestore: restores an rdump archive with N connections, scheduled over the entries'
 //! dependency graph; or writes it as an SQL script; or lists it. Options follow pg_restore.
 
+pub mod blobs;
 pub mod clean;
 pub mod database;
 pub mod error;

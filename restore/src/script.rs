@@ -83,7 +83,14 @@ pub fn write_script(plan: &ScriptPlan, out: &mut dyn Write) -> Result<ScriptSumm
         if e.kind == "DATABASE" {
             continue;
         }
-        if let Some(data) = &e.data {
+        if let (Some(data), "BLOBS") = (&e.data, e.kind.as_str()) {
+            header(out, e).map_err(io)?;
+            for f in &data.files {
+                summary.rows +=
+                    crate::blobs::write_script(plan.archive, f, h.codec.method, h.checksum, out)?;
+                writeln!(out).map_err(io)?;
+            }
+        } else if let Some(data) = &e.data {
             header(out, e).map_err(io)?;
             let table = qualified(e.schema.as_deref().unwrap_or("public"), &e.name);
             for f in &data.files {
@@ -147,6 +154,10 @@ fn copy_file(
 ) -> Result<()> {
     let h = &plan.toc.header;
     let path = plan.archive.join(&f.file.path);
+    // A bad data file fails the script (exit 1), unlike an unreadable archive (exit 2).
+    let bad = |e: archive_format::Error| Error::Other(e.to_string());
+    let mut reader =
+        open_verified(plan.archive, &f.file, h.codec.method, h.checksum).map_err(bad)?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut last = b'\n';
     loop {
@@ -154,10 +165,6 @@ fn copy_file(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-    // A bad data file fails the script (exit 1), unlike an unreadable archive (exit 2).
-    let bad = |e: archive_format::Error| Error::Other(e.to_string());
-    let mut reader =
-        open_verified(plan.archive, &f.file, h.codec.method, h.checksum).map_err(bad)?;
             Err(e) => return Err(bad(archive_format::Error::from_io(&path, e))),
         };
         out.write_all(&buf[..n])
