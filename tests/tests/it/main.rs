@@ -12,6 +12,7 @@ mod physical_repository;
 mod physical_resume;
 mod physical_roundtrip;
 mod physical_support;
+mod physical_versions;
 mod restore_errors;
 mod restore_options;
 mod restore_resume;
