@@ -142,6 +142,7 @@ restore_basebackup() {
 }
 
 : >"$dir/times"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 tools=(rbackup pgbackrest basebackup)
 for ((run = 1; run <= runs; run++)); do
     echo "run $run/$runs" >&2
@@ -156,6 +157,7 @@ for ((run = 1; run <= runs; run++)); do
     done
 done
 as_pg rm -rf "$dir/restore"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Repository sizes of the last backup of each tool.
 rb_label=$(ls "$dir/rb-repo/backups" | sort | tail -1)
@@ -202,6 +204,7 @@ echo "$report"
     echo "Command: \`SCALE=$scale JOBS=$jobs LEVEL=$level bench/rbackup/run.sh $runs\`"
     echo
     echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB RAM; $("$bindir/postgres" --version); $(pgbackrest version); date $(date -u +%Y-%m-%d)."
+    echo "Load average (1, 5, 15 min) before the runs: $load_before; after: $load_after (other work shares these cores: CPU-bound phases stretch with it)."
     echo
     echo "$report"
 } >"$root/bench/RESULTS-rbackup.md"
