@@ -81,11 +81,14 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         tables: catalog::read_tables(client).await?,
         ..Default::default()
     };
-    let names: Vec<String> = cat
+    // Extensions' configuration tables: their rows are dumped, their definitions are not.
+    let mut ext_config = objects::extensions::read_config(client).await?;
+    let mut names: Vec<String> = cat
         .tables
         .iter()
         .map(|t| qualified(&t.schema, &t.name))
         .collect();
+    names.extend(ext_config.table_names());
     lock_tables(client, &names).await?;
     catalog::read_table_sizes(client, &mut cat.tables).await?;
     catalog::read_columns(client, &mut cat.tables, server_version_num.max(0) as u32).await?;
@@ -131,6 +134,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
             });
         }
     }
+    items.extend(ext_config.queue(&mut toc, opts.codec.method.extension()));
     let progress = progress_bar(opts.progress, total);
     let plan = DataPlan {
         root: out.root.clone(),
@@ -151,6 +155,10 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         build_entries(&mut toc, &cat);
         families.add_entries(&mut toc);
         families.add_annotations(&mut toc);
+        families
+            .large_objects
+            .dump_data(client, &mut toc, &out.root, opts.codec, ChecksumAlgo::DEFAULT)
+            .await?;
         let edges = deps::read(client).await?;
         deps::apply(&mut toc, &edges);
         deps::fix_sections(&mut toc);
@@ -202,6 +210,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
             });
         }
     }
+    ext_config.finish(&mut toc, &mut files_by_entry);
     // The snapshot is no longer needed; ending it politely frees the server sooner.
     client
         .batch_execute("COMMIT")

@@ -27,7 +27,9 @@ pub struct Casts {
 }
 
 pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Casts> {
-    // Casts have no schema: those made after initdb are the users' (pg_dump's rule too).
+    // Casts have no schema: those made after initdb are the users' (pg_dump's rule too),
+    // except the ones CREATE TYPE makes itself (range to multirange), which depend on
+    // their type internally.
     let sql = format!(
         "SELECT c.oid, pg_catalog.format_type(c.castsource, NULL), pg_catalog.format_type(c.casttarget, NULL),
                 c.castmethod::text,
@@ -35,6 +37,9 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Casts> {
                 c.castcontext::text
            FROM pg_catalog.pg_cast c
           WHERE c.oid >= 16384 AND {}
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend i
+                             WHERE i.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass
+                               AND i.objid = c.oid AND i.deptype = 'i')
           ORDER BY 2, 3",
         not_extension_member("pg_catalog.pg_cast", "c.oid")
     );

@@ -14,7 +14,7 @@ use super::{class, Ctx, ObjId};
 use crate::archive::DATA_DIR;
 use crate::data::DataItem;
 use crate::error::{QueryContext, Result};
-use crate::toc_builder::{entry, TocBuilder};
+use crate::toc_builder::{entry, Designator, TocBuilder};
 
 /// Objects below this OID were made by initdb (plpgsql above all, which CREATE DATABASE
 /// already provides); pg_dump leaves those out too.
@@ -37,6 +37,30 @@ pub struct Extensions {
     /// (member object, extension oid): members and the parts made with them (array
     /// types, a member table's row type...).
     members: Vec<(ObjId, u32)>,
+    /// Members that can carry privileges: (object, keyword, name as SQL writes it).
+    grantable: Vec<(ObjId, &'static str, String)>,
+}
+
+/// The objects with privileges, by `pg_identify_object()` type: the keyword GRANT and
+/// COMMENT use for them.
+fn member_keyword(identify_type: &str) -> Option<&'static str> {
+    Some(match identify_type {
+        "table" => "TABLE",
+        "view" => "VIEW",
+        "materialized view" => "MATERIALIZED VIEW",
+        "foreign table" => "FOREIGN TABLE",
+        "sequence" => "SEQUENCE",
+        "function" => "FUNCTION",
+        "procedure" => "PROCEDURE",
+        "aggregate" => "AGGREGATE",
+        "type" => "TYPE",
+        "domain" => "DOMAIN",
+        "schema" => "SCHEMA",
+        "language" => "LANGUAGE",
+        "foreign-data wrapper" => "FOREIGN DATA WRAPPER",
+        "server" => "SERVER",
+        _ => return None,
+    })
 }
 
 pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Extensions> {
@@ -62,9 +86,16 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Extensions> {
                  SELECT d.classid, d.objid, d.refobjid FROM pg_catalog.pg_depend d
                   WHERE d.deptype = 'e' AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
                     AND d.refobjid >= $1::oid)
-             SELECT m.classid, m.objid, m.refobjid FROM m
+             SELECT m.classid, m.objid, m.refobjid, i.type, i.identity
+               FROM m
+               LEFT JOIN LATERAL pg_catalog.pg_identify_object(m.classid, m.objid, 0) AS i
+                      ON m.classid IN ('pg_catalog.pg_class'::pg_catalog.regclass, 'pg_catalog.pg_proc'::pg_catalog.regclass,
+                                       'pg_catalog.pg_type'::pg_catalog.regclass, 'pg_catalog.pg_namespace'::pg_catalog.regclass,
+                                       'pg_catalog.pg_language'::pg_catalog.regclass,
+                                       'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass,
+                                       'pg_catalog.pg_foreign_server'::pg_catalog.regclass)
              UNION ALL
-             SELECT p.classid, p.objid, m.refobjid
+             SELECT p.classid, p.objid, m.refobjid, NULL, NULL
                FROM pg_catalog.pg_depend p
                JOIN m ON p.refclassid = m.classid AND p.refobjid = m.objid
               WHERE p.deptype = 'i'",
@@ -72,7 +103,15 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Extensions> {
         )
         .await
         .during(|| "reading extension members".into())?;
+    let mut grantable = Vec::new();
+    for r in &member_rows {
+        let (kind, identity): (Option<String>, Option<String>) = (r.get(3), r.get(4));
+        if let (Some(keyword), Some(name)) = (kind.as_deref().and_then(member_keyword), identity) {
+            grantable.push((ObjId::new(r.get(0), r.get(1)), keyword, name));
+        }
+    }
     Ok(Extensions {
+        grantable,
         members: member_rows
             .iter()
             .map(|r| (ObjId::new(r.get(0), r.get(1)), r.get(2)))
@@ -120,6 +159,19 @@ impl Extensions {
         for (member, ext) in &self.members {
             if let Some(id) = toc.id_of(ObjId::new(class::PG_EXTENSION, *ext)) {
                 toc.alias(*member, id);
+            }
+        }
+        // Privileges changed on members after CREATE EXTENSION (or given by default
+        // privileges it ran under) are not recreated by it: designators let the generic
+        // privilege code restore them, after the extension.
+        for (member, keyword, name) in &self.grantable {
+            if let Some(id) = toc.id_of(*member) {
+                toc.designators.entry(*member).or_insert(Designator {
+                    entry: id,
+                    keyword,
+                    name: name.clone(),
+                    owner: None,
+                });
             }
         }
     }

@@ -9,15 +9,27 @@
 //! Dependencies between entries come from pg_depend afterwards (`crate::deps`); a
 //! family only adds the ones pg_depend does not record.
 
+pub mod access_methods;
 pub mod acl;
+pub mod casts;
+pub mod collations;
 pub mod column_settings;
 pub mod comments;
+pub mod conversions;
 pub mod event_triggers;
+pub mod extensions;
 pub mod functions;
 pub mod inheritance;
+pub mod languages;
+pub mod large_objects;
+pub mod opclasses;
+pub mod operators;
 pub mod partitions;
 pub mod policies;
 pub mod rules;
+pub mod seclabels;
+pub mod text_search;
+pub mod transforms;
 pub mod triggers;
 pub mod types;
 pub mod views;
@@ -38,6 +50,16 @@ pub struct Ctx {
 /// data phase needs them first).
 #[derive(Default)]
 pub struct Families {
+    extensions: extensions::Extensions,
+    languages: languages::Languages,
+    collations: collations::Collations,
+    conversions: conversions::Conversions,
+    access_methods: access_methods::AccessMethods,
+    casts: casts::Casts,
+    transforms: transforms::Transforms,
+    operators: operators::Operators,
+    opclasses: opclasses::OpClasses,
+    text_search: text_search::TextSearch,
     partitions: partitions::Partitions,
     triggers: triggers::Triggers,
     event_triggers: event_triggers::EventTriggers,
@@ -48,10 +70,23 @@ pub struct Families {
     views: views::Views,
     comments: comments::Comments,
     acls: acl::Acls,
+    /// Public: their data is dumped by the run after the entries exist.
+    pub large_objects: large_objects::LargeObjects,
+    seclabels: seclabels::SecLabels,
 }
 
 pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
     Ok(Families {
+        extensions: extensions::read(client, ctx).await?,
+        languages: languages::read(client, ctx).await?,
+        collations: collations::read(client, ctx).await?,
+        conversions: conversions::read(client, ctx).await?,
+        access_methods: access_methods::read(client, ctx).await?,
+        casts: casts::read(client, ctx).await?,
+        transforms: transforms::read(client, ctx).await?,
+        operators: operators::read(client, ctx).await?,
+        opclasses: opclasses::read(client, ctx).await?,
+        text_search: text_search::read(client, ctx).await?,
         partitions: partitions::read(client, ctx).await?,
         triggers: triggers::read(client, ctx).await?,
         event_triggers: event_triggers::read(client, ctx).await?,
@@ -62,6 +97,8 @@ pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
         views: views::read(client, ctx).await?,
         comments: comments::read(client).await?,
         acls: acl::read(client).await?,
+        large_objects: large_objects::read(client, ctx).await?,
+        seclabels: seclabels::read(client, ctx).await?,
     })
 }
 
@@ -71,9 +108,20 @@ impl Families {
     pub fn add_annotations(&self, toc: &mut TocBuilder) {
         self.comments.add_entries(toc);
         self.acls.add_entries(toc);
+        self.seclabels.add_entries(toc);
     }
 
     pub fn add_entries(&self, toc: &mut TocBuilder) {
+        self.extensions.add_entries(toc);
+        self.languages.add_entries(toc);
+        self.collations.add_entries(toc);
+        self.conversions.add_entries(toc);
+        self.access_methods.add_entries(toc);
+        self.casts.add_entries(toc);
+        self.transforms.add_entries(toc);
+        self.operators.add_entries(toc);
+        self.opclasses.add_entries(toc);
+        self.text_search.add_entries(toc);
         self.partitions.add_entries(toc);
         self.triggers.add_entries(toc);
         self.event_triggers.add_entries(toc);
@@ -82,6 +130,7 @@ impl Families {
         self.types.add_entries(toc);
         self.functions.add_entries(toc);
         self.views.add_entries(toc);
+        self.large_objects.add_entries(toc);
     }
 }
 
@@ -101,6 +150,8 @@ pub fn not_extension_member(class: &str, oid_expr: &str) -> String {
 /// and identical in every supported version.
 pub mod class {
     pub const PG_AM: u32 = 2601;
+    pub const PG_AMOP: u32 = 2602;
+    pub const PG_AMPROC: u32 = 2603;
     pub const PG_ATTRDEF: u32 = 2604;
     pub const PG_CAST: u32 = 2605;
     pub const PG_CLASS: u32 = 1259;
