@@ -1,0 +1,253 @@
+//! Foreign-data wrappers, foreign servers and user mappings. (Foreign tables are tables:
+//! `crate::catalog` reads them with the others.)
+//!
+//! User mappings are dumped with their options, passwords included, as pg_dump does:
+//! they are what the mapping is. The server only shows them to a superuser or to the
+//! mapped user with USAGE on the server; a mapping whose options are hidden is dumped
+//! without them, with a warning.
+
+use archive_format::sql::quote_ident;
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use super::column_settings::fdw_options_sql;
+use super::{class, not_extension_member, Ctx, ObjId};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+#[derive(Debug)]
+struct Wrapper {
+    oid: u32,
+    name: String,
+    owner: String,
+    /// Qualified handler / validator function names.
+    handler: Option<String>,
+    validator: Option<String>,
+    options: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Server {
+    oid: u32,
+    name: String,
+    owner: String,
+    wrapper: String,
+    server_type: Option<String>,
+    version: Option<String>,
+    options: Vec<String>,
+}
+
+#[derive(Debug)]
+struct UserMapping {
+    oid: u32,
+    /// None is PUBLIC.
+    user: Option<String>,
+    server: String,
+    /// None when the server would not show them to us.
+    options: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default)]
+pub struct ForeignData {
+    wrappers: Vec<Wrapper>,
+    servers: Vec<Server>,
+    mappings: Vec<UserMapping>,
+}
+
+pub async fn read(client: &Client, _ctx: &Ctx) -> Result<ForeignData> {
+    let fn_name = |col: &str| {
+        format!(
+            "(SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.proname)
+                FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+               WHERE p.oid = w.{col})"
+        )
+    };
+    let sql = format!(
+        "SELECT w.oid, w.fdwname::text, pg_catalog.pg_get_userbyid(w.fdwowner)::text, {}, {},
+                coalesce(w.fdwoptions, '{{}}')::text[]
+           FROM pg_catalog.pg_foreign_data_wrapper w
+          WHERE {}
+          ORDER BY w.fdwname",
+        fn_name("fdwhandler"),
+        fn_name("fdwvalidator"),
+        not_extension_member("pg_catalog.pg_foreign_data_wrapper", "w.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading foreign-data wrappers".into())?;
+    let wrappers = rows
+        .iter()
+        .map(|r| Wrapper {
+            oid: r.get(0),
+            name: r.get(1),
+            owner: r.get(2),
+            handler: r.get(3),
+            validator: r.get(4),
+            options: r.get(5),
+        })
+        .collect();
+    let sql = format!(
+        "SELECT s.oid, s.srvname::text, pg_catalog.pg_get_userbyid(s.srvowner)::text, w.fdwname::text,
+                s.srvtype, s.srvversion, coalesce(s.srvoptions, '{{}}')::text[]
+           FROM pg_catalog.pg_foreign_server s
+           JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+          WHERE {}
+          ORDER BY s.srvname",
+        not_extension_member("pg_catalog.pg_foreign_server", "s.oid")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading foreign servers".into())?;
+    let servers = rows
+        .iter()
+        .map(|r| Server {
+            oid: r.get(0),
+            name: r.get(1),
+            owner: r.get(2),
+            wrapper: r.get(3),
+            server_type: r.get(4),
+            version: r.get(5),
+            options: r.get(6),
+        })
+        .collect();
+    // The pg_user_mappings view hides options from those who may not see them (NULL);
+    // an empty list is shown as NULL too, so tell the two apart with the catalog where
+    // we can read it (superusers).
+    let sql = "SELECT m.umid, CASE WHEN m.umuser = 0 THEN NULL ELSE m.usename::text END,
+                      m.srvname::text, m.umoptions::text[],
+                      m.umoptions IS NULL AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r
+                                                             WHERE r.rolname = current_user), false)
+                 FROM pg_catalog.pg_user_mappings m
+                ORDER BY m.srvname, m.usename";
+    let rows = client
+        .query(sql, &[])
+        .await
+        .during(|| "reading user mappings".into())?;
+    let mappings = rows
+        .iter()
+        .map(|r| {
+            let hidden: bool = r.get(4);
+            let options: Option<Vec<String>> = r.get(3);
+            UserMapping {
+                oid: r.get(0),
+                user: r.get(1),
+                server: r.get(2),
+                options: if hidden {
+                    None
+                } else {
+                    Some(options.unwrap_or_default())
+                },
+            }
+        })
+        .collect();
+    Ok(ForeignData {
+        wrappers,
+        servers,
+        mappings,
+    })
+}
+
+/// ` OPTIONS (...)`, or nothing for no options.
+fn options_clause(options: &[String]) -> String {
+    if options.is_empty() {
+        String::new()
+    } else {
+        format!(" OPTIONS (\n    {}\n)", fdw_options_sql(options, ",\n    "))
+    }
+}
+
+impl ForeignData {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        for w in &self.wrappers {
+            let name = quote_ident(&w.name);
+            let mut create = format!("CREATE FOREIGN DATA WRAPPER {name}");
+            if let Some(h) = &w.handler {
+                create.push_str(&format!(" HANDLER {h}"));
+            }
+            if let Some(v) = &w.validator {
+                create.push_str(&format!(" VALIDATOR {v}"));
+            }
+            create.push_str(&options_clause(&w.options));
+            create.push(';');
+            let e = entry(
+                "FOREIGN DATA WRAPPER",
+                Section::PreData,
+                None,
+                &w.name,
+                Some(&w.owner),
+                create,
+                format!("DROP FOREIGN DATA WRAPPER {name};"),
+            );
+            toc.add_object(
+                e,
+                ObjId::new(class::PG_FOREIGN_DATA_WRAPPER, w.oid),
+                "FOREIGN DATA WRAPPER",
+                name,
+            );
+        }
+        for s in &self.servers {
+            let name = quote_ident(&s.name);
+            let mut create = format!("CREATE SERVER {name}");
+            if let Some(t) = &s.server_type {
+                create.push_str(&format!(" TYPE {}", archive_format::sql::quote_literal(t)));
+            }
+            if let Some(v) = &s.version {
+                create.push_str(&format!(
+                    " VERSION {}",
+                    archive_format::sql::quote_literal(v)
+                ));
+            }
+            create.push_str(&format!(
+                " FOREIGN DATA WRAPPER {}",
+                quote_ident(&s.wrapper)
+            ));
+            create.push_str(&options_clause(&s.options));
+            create.push(';');
+            let e = entry(
+                "SERVER",
+                Section::PreData,
+                None,
+                &s.name,
+                Some(&s.owner),
+                create,
+                format!("DROP SERVER {name};"),
+            );
+            toc.add_object(
+                e,
+                ObjId::new(class::PG_FOREIGN_SERVER, s.oid),
+                "SERVER",
+                name,
+            );
+        }
+        for m in &self.mappings {
+            let user = m.user.as_deref().map_or("PUBLIC".to_owned(), quote_ident);
+            let server = quote_ident(&m.server);
+            let options = match &m.options {
+                Some(o) => options_clause(o),
+                None => {
+                    tracing::warn!(
+                        "user mapping for {user} on server {server}: its options are not \
+                         visible to this user; dumped without them (dump as a superuser)"
+                    );
+                    String::new()
+                }
+            };
+            let e = entry(
+                "USER MAPPING",
+                Section::PreData,
+                None,
+                &format!(
+                    "USER MAPPING {} SERVER {}",
+                    m.user.as_deref().unwrap_or("public"),
+                    m.server
+                ),
+                None,
+                format!("CREATE USER MAPPING FOR {user} SERVER {server}{options};"),
+                format!("DROP USER MAPPING FOR {user} SERVER {server};"),
+            );
+            toc.push(e, Some(ObjId::new(class::PG_USER_MAPPING, m.oid)));
+        }
+    }
+}

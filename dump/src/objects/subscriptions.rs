@@ -1,0 +1,157 @@
+//! Subscriptions of the dumped database, created the way pg_dump creates them: without
+//! connecting to the publisher (`connect = false`, so also disabled, no slot created and
+//! no initial copy), keeping the slot name and the options. Enabling one again, once its
+//! publisher is reachable, is the user's decision.
+//!
+//! Only a superuser may read a subscription's connection string; for anyone else the
+//! subscriptions are left out with a warning.
+
+use archive_format::sql::{quote_ident, quote_literal};
+use archive_format::toc::Section;
+use tokio_postgres::Client;
+
+use super::{class, Ctx, ObjId};
+use crate::error::{QueryContext, Result};
+use crate::toc_builder::{entry, TocBuilder};
+
+#[derive(Debug)]
+struct Subscription {
+    oid: u32,
+    name: String,
+    owner: String,
+    conninfo: String,
+    slot_name: Option<String>,
+    publications: Vec<String>,
+    /// `WITH (...)` options beyond `connect` and `slot_name`, already written out.
+    options: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    subscriptions: Vec<Subscription>,
+}
+
+pub async fn read(client: &Client, ctx: &Ctx) -> Result<Subscriptions> {
+    let superuser: bool = client
+        .query_one(
+            "SELECT coalesce((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user), false)",
+            &[],
+        )
+        .await
+        .during(|| "checking for superuser rights".into())?
+        .get(0);
+    if !superuser {
+        let count: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_catalog.pg_subscription
+                  WHERE subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+                &[],
+            )
+            .await
+            // Reading subscriptions' names may be refused too: then there is nothing to say.
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if count > 0 {
+            tracing::warn!(
+                "{count} subscription(s) not dumped: only a superuser may read their connection strings"
+            );
+        }
+        return Ok(Subscriptions::default());
+    }
+    let sql = format!(
+        "SELECT s.oid, s.subname::text, pg_catalog.pg_get_userbyid(s.subowner)::text, s.subconninfo,
+                s.subslotname::text, s.subpublications::text[], concat_ws(E'\\n', {})
+           FROM pg_catalog.pg_subscription s
+          WHERE s.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+          ORDER BY s.subname",
+        option_exprs(ctx.server_version).join(", ")
+    );
+    let rows = client
+        .query(&sql, &[])
+        .await
+        .during(|| "reading subscriptions".into())?;
+    Ok(Subscriptions {
+        subscriptions: rows
+            .iter()
+            .map(|r| Subscription {
+                oid: r.get(0),
+                name: r.get(1),
+                owner: r.get(2),
+                conninfo: r.get(3),
+                slot_name: r.get(4),
+                publications: r.get(5),
+                options: r
+                    .get::<_, String>(6)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// SQL expressions giving each non-default option as `name = value`, or NULL, for the
+/// columns this server version has.
+fn option_exprs(v: u32) -> Vec<&'static str> {
+    let mut e = vec![
+        "CASE WHEN s.subsynccommit <> 'off' THEN 'synchronous_commit = ' || pg_catalog.quote_literal(s.subsynccommit) END",
+    ];
+    if v >= 140000 {
+        e.push("CASE WHEN s.subbinary THEN 'binary = true' END");
+    }
+    if v >= 160000 {
+        e.push("CASE s.substream WHEN 't' THEN 'streaming = on' WHEN 'p' THEN 'streaming = parallel' END");
+    } else if v >= 140000 {
+        e.push("CASE WHEN s.substream THEN 'streaming = on' END");
+    }
+    if v >= 150000 {
+        e.push("CASE WHEN s.subtwophasestate <> 'd' THEN 'two_phase = on' END");
+        e.push("CASE WHEN s.subdisableonerr THEN 'disable_on_error = true' END");
+    }
+    if v >= 160000 {
+        e.push("CASE WHEN NOT s.subpasswordrequired THEN 'password_required = false' END");
+        e.push("CASE WHEN s.subrunasowner THEN 'run_as_owner = true' END");
+        e.push("CASE WHEN s.suborigin <> 'any' THEN 'origin = ' || pg_catalog.quote_literal(s.suborigin) END");
+    }
+    if v >= 170000 {
+        e.push("CASE WHEN s.subfailover THEN 'failover = true' END");
+    }
+    e
+}
+
+impl Subscriptions {
+    pub fn add_entries(&self, toc: &mut TocBuilder) {
+        for s in &self.subscriptions {
+            let name = quote_ident(&s.name);
+            let publications: Vec<String> = s.publications.iter().map(|p| quote_ident(p)).collect();
+            let slot = s
+                .slot_name
+                .as_deref()
+                .map_or("NONE".to_owned(), quote_literal);
+            let mut options = vec!["connect = false".to_owned(), format!("slot_name = {slot}")];
+            options.extend(s.options.iter().cloned());
+            let create = format!(
+                "CREATE SUBSCRIPTION {name} CONNECTION {} PUBLICATION {} WITH ({});",
+                quote_literal(&s.conninfo),
+                publications.join(", "),
+                options.join(", ")
+            );
+            let e = entry(
+                "SUBSCRIPTION",
+                Section::PostData,
+                None,
+                &s.name,
+                Some(&s.owner),
+                create,
+                format!("DROP SUBSCRIPTION {name};"),
+            );
+            toc.add_object(
+                e,
+                ObjId::new(class::PG_SUBSCRIPTION, s.oid),
+                "SUBSCRIPTION",
+                name,
+            );
+        }
+    }
+}
