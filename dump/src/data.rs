@@ -1,19 +1,26 @@
 //! The data phase: N workers in the leader's snapshot stream `COPY ... TO STDOUT`
 //! through codec and checksum into one file per item, largest item first.
+//!
+//! Each worker is an OS thread. It reads with the plain protocol client (`wire`)
+//! when the connection allows it (Unix socket or TCP without TLS), else with
+//! tokio-postgres on a single-threaded runtime of its own. Either way the bytes go
+//! to a file writer thread ([`sink::FileSink`]) in large buffers, so reading,
+//! compressing and writing overlap and memory stays bounded.
+
+mod fallback;
+mod plain;
+mod sink;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use archive_format::data_file::DataFileWriter;
 use archive_format::toc::DataFile;
 use archive_format::{ChecksumAlgo, Codec};
-use bytes::{Bytes, BytesMut};
-use futures::{StreamExt, TryFutureExt};
 use indicatif::ProgressBar;
 use pgconn::ConnectOptions;
 
-use crate::error::{Error, QueryContext, Result};
-use crate::session::open_worker;
+use crate::error::{Error, Result};
 
 /// One file to produce: a whole table or one ctid range of it.
 #[derive(Clone, Debug)]
@@ -43,20 +50,39 @@ pub struct DataPlan {
     pub progress: ProgressBar,
 }
 
-/// Bytes gathered from COPY messages (one per row) before they cross to the writer
-/// thread: one channel hop per buffer instead of per row.
-const BATCH_BYTES: usize = 256 * 1024;
-/// Buffers in flight per file: bounds memory whatever the table size.
-const CHANNEL_DEPTH: usize = 8;
+/// What every worker shares.
+struct Shared {
+    /// Sorted smallest first: workers pop the largest.
+    queue: Mutex<Vec<DataItem>>,
+    /// Set by the first worker that fails; the others stop at their next buffer.
+    stop: AtomicBool,
+    opts: ConnectOptions,
+    snapshot: String,
+    root: PathBuf,
+    codec: Codec,
+    checksum: ChecksumAlgo,
+    progress: ProgressBar,
+}
 
-enum Msg {
-    Data(Bytes),
-    /// The stream ended cleanly: only now may the file be finished.
-    End,
+impl Shared {
+    fn next_item(&self) -> Result<Option<DataItem>> {
+        if self.stopped() {
+            return Err(Error::Stopped);
+        }
+        Ok(self
+            .queue
+            .lock()
+            .map_err(|_| Error::Other("work queue poisoned".into()))?
+            .pop())
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
 }
 
 /// Runs all items on `plan.jobs` connections. The first error stops the others;
-/// their partial files are removed by the writers.
+/// their partial files are removed before this returns.
 pub async fn run(
     opts: &ConnectOptions,
     snapshot: &str,
@@ -64,107 +90,73 @@ pub async fn run(
     plan: &DataPlan,
 ) -> Result<Vec<DataDone>> {
     items.sort_by_key(|i| i.size);
-    let queue = Arc::new(Mutex::new(items));
-    let workers = (0..plan.jobs).map(|_| worker(opts, snapshot, queue.clone(), plan));
-    let results = futures::future::try_join_all(workers).await?;
-    Ok(results.into_iter().flatten().collect())
-}
-
-async fn worker(
-    opts: &ConnectOptions,
-    snapshot: &str,
-    queue: Arc<Mutex<Vec<DataItem>>>,
-    plan: &DataPlan,
-) -> Result<Vec<DataDone>> {
-    let client = open_worker(opts, snapshot).await?;
-    let mut done = Vec::new();
-    loop {
-        let next = queue
-            .lock()
-            .map_err(|_| Error::Other("work queue poisoned".into()))?
-            .pop();
-        let Some(item) = next else { break };
-        tracing::info!("dumping data of {}", item.label);
-        let file = dump_item(&client, &item, plan).await?;
-        tracing::debug!(
-            "{}: {} rows, {} bytes",
-            item.label,
-            file.rows,
-            file.file.raw_size
-        );
-        done.push(DataDone {
-            entry_id: item.entry_id,
-            chunk: item.chunk,
-            file,
-        });
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(items),
+        stop: AtomicBool::new(false),
+        opts: opts.clone(),
+        snapshot: snapshot.to_owned(),
+        root: plan.root.clone(),
+        codec: plan.codec,
+        checksum: plan.checksum,
+        progress: plan.progress.clone(),
+    });
+    let mut results = Vec::new();
+    for n in 0..plan.jobs.max(1) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let for_thread = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("rdump-data-{n}"))
+            .spawn(move || {
+                let result = worker(&for_thread);
+                if result.is_err() {
+                    for_thread.stop.store(true, Ordering::SeqCst);
+                }
+                let _ = tx.send(result);
+            });
+        if let Err(e) = spawned {
+            shared.stop.store(true, Ordering::SeqCst);
+            results.push(Err(Error::Other(format!(
+                "cannot start a worker thread: {e}"
+            ))));
+            break;
+        }
+        results.push(Ok(rx));
     }
-    Ok(done)
+    let mut done = Vec::new();
+    let mut first_error: Option<Error> = None;
+    // Every worker is waited for, so that no file is still being written when the
+    // caller cleans up after an error.
+    for r in results {
+        let outcome = match r {
+            Ok(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err(Error::Other("a data worker panicked".into()))),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(files) => done.extend(files),
+            // A worker that only stopped because another failed is not the story.
+            Err(e) => {
+                if first_error.is_none() || matches!(first_error, Some(Error::Stopped)) {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
 }
 
-async fn dump_item(
-    client: &tokio_postgres::Client,
-    item: &DataItem,
-    plan: &DataPlan,
-) -> Result<DataFile> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(CHANNEL_DEPTH);
-    let (root, rel, codec, algo) = (
-        plan.root.clone(),
-        item.rel_path.clone(),
-        plan.codec,
-        plan.checksum,
-    );
-    let writer = tokio::task::spawn_blocking(move || -> Result<DataFile> {
-        let mut w = DataFileWriter::create(&root, &rel, codec, algo)?;
-        let mut rows = 0u64;
-        while let Some(msg) = rx.blocking_recv() {
-            match msg {
-                Msg::Data(buf) => {
-                    rows += buf.iter().filter(|&&b| b == b'\n').count() as u64;
-                    w.write_all(&buf)?;
-                }
-                Msg::End => {
-                    return Ok(DataFile {
-                        file: w.finish()?,
-                        rows,
-                    })
-                }
-            }
-        }
-        // Dropping the writer unfinished removes the partial file.
-        Err(Error::Other(format!(
-            "{}: dump of this file was interrupted",
-            root.join(&rel).display()
-        )))
-    })
-    .map_err(|e| Error::Other(format!("writer thread failed: {e}")));
-
-    let reader = async move {
-        let stream = client
-            .copy_out(item.query.as_str())
-            .await
-            .during(|| format!("dumping the data of {}", item.label))?;
-        futures::pin_mut!(stream);
-        let mut buf = BytesMut::with_capacity(BATCH_BYTES);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.during(|| format!("dumping the data of {}", item.label))?;
-            buf.extend_from_slice(&chunk);
-            if buf.len() >= BATCH_BYTES {
-                plan.progress.inc(buf.len() as u64);
-                if tx.send(Msg::Data(buf.split().freeze())).await.is_err() {
-                    return Ok(()); // the writer failed; its error is the one to report
-                }
-            }
-        }
-        plan.progress.inc(buf.len() as u64);
-        if !buf.is_empty() && tx.send(Msg::Data(buf.freeze())).await.is_err() {
-            return Ok(());
-        }
-        let _ = tx.send(Msg::End).await;
-        Result::<()>::Ok(())
-    };
-    // `reader` owns the sender: when it returns, with or without `End`, the writer
-    // sees the channel close.
-    let (read_result, write_result) = futures::join!(reader, writer);
-    read_result?;
-    write_result?
+/// One worker thread: the plain client when it can connect, else tokio-postgres.
+fn worker(shared: &Shared) -> Result<Vec<DataDone>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start a worker runtime: {e}")))?;
+    match plain::connect(shared, &runtime)? {
+        Some(conn) => plain::run(conn, shared),
+        None => runtime.block_on(fallback::run(shared)),
+    }
 }

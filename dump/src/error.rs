@@ -17,6 +17,10 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Other(String),
+    /// A data worker stopped because another one failed; that failure is the one
+    /// to report.
+    #[error("stopped after another worker failed")]
+    Stopped,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

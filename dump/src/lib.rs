@@ -13,6 +13,7 @@ pub mod objects;
 pub mod run;
 pub mod session;
 pub mod toc_builder;
+mod wire;
 
 pub use error::{Error, Result};
 pub use run::{dump, DumpOptions, DumpSummary};

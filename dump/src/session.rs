@@ -45,21 +45,30 @@ pub async fn open_leader(opts: &ConnectOptions, lock_timeout_ms: u64) -> Result<
     })
 }
 
-/// Opens a worker connection inside the leader's snapshot.
-pub async fn open_worker(opts: &ConnectOptions, snapshot: &str) -> Result<Client> {
-    let client = opts.connect().await?;
-    client
-        .batch_execute(SESSION_SETUP)
-        .await
-        .during(|| "setting up a worker session".into())?;
-    client
-        .batch_execute(&format!(
+/// What a worker runs first, as two separate queries: the session settings, then a
+/// transaction in the leader's snapshot (`SET TRANSACTION SNAPSHOT` must be the
+/// transaction's first statement, so they cannot share one implicit transaction).
+/// Shared by both worker clients (tokio-postgres and `wire`).
+pub fn worker_setup_sql(snapshot: &str) -> [String; 2] {
+    [
+        SESSION_SETUP.to_owned(),
+        format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
              SET TRANSACTION SNAPSHOT {};",
             archive_format::sql::quote_literal(snapshot)
-        ))
-        .await
-        .during(|| "joining the leader's snapshot".into())?;
+        ),
+    ]
+}
+
+/// Opens a worker connection inside the leader's snapshot.
+pub async fn open_worker(opts: &ConnectOptions, snapshot: &str) -> Result<Client> {
+    let client = opts.connect().await?;
+    for sql in worker_setup_sql(snapshot) {
+        client
+            .batch_execute(&sql)
+            .await
+            .during(|| "joining the leader's snapshot".into())?;
+    }
     Ok(client)
 }
 

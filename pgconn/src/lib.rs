@@ -29,6 +29,7 @@ mod keywords;
 mod message;
 mod options;
 mod pgpass;
+mod plain;
 mod prompt;
 mod resolve;
 mod tls;
@@ -41,6 +42,7 @@ pub use env::{Environment, MapEnv, ProcessEnv};
 pub use error::{ConnectFailure, Error};
 pub use message::server_message;
 pub use options::{ConnectOptions, SessionAttrs};
+pub use plain::{PlainAddress, PlainEndpoint};
 pub use tls::SslMode;
 
 #[cfg(test)]
