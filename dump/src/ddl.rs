@@ -144,7 +144,9 @@ impl TocBuilder {
         create.push(';');
         create.push_str(&inheritance::after_create(t, &plan, &parents));
         create.push_str(&column_settings::alter_statements(t));
+        // Foreign tables have no replica identity ('n' in the catalog).
         match t.replica_identity {
+            _ if t.kind == 'f' => {}
             'f' => create.push_str(&format!("\nALTER TABLE ONLY {name} REPLICA IDENTITY FULL;")),
             'n' => create.push_str(&format!(
                 "\nALTER TABLE ONLY {name} REPLICA IDENTITY NOTHING;"

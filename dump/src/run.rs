@@ -83,9 +83,11 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
     };
     // Extensions' configuration tables: their rows are dumped, their definitions are not.
     let mut ext_config = objects::extensions::read_config(client).await?;
+    // Foreign tables cannot be locked (and their data is elsewhere).
     let mut names: Vec<String> = cat
         .tables
         .iter()
+        .filter(|t| t.kind != 'f')
         .map(|t| qualified(&t.schema, &t.name))
         .collect();
     names.extend(ext_config.table_names());

@@ -12,12 +12,13 @@
 pub mod access_methods;
 pub mod acl;
 pub mod casts;
+pub mod comments;
 pub mod collations;
 pub mod column_settings;
-pub mod comments;
 pub mod conversions;
 pub mod event_triggers;
 pub mod extensions;
+pub mod foreign_data;
 pub mod functions;
 pub mod inheritance;
 pub mod languages;
@@ -26,8 +27,11 @@ pub mod opclasses;
 pub mod operators;
 pub mod partitions;
 pub mod policies;
+pub mod publications;
 pub mod rules;
 pub mod seclabels;
+pub mod statistics;
+pub mod subscriptions;
 pub mod text_search;
 pub mod transforms;
 pub mod triggers;
@@ -50,6 +54,11 @@ pub struct Ctx {
 /// data phase needs them first).
 #[derive(Default)]
 pub struct Families {
+    types: types::Types,
+    functions: functions::Functions,
+    views: views::Views,
+    comments: comments::Comments,
+    acls: acl::Acls,
     extensions: extensions::Extensions,
     languages: languages::Languages,
     collations: collations::Collations,
@@ -65,11 +74,10 @@ pub struct Families {
     event_triggers: event_triggers::EventTriggers,
     rules: rules::Rules,
     policies: policies::Policies,
-    types: types::Types,
-    functions: functions::Functions,
-    views: views::Views,
-    comments: comments::Comments,
-    acls: acl::Acls,
+    statistics: statistics::Statistics,
+    foreign_data: foreign_data::ForeignData,
+    publications: publications::Publications,
+    subscriptions: subscriptions::Subscriptions,
     /// Public: their data is dumped by the run after the entries exist.
     pub large_objects: large_objects::LargeObjects,
     seclabels: seclabels::SecLabels,
@@ -77,6 +85,11 @@ pub struct Families {
 
 pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
     Ok(Families {
+        types: types::read(client, ctx).await?,
+        functions: functions::read(client, ctx).await?,
+        views: views::read(client, ctx).await?,
+        comments: comments::read(client).await?,
+        acls: acl::read(client).await?,
         extensions: extensions::read(client, ctx).await?,
         languages: languages::read(client, ctx).await?,
         collations: collations::read(client, ctx).await?,
@@ -92,11 +105,10 @@ pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
         event_triggers: event_triggers::read(client, ctx).await?,
         rules: rules::read(client, ctx).await?,
         policies: policies::read(client, ctx).await?,
-        types: types::read(client, ctx).await?,
-        functions: functions::read(client, ctx).await?,
-        views: views::read(client, ctx).await?,
-        comments: comments::read(client).await?,
-        acls: acl::read(client).await?,
+        statistics: statistics::read(client, ctx).await?,
+        foreign_data: foreign_data::read(client, ctx).await?,
+        publications: publications::read(client, ctx).await?,
+        subscriptions: subscriptions::read(client, ctx).await?,
         large_objects: large_objects::read(client, ctx).await?,
         seclabels: seclabels::read(client, ctx).await?,
     })
@@ -112,6 +124,9 @@ impl Families {
     }
 
     pub fn add_entries(&self, toc: &mut TocBuilder) {
+        self.types.add_entries(toc);
+        self.functions.add_entries(toc);
+        self.views.add_entries(toc);
         self.extensions.add_entries(toc);
         self.languages.add_entries(toc);
         self.collations.add_entries(toc);
@@ -127,9 +142,10 @@ impl Families {
         self.event_triggers.add_entries(toc);
         self.rules.add_entries(toc);
         self.policies.add_entries(toc);
-        self.types.add_entries(toc);
-        self.functions.add_entries(toc);
-        self.views.add_entries(toc);
+        self.statistics.add_entries(toc);
+        self.foreign_data.add_entries(toc);
+        self.publications.add_entries(toc);
+        self.subscriptions.add_entries(toc);
         self.large_objects.add_entries(toc);
     }
 }
