@@ -352,7 +352,13 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
                         c.insert(e.id);
                     }
                 }
-                tracing::info!("restored {}", describe(e));
+                match item.work {
+                    Work::IndexBuild => tracing::info!("built the index of {}", describe(e)),
+                    Work::Data { file } if e.data.as_ref().is_some_and(|d| d.files.len() > 1) => {
+                        tracing::info!("restored {} (file {})", describe(e), file + 1)
+                    }
+                    _ => tracing::info!("restored {}", describe(e)),
+                }
             }
             Err(err) => {
                 if let Ok(mut f) = failed_entries.lock() {

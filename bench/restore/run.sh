@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# rrestore of rdump's archive against pg_restore of pg_dump's archive of the same database,
+# into empty databases on the same server, with -j 1, 2 and 4, runs alternating between the
+# tools (pg_restore first on odd runs, rrestore first on even runs). Prints each time, the
+# medians and the ratio pg_restore time / rrestore time as a Markdown table.
+#
+#   bench/restore/run.sh [DATASET...]        DATASET: pgbench, mixed, wide (default: all)
+#
+# Environment:
+#   RUNS=3              runs per tool, dataset and -j
+#   JOBS="1 2 4"        the -j values
+#   RDUMP_COMPRESS      rdump -Z (default: rdump's default, zstd:1)
+#   PGDUMP_COMPRESS     pg_dump -Z (default: pg_dump's default, gzip level 6)
+#   BENCH_CLUSTER, BENCH_PORT   the cluster (default /tmp/rrestore-bench/cluster, 54349);
+#                       see bench/cluster.sh. The datasets are built by bench/datasets.sh
+#                       once and reused.
+#   RESTORE_ARGS        extra rrestore arguments
+#
+# Both archives are made once per dataset (rdump -j 2, pg_dump -Fd -j 2) and kept in
+# $BENCH_CLUSTER/../archives. Before each timed restore the target database is created
+# empty and the server checkpoints, so no run pays for another's dirty pages.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export BENCH_CLUSTER=${BENCH_CLUSTER:-/tmp/rrestore-bench/cluster}
+export BENCH_PORT=${BENCH_PORT:-54349}
+runs=${RUNS:-3}
+jobs_list=${JOBS:-1 2 4}
+datasets=("$@")
+[ ${#datasets[@]} -gt 0 ] || datasets=(pgbench mixed wide)
+archives=$(dirname "$BENCH_CLUSTER")/archives
+
+eval "$("$here/../cluster.sh" start)"
+bindir=$PG_BINDIR
+psql_q() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+echo "building rrestore and rdump (release)..." >&2
+(cd "$root" && cargo build --release -q -p restore)
+rrestore=$root/target/release/rrestore
+# rdump only makes the archives (once per dataset); RDUMP_BIN may name a build of your choice.
+rdump=${RDUMP_BIN:-$root/target/release/rdump}
+if [ -z "${RDUMP_BIN:-}" ] && ! (cd "$root" && cargo build --release -q -p dump); then
+    [ -x "$rdump" ] || { echo "rdump does not build and no earlier build exists" >&2; exit 2; }
+    echo "warning: rdump does not build; using the existing $rdump" >&2
+fi
+
+"$here/../datasets.sh" build "${datasets[@]}" >&2
+mkdir -p "$archives"
+
+# Seconds (3 decimals) that "$@" takes; fails if the command fails.
+timed() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$@" >/dev/null 2>"$archives/last.err" || {
+        echo "failed: $*" >&2
+        cat "$archives/last.err" >&2
+        return 1
+    }
+    t1=$(date +%s.%N)
+    echo "$t0 $t1" | awk '{printf "%.3f", $2 - $1}'
+}
+
+fresh_db() {
+    psql_q -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" -c "CHECKPOINT"
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+echo "| dataset | -j | pg_restore s (median) | rrestore s (median) | ratio | runs pg_restore | runs rrestore |"
+echo "|---|---|---|---|---|---|---|"
+for ds in "${datasets[@]}"; do
+    db=$("$here/../datasets.sh" db "$ds")
+    ra=$archives/$ds.rdump
+    pa=$archives/$ds.pgdump
+    if [ ! -f "$ra/toc.json" ]; then
+        rm -rf "$ra"
+        "$rdump" -j 2 ${RDUMP_COMPRESS:+-Z "$RDUMP_COMPRESS"} -f "$ra" "$db"
+    fi
+    if [ ! -f "$pa/toc.dat" ]; then
+        rm -rf "$pa"
+        "$bindir/pg_dump" -Fd -j 2 ${PGDUMP_COMPRESS:+-Z "$PGDUMP_COMPRESS"} -f "$pa" "$db"
+    fi
+    for j in $jobs_list; do
+        pg_times=() rr_times=()
+        for run in $(seq 1 "$runs"); do
+            order=(pg rr)
+            [ $((run % 2)) = 0 ] && order=(rr pg)
+            for tool in "${order[@]}"; do
+                fresh_db restore_target
+                if [ "$tool" = pg ]; then
+                    pg_times+=("$(timed "$bindir/pg_restore" -j "$j" -d restore_target "$pa")")
+                else
+                    # shellcheck disable=SC2086
+                    rr_times+=("$(timed "$rrestore" -j "$j" ${RESTORE_ARGS:-} -d restore_target "$ra")")
+                fi
+            done
+        done
+        pg_med=$(echo "${pg_times[*]}" | median)
+        rr_med=$(echo "${rr_times[*]}" | median)
+        ratio=$(echo "$pg_med $rr_med" | awk '{printf "%.2f", $1 / $2}')
+        echo "| $ds | $j | $pg_med | $rr_med | $ratio | ${pg_times[*]} | ${rr_times[*]} |"
+    done
+done
+psql_q -d postgres -c "DROP DATABASE IF EXISTS restore_target"
