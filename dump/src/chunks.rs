@@ -47,12 +47,14 @@ pub fn plan(t: &Table, chunk_bytes: u64, jobs: usize, server_version: u32) -> Ve
         .min(jobs as u64 * 8)
         .min(t.pages);
     let step = t.pages.div_ceil(pieces);
-    (0..pieces)
+    // Rounding up the step can leave fewer non-empty ranges than pieces; the last
+    // one that starts inside the table runs to its end.
+    let count = t.pages.div_ceil(step);
+    (0..count)
         .map(|k| PageRange {
             start: k * step,
-            end: (k + 1 < pieces).then_some((k + 1) * step),
+            end: (k + 1 < count).then_some((k + 1) * step),
         })
-        .filter(|r| r.start < t.pages || r.start == 0)
         .collect()
 }
 
@@ -141,6 +143,24 @@ mod tests {
             assert_eq!(w[0].end, Some(w[1].start));
         }
         assert_eq!(ranges.last().unwrap().end, None);
+    }
+
+    #[test]
+    fn the_last_range_is_open_even_when_rounding_leaves_fewer_pieces() {
+        // 10 pages in 6 pieces: a step of 2 gives 5 ranges; the fifth must be open.
+        let t = table(600 << 20, 10);
+        let ranges = plan(&t, 100 << 20, 4, 150000);
+        assert_eq!(ranges.len(), 5, "{ranges:?}");
+        assert_eq!(
+            ranges[4],
+            PageRange {
+                start: 8,
+                end: None
+            }
+        );
+        for w in ranges.windows(2) {
+            assert_eq!(w[0].end, Some(w[1].start));
+        }
     }
 
     #[test]
