@@ -34,10 +34,20 @@ pub fn rrestore_bin() -> PathBuf {
     workspace_binary("rrestore", "RRESTORE_BIN")
 }
 
-/// The workspace programs the tests run, and the variables that override each.
-const PROGRAMS: [(&str, &str); 2] = [("rdump", "RDUMP_BIN"), ("rrestore", "RRESTORE_BIN")];
+/// The `rbackup` binary: `RBACKUP_BIN` when set, else `target/<profile>/rbackup`, built
+/// from the current sources first.
+pub fn rbackup_bin() -> PathBuf {
+    workspace_binary("rbackup", "RBACKUP_BIN")
+}
 
-/// Brings `target/<profile>/rdump` and `rrestore` up to date with their sources, once per
+/// The workspace programs the tests run, and the variables that override each.
+const PROGRAMS: [(&str, &str); 3] = [
+    ("rdump", "RDUMP_BIN"),
+    ("rrestore", "RRESTORE_BIN"),
+    ("rbackup", "RBACKUP_BIN"),
+];
+
+/// Brings `target/<profile>/rdump`, `rrestore` and `rbackup` up to date with their sources, once per
 /// process; later calls return the first outcome.
 ///
 /// `cargo test` builds a package's binaries only for that package's own integration tests,

@@ -10,23 +10,9 @@ use std::time::{Duration, Instant};
 
 use rdump_tests::{check, run, Cluster};
 
-/// The `rbackup` binary: `RBACKUP_BIN`, else `target/<profile>/rbackup` next to this test.
+/// The `rbackup` binary, built from the current sources by the harness.
 pub fn rbackup_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("RBACKUP_BIN").filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let mut dir = exe.parent().unwrap().to_path_buf();
-    if dir.file_name().is_some_and(|n| n == "deps") {
-        dir.pop();
-    }
-    let path = dir.join("rbackup");
-    assert!(
-        path.is_file(),
-        "{} not found: run `cargo build -p physical` first (or set RBACKUP_BIN)",
-        path.display()
-    );
-    path
+    rdump_tests::rbackup_bin()
 }
 
 /// `rbackup <args>` with a clean client environment.
