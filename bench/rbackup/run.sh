@@ -34,6 +34,8 @@ done
 as_pg() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+as_pg_cmd() { as_pg "$@"; }
+export -f as_pg as_pg_cmd
 
 echo "building rbackup (release)..." >&2
 (cd "$root" && cargo build --release -p physical -q)
@@ -100,14 +102,17 @@ timed() {
     psql_ "CHECKPOINT" >/dev/null
     local t0 t1
     t0=$(now)
-    if ! as_pg "$@" >>"$log" 2>&1; then
+    # CPU seconds (user + system) of the tool and every process it waited for; the
+    # server's own work (checkpoint, walsender) is not in it.
+    if ! /usr/bin/time -f "%U %S" -o "$dir/cpu" bash -c "$(printf '%q ' as_pg_cmd "$@")" >>"$log" 2>&1; then
         echo "$name failed; see $log" >&2
         tail -20 "$log" >&2
         exit 1
     fi
     t1=$(now)
-    echo "$name $(python3 -c "print(f'{$t1 - $t0:.3f}')")" >>"$dir/times"
-    echo "  $name $(python3 -c "print(f'{$t1 - $t0:.2f}')") s" >&2
+    cpu=$(awk '{print $1 + $2}' "$dir/cpu")
+    echo "$name $(python3 -c "print(f'{$t1 - $t0:.3f}')") $cpu" >>"$dir/times"
+    echo "  $name $(python3 -c "print(f'{$t1 - $t0:.2f}')") s, cpu $cpu s" >&2
 }
 
 backup_rbackup() {
@@ -169,11 +174,13 @@ bb_size=$(du -sb "$dir/pgbb" | cut -f1)
 report=$(python3 - "$dir/times" "$db_size" "$rb_size" "$br_size" "$bb_size" <<'PY'
 import statistics, sys
 times, db, rb, br, bb = sys.argv[1], *map(int, sys.argv[2:])
-runs = {}
+runs, cpus = {}, {}
 for line in open(times):
-    name, secs = line.split()
+    name, secs, cpu = line.split()
     runs.setdefault(name, []).append(float(secs))
+    cpus.setdefault(name, []).append(float(cpu))
 med = {k: statistics.median(v) for k, v in runs.items()}
+cpu = {k: statistics.median(v) for k, v in cpus.items()}
 mib = lambda b: f"{b / 1048576:.1f} MiB"
 out = []
 out.append("| phase | rbackup | pgBackRest | pg_basebackup | pgBackRest / rbackup | pg_basebackup / rbackup |")
@@ -182,11 +189,15 @@ for phase in ("backup", "restore"):
     r, p, b = med[f"rbackup-{phase}"], med[f"pgbackrest-{phase}"], med[f"pg_basebackup-{phase}"]
     out.append(f"| {phase} (median s) | {r:.2f} | {p:.2f} | {b:.2f} | **{p / r:.2f}** | {b / r:.2f} |")
 out.append(f"| repository size | {mib(rb)} | {mib(br)} | {mib(bb)} | {br / rb:.2f} | {bb / rb:.2f} |")
+for phase in ("backup", "restore"):
+    r, p, b = cpu[f"rbackup-{phase}"], cpu[f"pgbackrest-{phase}"], cpu[f"pg_basebackup-{phase}"]
+    out.append(f"| {phase} CPU, client side (median s) | {r:.2f} | {p:.2f} | {b:.2f} | {p / r:.2f} | {b / r:.2f} |")
 out.append("")
 out.append(f"Database size {mib(db)}. All runs (seconds):")
 out.append("")
 for k in sorted(runs):
-    out.append(f"- {k}: " + ", ".join(f"{s:.2f}" for s in runs[k]))
+    out.append(f"- {k}: " + ", ".join(f"{s:.2f}" for s in runs[k])
+               + " (CPU " + ", ".join(f"{c:.2f}" for c in cpus[k]) + ")")
 print("\n".join(out))
 PY
 )
