@@ -140,9 +140,28 @@ pub async fn read_columns(
     } else {
         "NULL::text"
     };
+    // PostgreSQL 18 keeps NOT NULL constraints in pg_constraint, with a name and
+    // NO INHERIT; a NOT VALID one is added after the data (see `read_constraints`).
+    // The name is always written out: the one PostgreSQL would choose may be taken by
+    // then (a partition created before its parent carries the parent's name).
+    let (not_null, nn_name, nn_no_inherit) = if server_version >= 180000 {
+        (
+            "a.attnotnull AND coalesce(nn.convalidated, true)",
+            "nn.conname::text",
+            "coalesce(nn.connoinherit, false)",
+        )
+    } else {
+        ("a.attnotnull", "NULL::text", "false")
+    };
+    let nn_join = if server_version >= 180000 {
+        "LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n'
+                AND nn.conkey[1] = a.attnum"
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT a.attrelid, a.attnum, a.attname::text,
-                pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                pg_catalog.format_type(a.atttypid, a.atttypmod), {not_null},
                 pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
                 a.attidentity::text, a.attgenerated::text,
                 CASE WHEN a.attcollation <> t.typcollation THEN cn.nspname::text END,
@@ -152,9 +171,11 @@ pub async fn read_columns(
                 {compression},
                 -- -1 (up to 16) or NULL (17+) mean the default target.
                 (CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END)::int4,
-                coalesce(a.attoptions, '{{}}')::text[], coalesce(a.attfdwoptions, '{{}}')::text[]
+                coalesce(a.attoptions, '{{}}')::text[], coalesce(a.attfdwoptions, '{{}}')::text[],
+                {nn_name}, {nn_no_inherit}
            FROM pg_catalog.pg_attribute a
            JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+           {nn_join}
            LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
            LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
            LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
@@ -189,6 +210,8 @@ pub async fn read_columns(
             stat_target: r.get(15),
             options: r.get(16),
             fdw_options: r.get(17),
+            not_null_name: r.get(18),
+            not_null_no_inherit: r.get(19),
         });
     }
     for t in tables.iter_mut() {
@@ -292,7 +315,9 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                     co.conislocal
                FROM pg_catalog.pg_constraint co
                LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = co.conindid AND co.contype IN ('p', 'u', 'x')
-              WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'c', 'f', 'x')
+              WHERE co.conrelid = ANY($1)
+                -- NOT NULL constraints (PostgreSQL 18) are columns' business unless NOT VALID.
+                AND (co.contype IN ('p', 'u', 'c', 'f', 'x') OR (co.contype = 'n' AND NOT co.convalidated))
                 -- A partition's copy of its parent's foreign key comes with the parent's.
                 AND (co.contype <> 'f' OR co.conparentid = 0)
               ORDER BY co.conrelid, co.conname",

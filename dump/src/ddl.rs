@@ -256,7 +256,7 @@ impl TocBuilder {
         // their parent's.
         let mut sorted: Vec<&Constraint> = cons
             .iter()
-            .filter(|c| c.kind != 'c' || (!c.validated && c.is_local))
+            .filter(|c| !matches!(c.kind, 'c' | 'n') || (!c.validated && c.is_local))
             .collect();
         sorted.sort_by_key(order);
         for c in sorted {
@@ -277,7 +277,7 @@ impl TocBuilder {
             // and so does a foreign key on a partitioned table; a partitioned table's
             // key is built on it alone and its partitions' keys attached to it.
             let only = match (c.kind, table.kind) {
-                ('c', _) | ('f', 'p') => "",
+                ('c' | 'n', _) | ('f', 'p') => "",
                 _ => "ONLY ",
             };
             let marks = index_marks(&tname, &cname, c.clustered, c.replica_identity);
@@ -451,7 +451,13 @@ fn column_sql(t: &Table, c: &Column, seqs: &[Sequence]) -> String {
         }
     }
     if c.not_null && c.identity.is_none() {
+        if let Some(n) = &c.not_null_name {
+            sql.push_str(&format!(" CONSTRAINT {}", quote_ident(n)));
+        }
         sql.push_str(" NOT NULL");
+        if c.not_null_no_inherit {
+            sql.push_str(" NO INHERIT");
+        }
     }
     sql
 }

@@ -38,6 +38,10 @@ pub struct Column {
     pub options: Vec<String>,
     /// Foreign table column options, as stored: `name=value`.
     pub fdw_options: Vec<String>,
+    /// PostgreSQL 18+: the name of the column's NOT NULL constraint.
+    pub not_null_name: Option<String>,
+    /// PostgreSQL 18+: the NOT NULL constraint is `NO INHERIT`.
+    pub not_null_no_inherit: bool,
 }
 
 impl Column {

@@ -114,10 +114,20 @@ pub fn after_create(t: &Table, plan: &Plan, parents: &[&Table]) -> String {
                     continue;
                 }
                 let col = quote_ident(&c.name);
-                if !plan.prints(c) && c.not_null && !from_parents.iter().any(|p| p.not_null) {
-                    sql.push_str(&format!(
-                        "\nALTER TABLE ONLY {name} ALTER COLUMN {col} SET NOT NULL;"
-                    ));
+                // A parent's NOT VALID NOT NULL (18+) reaches the child after the data.
+                let parent_not_null = from_parents
+                    .iter()
+                    .any(|p| p.not_null || p.not_null_name.is_some());
+                if !plan.prints(c) && c.not_null && !parent_not_null {
+                    sql.push_str(&match &c.not_null_name {
+                        Some(n) => format!(
+                            "\nALTER TABLE ONLY {name} ADD CONSTRAINT {} NOT NULL {col};",
+                            quote_ident(n)
+                        ),
+                        None => {
+                            format!("\nALTER TABLE ONLY {name} ALTER COLUMN {col} SET NOT NULL;")
+                        }
+                    });
                 }
                 // A listed column keeps the default it is listed with; without one it
                 // takes its parents'.
@@ -163,6 +173,8 @@ mod tests {
             stat_target: None,
             options: Vec::new(),
             fdw_options: Vec::new(),
+            not_null_name: None,
+            not_null_no_inherit: false,
         }
     }
 
