@@ -49,8 +49,10 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Triggers> {
            JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_catalog.pg_trigger pt ON pt.oid = t.tgparentid
-          WHERE NOT t.tgisinternal AND {USER_SCHEMA}
-            AND (t.tgparentid = 0 OR t.tgenabled <> pt.tgenabled)
+          WHERE {USER_SCHEMA}
+            -- Up to PostgreSQL 14 a partition's clone of a trigger is marked internal.
+            AND ((NOT t.tgisinternal AND t.tgparentid = 0)
+                 OR (t.tgparentid <> 0 AND NOT pt.tgisinternal AND t.tgenabled <> pt.tgenabled))
           ORDER BY n.nspname, c.relname, t.tgname"
     );
     let rows = client
