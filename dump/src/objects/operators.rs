@@ -146,6 +146,12 @@ impl Operators {
         let mut ids: HashMap<u32, u32> = HashMap::new();
         for o in &self.operators {
             let sig = signature(o);
+            if o.right.is_none() {
+                tracing::warn!(
+                    "operator {sig} is a postfix operator: PostgreSQL 14 and later cannot create it, \
+                     so the archive restores only into PostgreSQL 13 or older"
+                );
+            }
             let e = entry(
                 "OPERATOR",
                 Section::PreData,
