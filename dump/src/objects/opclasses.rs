@@ -263,13 +263,14 @@ impl OpClasses {
                 toc.alias(m.obj, id);
             }
         }
-        // Users' additions to PostgreSQL's own families cannot be dumped (pg_dump does
-        // not either): say so.
+        // Members added to PostgreSQL's own families (by a user, or by an extension
+        // script: pg_amop rows are never extension members) cannot be dumped, as with
+        // pg_dump: say so. Additions to an extension's families look exactly like the
+        // extension's own members and are left to CREATE EXTENSION.
         for m in &self.members {
             if m.owner.class == class::PG_OPFAMILY && m.owner.oid < 16384 {
                 tracing::warn!(
-                    "a member added to an operator family that is not dumped (family oid {}) is \
-                     not dumped: {}",
+                    "not dumped: a member added to the built-in operator family with oid {} ({})",
                     m.owner.oid,
                     m.sql
                 );
