@@ -90,8 +90,11 @@ impl LargeObjects {
                 "SELECT pg_catalog.lo_create(o) FROM pg_catalog.unnest('{{{}}}'::pg_catalog.oid[]) AS o;",
                 oids.join(",")
             );
+            // Only the objects that exist: a clean restore into a database without them
+            // must not fail.
             let drop = format!(
-                "SELECT pg_catalog.lo_unlink(o) FROM pg_catalog.unnest('{{{}}}'::pg_catalog.oid[]) AS o;",
+                "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
+                 WHERE m.oid = ANY ('{{{}}}'::pg_catalog.oid[]);",
                 oids.join(",")
             );
             let mut e = entry(

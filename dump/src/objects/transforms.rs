@@ -73,7 +73,9 @@ impl Transforms {
                     "CREATE TRANSFORM {signature} (\n    {}\n);",
                     parts.join(",\n    ")
                 ),
-                format!("DROP TRANSFORM {signature};"),
+                // IF EXISTS already: it goes before FOR, where a restore's --if-exists
+                // rewriting (IF EXISTS after the object-type keywords) would not put it.
+                format!("DROP TRANSFORM IF EXISTS {signature};"),
             );
             toc.add_object(
                 e,
