@@ -421,7 +421,9 @@ fn column_sql(t: &Table, c: &Column, seqs: &[Sequence]) -> String {
     if let Some(coll) = &c.collation {
         sql.push_str(&format!(" COLLATE {coll}"));
     }
-    match (c.generated, c.identity) {
+    // A partition's identity is its parent's (PostgreSQL 17+): ATTACH brings it.
+    let identity = c.identity.filter(|_| !(t.is_partition() && c.inherited));
+    match (c.generated, identity) {
         (Some(g), _) => {
             let expr = c.default.as_deref().unwrap_or("NULL");
             let kind = if g == 'v' { "VIRTUAL" } else { "STORED" };
@@ -450,7 +452,7 @@ fn column_sql(t: &Table, c: &Column, seqs: &[Sequence]) -> String {
             }
         }
     }
-    if c.not_null && c.identity.is_none() {
+    if c.not_null && identity.is_none() {
         if let Some(n) = &c.not_null_name {
             sql.push_str(&format!(" CONSTRAINT {}", quote_ident(n)));
         }
