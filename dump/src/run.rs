@@ -159,7 +159,13 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         families.add_annotations(&mut toc);
         families
             .large_objects
-            .dump_data(client, &mut toc, &out.root, opts.codec, ChecksumAlgo::DEFAULT)
+            .dump_data(
+                client,
+                &mut toc,
+                &out.root,
+                opts.codec,
+                ChecksumAlgo::DEFAULT,
+            )
             .await?;
         let edges = deps::read(client).await?;
         deps::apply(&mut toc, &edges);

@@ -12,9 +12,9 @@
 pub mod access_methods;
 pub mod acl;
 pub mod casts;
-pub mod comments;
 pub mod collations;
 pub mod column_settings;
+pub mod comments;
 pub mod conversions;
 pub mod event_triggers;
 pub mod extensions;
