@@ -170,3 +170,70 @@ fn names(a: &Attachment) -> (String, String) {
         qualified(&a.child_schema, &a.child_name),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attachment(child: u32, parent: u32, table: Option<u32>) -> Attachment {
+        Attachment {
+            child,
+            child_schema: "s".into(),
+            child_name: format!("c{child}"),
+            parent,
+            parent_schema: "s".into(),
+            parent_name: format!("p{parent}"),
+            owner: "o".into(),
+            index_table: table,
+            bound: table.is_none().then(|| "DEFAULT".to_owned()),
+        }
+    }
+
+    fn add(toc: &mut TocBuilder, kind: &str, obj: u32, deps: Vec<u32>) -> u32 {
+        let mut e = entry(
+            kind,
+            Section::PostData,
+            Some("s"),
+            "x",
+            None,
+            String::new(),
+            String::new(),
+        );
+        e.deps = deps;
+        toc.push(e, Some(ObjId::rel(obj)))
+    }
+
+    #[test]
+    fn foreign_keys_to_a_partitioned_key_wait_for_every_attachment_beneath_it() {
+        let mut toc = TocBuilder::new(false);
+        // Tables 1 (parent), 2 (sub-partitioned), 3 (leaf of 2); key indexes 11, 12, 13.
+        for t in [1, 2, 3] {
+            add(&mut toc, "TABLE", t, vec![]);
+        }
+        let top_key = add(&mut toc, "CONSTRAINT", 11, vec![]);
+        add(&mut toc, "CONSTRAINT", 12, vec![]);
+        add(&mut toc, "CONSTRAINT", 13, vec![]);
+        let fk = add(&mut toc, "FK CONSTRAINT", 99, vec![top_key]);
+        let parts = Partitions {
+            tables: vec![attachment(2, 1, None), attachment(3, 2, None)],
+            indexes: vec![attachment(12, 11, Some(2)), attachment(13, 12, Some(3))],
+        };
+        parts.add_entries(&mut toc);
+        let attach_ids: Vec<u32> = toc
+            .entries
+            .iter()
+            .filter(|e| e.kind == "INDEX ATTACH")
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(attach_ids.len(), 2);
+        let fk_deps = &toc.entries[fk as usize - 1].deps;
+        for a in attach_ids {
+            assert!(fk_deps.contains(&a), "{fk_deps:?} lacks {a}");
+        }
+        let table_attaches = toc.entries.iter().filter(|e| e.kind == "TABLE ATTACH");
+        assert!(table_attaches.map(|e| e.create.as_str()).eq([
+            "ALTER TABLE ONLY s.p1 ATTACH PARTITION s.c2 DEFAULT;",
+            "ALTER TABLE ONLY s.p2 ATTACH PARTITION s.c3 DEFAULT;"
+        ]));
+    }
+}

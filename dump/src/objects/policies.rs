@@ -187,3 +187,42 @@ fn create_policy(p: &Policy) -> String {
     sql.push(';');
     sql
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(permissive: bool, command: char, roles: Vec<Option<String>>) -> Policy {
+        Policy {
+            oid: 1,
+            name: "Pol \"1\"".into(),
+            table_oid: 2,
+            table_schema: "s".into(),
+            table_name: "T".into(),
+            command,
+            permissive,
+            roles,
+            using: Some("(a > 0)".into()),
+            with_check: None,
+        }
+    }
+
+    #[test]
+    fn restrictive_policy_for_one_command_and_named_roles() {
+        let p = policy(false, 'w', vec![Some("Role B".into()), None]);
+        assert_eq!(
+            create_policy(&p),
+            "CREATE POLICY \"Pol \"\"1\"\"\" ON s.\"T\" AS RESTRICTIVE FOR UPDATE \
+             TO \"Role B\", PUBLIC USING ((a > 0));"
+        );
+    }
+
+    #[test]
+    fn public_alone_and_all_commands_go_unsaid() {
+        let p = policy(true, '*', vec![None]);
+        assert_eq!(
+            create_policy(&p),
+            "CREATE POLICY \"Pol \"\"1\"\"\" ON s.\"T\" USING ((a > 0));"
+        );
+    }
+}

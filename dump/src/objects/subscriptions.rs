@@ -155,3 +155,21 @@ impl Subscriptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::option_exprs;
+
+    #[test]
+    fn options_follow_the_catalog_of_each_version() {
+        let v13 = option_exprs(130000).join(" ");
+        assert!(!v13.contains("subbinary") && !v13.contains("substream"));
+        let v15 = option_exprs(150000).join(" ");
+        assert!(v15.contains("s.substream THEN") && v15.contains("subtwophasestate"));
+        assert!(!v15.contains("suborigin"));
+        let v16 = option_exprs(160000).join(" ");
+        assert!(v16.contains("WHEN 'p' THEN 'streaming = parallel'") && v16.contains("suborigin"));
+        assert!(!v16.contains("subfailover"));
+        assert!(option_exprs(180000).join(" ").contains("subfailover"));
+    }
+}

@@ -161,3 +161,39 @@ impl Triggers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trigger(enabled: char, table_kind: char) -> Trigger {
+        Trigger {
+            oid: 1,
+            name: "My trg".into(),
+            table_oid: 2,
+            table_schema: "s".into(),
+            table_name: "t".into(),
+            table_kind,
+            definition: String::new(),
+            enabled,
+            parent: None,
+            constraint: None,
+        }
+    }
+
+    #[test]
+    fn enabled_states_and_only() {
+        assert_eq!(
+            state_sql(&trigger('D', 'p'), false),
+            "ALTER TABLE s.t DISABLE TRIGGER \"My trg\";"
+        );
+        assert_eq!(
+            state_sql(&trigger('A', 'r'), true),
+            "ALTER TABLE ONLY s.t ENABLE ALWAYS TRIGGER \"My trg\";"
+        );
+        assert_eq!(
+            state_sql(&trigger('R', 'f'), false),
+            "ALTER FOREIGN TABLE s.t ENABLE REPLICA TRIGGER \"My trg\";"
+        );
+    }
+}
