@@ -156,7 +156,13 @@ fn worker(shared: &Shared) -> Result<Vec<DataDone>> {
         .build()
         .map_err(|e| Error::Other(format!("cannot start a worker runtime: {e}")))?;
     match plain::connect(shared, &runtime)? {
-        Some(conn) => plain::run(conn, shared),
-        None => runtime.block_on(fallback::run(shared)),
+        Some(conn) => {
+            tracing::info!("data worker: plain protocol client");
+            plain::run(conn, shared)
+        }
+        None => {
+            tracing::info!("data worker: tokio-postgres client");
+            runtime.block_on(fallback::run(shared))
+        }
     }
 }

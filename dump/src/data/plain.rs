@@ -6,7 +6,7 @@ use archive_format::toc::DataFile;
 use super::sink::{FileSink, Refused};
 use super::{DataDone, Shared};
 use crate::error::{Error, Result};
-use crate::session::worker_setup_sql;
+use crate::session::{worker_setup_sql, LOCK_NOT_AVAILABLE, WORKER_LOCK_HINT};
 use crate::wire::{PlainConn, WireError};
 
 /// Set to `tokio-postgres` to make every worker use the fallback client (for tests
@@ -14,7 +14,12 @@ use crate::wire::{PlainConn, WireError};
 pub(super) const CLIENT_ENV: &str = "RDUMP_DATA_CLIENT";
 
 fn wire_error(what: String, e: WireError) -> Error {
-    Error::Other(format!("{what}: {e}"))
+    match &e {
+        WireError::Server(s) if s.code == LOCK_NOT_AVAILABLE => {
+            Error::Other(format!("{what}: {e} ({WORKER_LOCK_HINT})"))
+        }
+        _ => Error::Other(format!("{what}: {e}")),
+    }
 }
 
 /// A plain connection inside the leader's snapshot, or `None` when no endpoint

@@ -2,6 +2,7 @@
 //! per area. Add a `mod` line for your file.
 
 mod bad_input;
+mod dump_data;
 mod harness;
 mod pgconn;
 mod physical_incremental;
