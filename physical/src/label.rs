@@ -2,7 +2,7 @@
 //! for a differential and `..._20261123-030405I` for an incremental one (pgBackRest's
 //! spelling). Labels sort by time and say at a glance which full backup they build on.
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
 
 use crate::manifest::BackupType;
 
@@ -73,7 +73,12 @@ pub fn new_label(
     now: DateTime<Utc>,
     existing: &[String],
 ) -> String {
-    let mut time = now.naive_utc();
+    // Labels carry whole seconds: compare at that precision, or a backup started later
+    // in the same second would get the previous one's label.
+    let mut time = now
+        .naive_utc()
+        .with_nanosecond(0)
+        .unwrap_or(now.naive_utc());
     if let Some(latest) = existing
         .iter()
         .filter_map(|l| parse(l))
@@ -146,5 +151,14 @@ mod tests {
         let mut all = vec![third.clone(), second.clone(), first.clone()];
         all.sort();
         assert_eq!(all, vec![first, second, third]);
+    }
+
+    #[test]
+    fn later_in_the_same_second_still_gets_a_later_label() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 23, 1, 2, 3).unwrap();
+        let first = new_label(BackupType::Full, None, start, &[]);
+        let later = start + TimeDelta::milliseconds(700);
+        let second = new_label(BackupType::Full, None, later, std::slice::from_ref(&first));
+        assert_eq!(second, "20261123-010204F");
     }
 }
