@@ -105,7 +105,7 @@ fn plain_client_authenticates_with_scram_md5_and_password() {
         "CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g;",
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut check_plain = |what: &str| {
+    let check_plain = |what: &str| {
         let out = dir.path().join(what);
         let log = dump_logged(&cluster, "src", &out, &[]);
         assert!(
