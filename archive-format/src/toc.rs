@@ -214,9 +214,11 @@ impl Toc {
     }
 
     /// Structural checks: unique ids, dependencies that exist, file paths that stay
-    /// inside the archive. A TOC failing these was not written by rdump.
+    /// inside the archive, each file listed once (loading one twice would duplicate its
+    /// rows). A TOC failing these was not written by rdump.
     fn check(&self) -> std::result::Result<(), String> {
         let mut ids = HashSet::with_capacity(self.entries.len());
+        let mut files = HashSet::new();
         for e in &self.entries {
             if !ids.insert(e.id) {
                 return Err(format!("entry id {} appears twice", e.id));
@@ -236,6 +238,12 @@ impl Toc {
                     if !is_safe_relative_path(&f.file.path) {
                         return Err(format!(
                             "entry {} ({} {}) names a file outside the archive: {:?}",
+                            e.id, e.kind, e.name, f.file.path
+                        ));
+                    }
+                    if !files.insert(f.file.path.as_str()) {
+                        return Err(format!(
+                            "entry {} ({} {}) lists file {:?}, which another entry or chunk already lists",
                             e.id, e.kind, e.name, f.file.path
                         ));
                     }
@@ -383,6 +391,16 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("outside the archive"));
+    }
+
+    #[test]
+    fn a_file_listed_twice_is_corrupt() {
+        let mut toc = sample();
+        let data = toc.entries[1].data.as_mut().unwrap();
+        data.files.push(data.files[0].clone());
+        let json = serde_json::to_vec(&toc).unwrap();
+        let err = Toc::from_json(Path::new("toc.json"), &json).unwrap_err();
+        assert!(err.to_string().contains("already lists"), "{err}");
     }
 
     #[test]

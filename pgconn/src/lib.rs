@@ -19,6 +19,7 @@
 //! `tracing::warn!`.
 
 mod args;
+mod argv;
 mod cancel;
 mod connect;
 mod conninfo;
@@ -36,6 +37,7 @@ mod tls;
 mod uri;
 
 pub use args::{ConnArgs, PasswordPrompt};
+pub use argv::{hide_passwords_in_process_title, password_spans};
 pub use cancel::Canceller;
 pub use conninfo::is_connection_string;
 pub use env::{Environment, MapEnv, ProcessEnv};

@@ -202,11 +202,16 @@ impl Manifest {
             std::io::ErrorKind::NotFound => Error::missing(&path),
             _ => Error::io(&path, e),
         })?;
-        let manifest: Manifest = serde_json::from_slice(&data)
-            .map_err(|e| Error::corrupt(&path, format!("not a valid manifest: {e}")))?;
+        Manifest::from_json(&path, &data)
+    }
+
+    /// Parses and checks a manifest document; `path` is only used in messages.
+    pub fn from_json(path: &Path, data: &[u8]) -> Result<Manifest> {
+        let manifest: Manifest = serde_json::from_slice(data)
+            .map_err(|e| Error::corrupt(path, format!("not a valid manifest: {e}")))?;
         manifest
             .check()
-            .map_err(|detail| Error::corrupt(&path, detail))?;
+            .map_err(|detail| Error::corrupt(path, detail))?;
         Ok(manifest)
     }
 
@@ -224,6 +229,21 @@ impl Manifest {
             return Err(format!(
                 "manifest format {} is newer than this rbackup reads ({FORMAT_VERSION}); use a newer rbackup",
                 self.format_version
+            ));
+        }
+        // PostgreSQL's own limits (initdb --wal-segsize, --with-blocksize); readers divide
+        // by these.
+        let valid_segment = |n: u64| n.is_power_of_two() && (1 << 20..=1 << 30).contains(&n);
+        if !valid_segment(self.wal_segment_size) {
+            return Err(format!(
+                "WAL segment size {} is not one PostgreSQL uses",
+                self.wal_segment_size
+            ));
+        }
+        if !(self.block_size.is_power_of_two() && (1024..=32768).contains(&self.block_size)) {
+            return Err(format!(
+                "block size {} is not one PostgreSQL uses",
+                self.block_size
             ));
         }
         let paths = self
@@ -246,6 +266,18 @@ impl Manifest {
         for b in blob_files {
             if crate::label::parse(&b.backup).is_none() {
                 return Err(format!("{:?} is not a backup label", b.backup));
+            }
+            if b.offset.checked_add(b.stored_size).is_none() {
+                return Err(format!("{}: stored range beyond any file size", b.file));
+            }
+        }
+        // Readers add offsets and sizes: ranges that overflow were never written by rbackup.
+        for f in &self.files {
+            if f.chunks
+                .iter()
+                .any(|c| c.offset.checked_add(c.size).is_none())
+            {
+                return Err(format!("{}: chunk range beyond any file size", f.path));
             }
         }
         Ok(())

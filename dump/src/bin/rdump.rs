@@ -86,6 +86,8 @@ fn parse_timeout_ms(s: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The arguments are parsed: a password in a connection string is no longer needed there.
+    pgconn::hide_passwords_in_process_title();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -289,6 +289,8 @@ fn main() -> ExitCode {
             return ExitCode::from(if usage { 2 } else { 0 });
         }
     };
+    // The arguments are parsed: a password in a connection string is no longer needed there.
+    pgconn::hide_passwords_in_process_title();
     // Everything rbackup creates in a repository is private to its owner.
     // SAFETY: umask only changes this process's file creation mask.
     unsafe {

@@ -125,6 +125,8 @@ fn parse_section(s: &str) -> Result<Section, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The arguments are parsed: a password in a connection string is no longer needed there.
+    pgconn::hide_passwords_in_process_title();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -214,9 +216,12 @@ fn output(file: &str) -> Result<(Box<dyn Write>, Option<PathBuf>), Error> {
     let path = PathBuf::from(file);
     let f = std::fs::File::create(&path)
         .map_err(|e| Error::Usage(format!("could not open output file \"{file}\": {e}")))?;
+    // Only a regular file can hold an unfinished script worth removing: `-f /dev/null` or
+    // a pipe must survive a failed run (as root, removing /dev/null breaks the machine).
+    let removable = f.metadata().is_ok_and(|m| m.is_file());
     Ok((
         Box::new(std::io::BufWriter::with_capacity(1 << 20, f)),
-        Some(path),
+        removable.then_some(path),
     ))
 }
 
@@ -228,6 +233,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
     let selection = selection(&cli)?;
     if cli.list {
+        archive_format::toc::Toc::read(&cli.archive)?;
         let (mut out, _) = output(cli.file.as_deref().unwrap_or("-"))?;
         restore::list(&cli.archive, &selection, cli.create, &mut out)?;
         out.flush()
@@ -263,6 +269,8 @@ fn write_script(cli: &Cli, selection: Selection, file: &str) -> Result<ExitCode,
         disable_triggers: cli.disable_triggers,
         role: cli.role.clone(),
     };
+    // A damaged archive is refused before the output file is truncated.
+    archive_format::toc::Toc::read(&cli.archive)?;
     let (mut out, path) = output(file)?;
     match restore::script(&opts, &mut out) {
         Ok(summary) => {

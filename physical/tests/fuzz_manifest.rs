@@ -1,0 +1,245 @@
+//! Bounded fuzzing of the backup manifest reader: arbitrary bytes, byte mutations and
+//! hostile values in a valid document end in `Ok` or in an error naming the file, never a
+//! panic; an accepted manifest keeps the invariants readers compute with.
+
+use std::path::Path;
+
+use archive_format::{ChecksumAlgo, FileRecord};
+use physical::lsn::{parse_segment_name, Lsn};
+use physical::manifest::{
+    BackupType, BlobRef, Chunk, DirEntry, FileEntry, Manifest, Stats, WalEntry,
+};
+use proptest::prelude::*;
+use proptest::sample::Index;
+
+const LABEL: &str = "20261123-010203F";
+
+fn blob(file: &str, offset: u64) -> BlobRef {
+    BlobRef {
+        backup: LABEL.into(),
+        file: file.into(),
+        offset,
+        stored_size: 10,
+        checksum: "00".repeat(16),
+    }
+}
+
+fn sample() -> Manifest {
+    Manifest {
+        format_version: 1,
+        tool_version: "0.1.0".into(),
+        label: LABEL.into(),
+        backup_type: BackupType::Full,
+        reference: None,
+        references: vec![],
+        system_identifier: "7312345678901234567".into(),
+        pg_version_num: 150_000,
+        pg_major: 15,
+        codec: "zstd:3".parse().unwrap(),
+        checksum_algo: ChecksumAlgo::DEFAULT,
+        block_size: 8192,
+        wal_segment_size: 16 << 20,
+        data_checksums: true,
+        start_time: "2026-11-23T01:02:03Z".into(),
+        stop_time: "2026-11-23T01:02:09Z".into(),
+        start_lsn: Lsn(0x200_0028),
+        stop_lsn: Lsn(0x300_0100),
+        timeline: 1,
+        start_wal: "000000010000000000000002".into(),
+        stop_wal: "000000010000000000000003".into(),
+        backup_label: "START WAL LOCATION: 0/2000028\n".into(),
+        tablespace_map: None,
+        directories: vec![DirEntry {
+            path: "base".into(),
+            mode: 0o700,
+        }],
+        symlinks: vec![],
+        files: vec![
+            FileEntry {
+                path: "base/5/1259".into(),
+                size: 16384,
+                mtime_ns: 1,
+                mode: 0o600,
+                recent: false,
+                chunks: vec![
+                    Chunk {
+                        offset: 0,
+                        size: 8192,
+                        checksum: "11".repeat(16),
+                        blob: blob("data/pgdata/base/5/1259.0.zst", 0),
+                    },
+                    Chunk {
+                        offset: 8192,
+                        size: 8192,
+                        checksum: "22".repeat(16),
+                        blob: blob("data/bundles/1", 10),
+                    },
+                ],
+                page_errors: vec![3],
+            },
+            FileEntry {
+                path: "PG_VERSION".into(),
+                size: 0,
+                mtime_ns: 2,
+                mode: 0o600,
+                recent: true,
+                chunks: vec![],
+                page_errors: vec![],
+            },
+        ],
+        wal: vec![WalEntry {
+            name: "000000010000000000000002".into(),
+            size: 16 << 20,
+            checksum: "33".repeat(16),
+            blob: blob("wal/000000010000000000000002.zst", 0),
+        }],
+        blobs: vec![FileRecord {
+            path: "data/bundles/1".into(),
+            raw_size: 1,
+            stored_size: 20,
+            checksum: "44".repeat(16),
+        }],
+        stats: Stats::default(),
+    }
+}
+
+fn parse(bytes: &[u8]) -> Option<Manifest> {
+    match Manifest::from_json(Path::new("backups/x/manifest.json"), bytes) {
+        Ok(m) => {
+            // What readers compute from an accepted manifest must not panic.
+            let _ = m.raw_size();
+            let _ = parse_segment_name(&m.start_wal, m.wal_segment_size);
+            let _ = parse_segment_name(&m.stop_wal, m.wal_segment_size);
+            assert!(m.block_size > 0 && m.wal_segment_size > 0);
+            Some(m)
+        }
+        Err(e) => {
+            let text = e.to_string();
+            assert!(text.contains("manifest.json"), "not named: {text}");
+            assert!(!text.contains('\n'), "not one line: {text}");
+            None
+        }
+    }
+}
+
+fn hostile_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::{json, Value};
+    prop_oneof![
+        Just(Value::Null),
+        Just(json!(0)),
+        Just(json!(-1)),
+        Just(json!(u64::MAX)),
+        Just(json!(u32::MAX)),
+        any::<u64>().prop_map(|n| json!(n)),
+        any::<i64>().prop_map(|n| json!(n)),
+        Just(json!("../../etc/passwd")),
+        Just(json!("/abs")),
+        Just(json!("")),
+        Just(json!("x")),
+        "\\PC{0,30}".prop_map(Value::String),
+        Just(json!([])),
+        Just(json!({})),
+    ]
+}
+
+fn replace_somewhere(doc: &mut serde_json::Value, steps: &[Index], new: serde_json::Value) {
+    let mut pointer = String::new();
+    let mut here = &*doc;
+    for step in steps {
+        let (key, next) = match here {
+            serde_json::Value::Object(map) if !map.is_empty() => {
+                let keys: Vec<&String> = map.keys().collect();
+                let key = *step.get(&keys);
+                (key.replace('~', "~0").replace('/', "~1"), &map[key])
+            }
+            serde_json::Value::Array(items) if !items.is_empty() => {
+                let i = step.index(items.len());
+                (i.to_string(), &items[i])
+            }
+            _ => break,
+        };
+        pointer.push('/');
+        pointer.push_str(&key);
+        here = next;
+    }
+    if let Some(slot) = doc.pointer_mut(&pointer) {
+        *slot = new;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        prop_assert!(parse(&bytes).is_none());
+    }
+
+    #[test]
+    fn byte_mutations_never_panic(
+        at in any::<Index>(),
+        x in 1u8..=255,
+        cut in any::<bool>(),
+    ) {
+        let json = serde_json::to_vec(&sample()).unwrap();
+        let i = at.index(json.len());
+        let mut mutated = json.clone();
+        if cut {
+            mutated.truncate(i);
+            prop_assert!(parse(&mutated).is_none(), "a truncated manifest was accepted");
+        } else {
+            mutated[i] ^= x;
+            let _ = parse(&mutated);
+        }
+    }
+
+    #[test]
+    fn hostile_values_never_panic(
+        steps in prop::collection::vec(any::<Index>(), 1..7),
+        value in hostile_value(),
+    ) {
+        let mut doc = serde_json::to_value(sample()).unwrap();
+        replace_somewhere(&mut doc, &steps, value);
+        let _ = parse(doc.to_string().as_bytes());
+    }
+}
+
+#[test]
+fn the_sample_is_accepted() {
+    assert!(parse(&serde_json::to_vec(&sample()).unwrap()).is_some());
+}
+
+#[test]
+fn overflowing_ranges_and_impossible_sizes_are_refused() {
+    let mut m = sample();
+    m.files[0].chunks[1].offset = u64::MAX;
+    let err = Manifest::from_json(
+        Path::new("m/manifest.json"),
+        &serde_json::to_vec(&m).unwrap(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("base/5/1259") && err.contains("range"),
+        "{err}"
+    );
+
+    let mut m = sample();
+    m.files[0].chunks[0].blob.offset = u64::MAX - 3;
+    assert!(parse(&serde_json::to_vec(&m).unwrap()).is_none());
+
+    for size in [0, 1000, 3 << 20, 1 << 31] {
+        let mut m = sample();
+        m.wal_segment_size = size;
+        let err = Manifest::from_json(
+            Path::new("m/manifest.json"),
+            &serde_json::to_vec(&m).unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("WAL segment size"), "{err}");
+    }
+    let mut m = sample();
+    m.block_size = 0;
+    assert!(parse(&serde_json::to_vec(&m).unwrap()).is_none());
+}
