@@ -28,7 +28,7 @@ as_server() {
 }
 
 print_env() {
-    echo "export PGHOST=$sock PGPORT=$port PGUSER=postgres PG_BINDIR=$bindir"
+    echo "export PGHOST=$sock PGPORT=$port PGUSER=postgres PG_BINDIR=$bindir BENCH_CLUSTER=$dir"
 }
 
 case $cmd in

@@ -13,6 +13,8 @@
 #     --runs N          timed runs of each tool per cell (default: 3); median reported
 #     --out FILE        also write the table as markdown to FILE (e.g. bench/RESULTS.md)
 #     --no-build        use the rdump binary as it is
+#   NICE=-10            run the server and both tools at this niceness (root only), so that
+#                       other work on the machine disturbs the comparison less
 #
 # Starts the benchmark cluster (bench/cluster.sh) and builds missing datasets first.
 # Each cell runs rdump and pg_dump alternately (which goes first alternates too), so
@@ -46,6 +48,14 @@ cmdline="bench/dump.sh $*"
 
 eval "$("$here/cluster.sh" start)"
 bindir=$PG_BINDIR
+nice_cmd=()
+if [ -n "${NICE:-}" ]; then
+    # The postmaster's children inherit its niceness; the ones already running are reniced.
+    pm=$(head -1 "$BENCH_CLUSTER/data/postmaster.pid")
+    # shellcheck disable=SC2046
+    renice -n "$NICE" -p "$pm" $(pgrep -P "$pm") >/dev/null
+    nice_cmd=(nice -n "$NICE")
+fi
 IFS=, read -r -a ds_list <<<"$datasets"
 "$here/datasets.sh" build "${ds_list[@]}"
 if [ "$build" = 1 ]; then
@@ -82,10 +92,10 @@ run_one() {
     t0=$(date +%s.%N)
     if [ "$tool" = rdump ]; then
         # shellcheck disable=SC2046
-        /usr/bin/time -f "%U %S %M" -o "$work/time" "$rdump" -j "$j" $(rdump_z "$class") -f "$dir" "$db"
+        "${nice_cmd[@]}" /usr/bin/time -f "%U %S %M" -o "$work/time" "$rdump" -j "$j" $(rdump_z "$class") -f "$dir" "$db"
     else
         # shellcheck disable=SC2046
-        /usr/bin/time -f "%U %S %M" -o "$work/time" "$bindir/pg_dump" -Fd -j "$j" $(pg_dump_z "$class") -f "$dir" "$db"
+        "${nice_cmd[@]}" /usr/bin/time -f "%U %S %M" -o "$work/time" "$bindir/pg_dump" -Fd -j "$j" $(pg_dump_z "$class") -f "$dir" "$db"
     fi
     t1=$(date +%s.%N)
     local user sys rss bytes
@@ -145,7 +155,7 @@ if [ -n "$out" ]; then
         echo "Command: \`$cmdline\`"
         echo
         echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB RAM; $("$bindir/postgres" --version);"
-        echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Median of $runs alternating runs per cell."
+        echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)${NICE:+; server and tools at nice $NICE}. Median of $runs alternating runs per cell."
         echo
         echo "$header"
         echo "$rule"
