@@ -18,6 +18,8 @@
 #            20 dimension tables
 #   wide     one ~1 GB table of wide rows: jsonb, text (some TOASTed), numeric,
 #            timestamptz, bytea, uuid, int/text/float arrays
+#   schema10k  10,000 empty tables with keys, indexes, defaults, identity columns, some
+#            comments, grants and views (schema-only dumps; built only when named)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +53,9 @@ build_mixed() {
     psql_q -d bench_mixed -f "$here/sql/mixed.sql"
 }
 
+build_schema10k() {
+    psql_q -d bench_schema10k -f "$here/sql/schema10k.sql"
+}
 build_wide() {
     psql_q -d bench_wide -f "$here/sql/wide.sql"
 }
@@ -79,7 +84,7 @@ build)
         case $a in
         --force) force=1 ;;
         all) names+=("${DATASETS[@]}") ;;
-        pgbench | mixed | wide) names+=("$a") ;;
+        pgbench | mixed | wide | schema10k) names+=("$a") ;;
         *)
             echo "unknown dataset \"$a\" (known: ${DATASETS[*]}, all)" >&2
             exit 2

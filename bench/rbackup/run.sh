@@ -8,7 +8,9 @@
 #
 # Environment: SCALE (pgbench scale, default 50), JOBS (default 2), LEVEL (zstd level,
 # default 3), BENCH_DIR (default /tmp/rbackup-bench; removed and rebuilt), BENCH_PORT
-# (default 54339), KEEP=1 keeps the cluster and repositories afterwards.
+# (default 54339), NICE=-10 runs the server and the tools at that niceness (root only) so
+# other work on the machine disturbs the comparison less, KEEP=1 keeps the cluster and
+# repositories afterwards.
 # Needs: PostgreSQL server binaries (pg_config --bindir), pgbackrest
 # (apt-get install -y pgbackrest), zstd, cargo. Runs the servers and the tools as the
 # `postgres` system user when started as root.
@@ -88,6 +90,14 @@ pg1-socket-path=$sock
 pg1-port=$port
 CONF
 as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w start >/dev/null
+nice_cmd=()
+if [ -n "${NICE:-}" ]; then
+    # The postmaster's children inherit its niceness; the ones already running are reniced.
+    pm=$(head -1 "$data/postmaster.pid")
+    # shellcheck disable=SC2046
+    renice -n "$NICE" -p "$pm" $(pgrep -P "$pm") >/dev/null
+    nice_cmd=(nice -n "$NICE")
+fi
 psql_() { as_pg "$bindir/psql" -X -q -A -t -h "$sock" -p "$port" -U postgres -d postgres -c "$1"; }
 as_pg "$bindir/pgbench" -h "$sock" -p "$port" -U postgres -i -s "$scale" -q postgres >>"$log" 2>&1
 psql_ "VACUUM ANALYZE" >/dev/null
@@ -104,7 +114,7 @@ timed() {
     t0=$(now)
     # CPU seconds (user + system) of the tool and every process it waited for; the
     # server's own work (checkpoint, walsender) is not in it.
-    if ! /usr/bin/time -f "%U %S" -o "$dir/cpu" bash -c "$(printf '%q ' as_pg_cmd "$@")" >>"$log" 2>&1; then
+    if ! /usr/bin/time -f "%U %S" -o "$dir/cpu" "${nice_cmd[@]}" bash -c "$(printf '%q ' as_pg_cmd "$@")" >>"$log" 2>&1; then
         echo "$name failed; see $log" >&2
         tail -20 "$log" >&2
         exit 1
