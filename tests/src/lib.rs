@@ -38,5 +38,5 @@ pub use fixtures::{create_fixture_roles, load_roundtrip};
 pub use paths::{
     build_workspace_binaries, fixture, rbackup_bin, rdump_bin, rrestore_bin, workspace_root,
 };
-pub use pg_install::default_bindir;
+pub use pg_install::{default_bindir, version_bindir};
 pub use quote::{conninfo_value, quote_ident, quote_literal};

@@ -1,5 +1,6 @@
 //! Finding the installed PostgreSQL programs the harness runs.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -52,6 +53,29 @@ fn newest_debian_bindir() -> Option<PathBuf> {
         })
         .max_by_key(|(major, _)| *major)
         .map(|(_, bin)| bin)
+}
+
+/// Server binaries of another PostgreSQL version, named by the environment variable `var`
+/// (`what` says which, for messages). Unset: `None`, after a note on the terminal, so a
+/// developer's `cargo test` passes without them; but under `CI=true` a missing variable is a
+/// failure, so CI never skips such a test silently.
+pub fn version_bindir(var: &str, what: &str) -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{var} is not set: CI must run the {what} test \
+             (.ci/run sets it from scripts/install-pg-versions.sh)"
+        );
+    }
+    // Straight to the terminal: the test harness captures eprintln! of passing tests.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {var} is not set, so the {what} test does not run \
+         (eval \"$(bash scripts/install-pg-versions.sh)\" sets it)"
+    );
+    None
 }
 
 /// A client program (psql, pg_dump, ...): from `bindir` when it has one, else from the

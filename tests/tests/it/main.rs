@@ -24,4 +24,5 @@ mod restore_script;
 mod restore_support;
 mod roundtrip;
 mod tools;
+mod versions;
 mod zoo;
