@@ -171,8 +171,16 @@ impl TocBuilder {
         for d in t.columns.iter().filter_map(|c| c.default_oid) {
             self.alias(ObjId::new(class::PG_ATTRDEF, d), id);
         }
+        let tname = qualified(&t.schema, &t.name);
         for c in inline_checks {
             self.alias(ObjId::constraint(c.oid), id);
+            // So that its comment can name it.
+            self.register(
+                ObjId::constraint(c.oid),
+                id,
+                "CONSTRAINT",
+                format!("{} ON {tname}", quote_ident(&c.name)),
+            );
         }
         for s in seqs
             .iter()

@@ -10,10 +10,13 @@ pub mod deps;
 pub mod error;
 pub mod model;
 pub mod objects;
+pub mod pattern;
 pub mod run;
+pub mod select;
 pub mod session;
 pub mod toc_builder;
 mod wire;
 
 pub use error::{Error, Result};
 pub use run::{dump, DumpOptions, DumpSummary};
+pub use select::SelectOptions;

@@ -19,6 +19,7 @@ use crate::deps;
 use crate::error::{QueryContext, Result};
 use crate::model::{Catalog, Table};
 use crate::objects::{self, ObjId};
+use crate::select::{SelectOptions, Selection};
 use crate::session::{lock_tables, open_leader};
 use crate::toc_builder::{entry, TocBuilder};
 
@@ -31,6 +32,8 @@ pub struct DumpOptions {
     pub lock_timeout_ms: u64,
     pub no_owner: bool,
     pub progress: bool,
+    /// What to dump (`-n -t -s --section -x ...`); the default is everything.
+    pub select: SelectOptions,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -75,14 +78,17 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         .during(|| "reading server information".into())?;
     let server_version_num: i32 = info.get(1);
     let database: String = info.get(2);
+    let sel = Selection::resolve(client, &opts.select, &database).await?;
 
     let mut cat = Catalog {
         schemas: catalog::read_schemas(client).await?,
         tables: catalog::read_tables(client).await?,
         ..Default::default()
     };
+    cat.tables.retain(|t| sel.relation(&t.schema, &t.name));
     // Extensions' configuration tables: their rows are dumped, their definitions are not.
     let mut ext_config = objects::extensions::read_config(client).await?;
+    ext_config.retain_tables(|ext, schema, name| sel.extension_config(ext, schema, name));
     // Foreign tables cannot be locked (and their data is elsewhere).
     let mut names: Vec<String> = cat
         .tables
@@ -100,7 +106,11 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
     let mut items = Vec::new();
     let total: u64 = cat.tables.iter().map(|t| t.size).sum();
     let chunk_bytes = chunks::chunk_bytes(total, opts.jobs);
-    for t in cat.tables.iter().filter(|t| t.has_data()) {
+    for t in cat
+        .tables
+        .iter()
+        .filter(|t| t.has_data() && sel.table_data(&t.schema, &t.name))
+    {
         let mut e = entry(
             "TABLE DATA",
             Section::Data,
@@ -148,25 +158,39 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
     let data_phase = data::run(&opts.conn, &leader.snapshot, items, &plan);
     let ddl_phase = async {
         cat.sequences = catalog::read_sequences(client).await?;
+        // A sequence owned by a dumped table goes with it (pg_dump's rule), even when
+        // no pattern names the sequence itself.
+        let kept: std::collections::HashSet<u32> = cat.tables.iter().map(|t| t.oid).collect();
+        cat.sequences.retain(|s| {
+            let owner_kept = s.owned_by.as_ref().is_some_and(|(t, _)| kept.contains(t));
+            if s.identity {
+                owner_kept
+            } else {
+                owner_kept || sel.relation(&s.schema, &s.name)
+            }
+        });
         cat.constraints = catalog::read_constraints(client, &cat.tables).await?;
         cat.indexes = catalog::read_indexes(client, &cat.tables).await?;
         let ctx = objects::Ctx {
             server_version: server_version_num.max(0) as u32,
         };
-        let families = objects::read_all(client, &ctx).await?;
+        let mut families = objects::read_all(client, &ctx).await?;
+        families.database.no_tablespaces = sel.no_tablespaces();
         build_entries(&mut toc, &cat);
         families.add_entries(&mut toc);
         families.add_annotations(&mut toc);
-        families
-            .large_objects
-            .dump_data(
-                client,
-                &mut toc,
-                &out.root,
-                opts.codec,
-                ChecksumAlgo::DEFAULT,
-            )
-            .await?;
+        if sel.large_objects() && sel.section(Section::Data) {
+            families
+                .large_objects
+                .dump_data(
+                    client,
+                    &mut toc,
+                    &out.root,
+                    opts.codec,
+                    ChecksumAlgo::DEFAULT,
+                )
+                .await?;
+        }
         let edges = deps::read(client).await?;
         deps::apply(&mut toc, &edges);
         deps::fix_sections(&mut toc);
@@ -225,7 +249,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         .await
         .during(|| "ending the snapshot transaction".into())?;
 
-    let mut entries = toc.entries;
+    let mut entries = sel.prune(toc.entries);
     entries.sort_by_key(|e| (e.section, e.id));
     summary.entries = entries.len();
     let toc = Toc {
@@ -238,11 +262,19 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
             encoding: info.get(3),
             standard_conforming_strings: info.get(4),
             created_at: info.get(5),
-            options: serde_json::json!({
-                "jobs": opts.jobs,
-                "compress": opts.codec.to_string(),
-                "no_owner": opts.no_owner,
-            }),
+            options: {
+                let mut o = serde_json::json!({
+                    "jobs": opts.jobs,
+                    "compress": opts.codec.to_string(),
+                    "no_owner": opts.no_owner,
+                });
+                if let (Some(o), serde_json::Value::Object(s)) =
+                    (o.as_object_mut(), opts.select.describe())
+                {
+                    o.extend(s);
+                }
+                o
+            },
             codec: opts.codec,
             checksum: ChecksumAlgo::DEFAULT,
         },

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use archive_format::toc::Section;
 use archive_format::Codec;
 use clap::{ArgAction, Parser};
-use dump::{DumpOptions, Error};
+use dump::{DumpOptions, Error, SelectOptions};
 use pgconn::{ConnArgs, ConnectOptions};
 
 #[derive(Parser, Debug)]
@@ -55,6 +56,8 @@ struct Cli {
     /// Do not output commands to set ownership of objects.
     #[arg(short = 'O', long = "no-owner")]
     no_owner: bool,
+    #[command(flatten)]
+    select: SelectArgs,
     /// Log each step.
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     verbose: u8,
@@ -64,6 +67,109 @@ struct Cli {
     /// Print help.
     #[arg(long = "help", action = ArgAction::Help)]
     help: Option<bool>,
+}
+
+/// pg_dump's switches choosing what to dump; patterns follow psql's rules.
+#[derive(clap::Args, Debug)]
+struct SelectArgs {
+    /// Dump only schemas matching PATTERN (repeatable).
+    #[arg(short = 'n', long = "schema", value_name = "PATTERN")]
+    schema: Vec<String>,
+    /// Do not dump schemas matching PATTERN (repeatable).
+    #[arg(short = 'N', long = "exclude-schema", value_name = "PATTERN")]
+    exclude_schema: Vec<String>,
+    /// Dump only tables, views, sequences... matching PATTERN (repeatable).
+    #[arg(short = 't', long = "table", value_name = "PATTERN")]
+    table: Vec<String>,
+    /// Do not dump tables matching PATTERN (repeatable).
+    #[arg(short = 'T', long = "exclude-table", value_name = "PATTERN")]
+    exclude_table: Vec<String>,
+    /// Do not dump the rows of tables matching PATTERN (repeatable).
+    #[arg(long = "exclude-table-data", value_name = "PATTERN")]
+    exclude_table_data: Vec<String>,
+    /// Dump only extensions matching PATTERN (repeatable).
+    #[arg(short = 'e', long = "extension", value_name = "PATTERN")]
+    extension: Vec<String>,
+    /// Require each -n, -t and -e pattern to match at least one object.
+    #[arg(long = "strict-names")]
+    strict_names: bool,
+    /// Dump only the object definitions, not data.
+    #[arg(short = 's', long = "schema-only")]
+    schema_only: bool,
+    /// Dump only the data, not the object definitions.
+    #[arg(short = 'a', long = "data-only")]
+    data_only: bool,
+    /// Dump only the named section: pre-data, data or post-data (repeatable).
+    #[arg(long = "section", value_name = "SECTION")]
+    section: Vec<Section>,
+    /// Do not dump privileges (GRANT/REVOKE).
+    #[arg(short = 'x', long = "no-privileges", alias = "no-acl")]
+    no_privileges: bool,
+    /// Do not dump comments.
+    #[arg(long = "no-comments")]
+    no_comments: bool,
+    /// Do not dump security labels.
+    #[arg(long = "no-security-labels")]
+    no_security_labels: bool,
+    /// Do not dump publications.
+    #[arg(long = "no-publications")]
+    no_publications: bool,
+    /// Do not dump subscriptions.
+    #[arg(long = "no-subscriptions")]
+    no_subscriptions: bool,
+    /// Do not dump tablespace assignments.
+    #[arg(long = "no-tablespaces")]
+    no_tablespaces: bool,
+    /// Accepted for pg_dump compatibility: the archive always records the database;
+    /// create it with `rrestore -C`.
+    #[arg(short = 'C', long = "create")]
+    create: bool,
+}
+
+impl SelectArgs {
+    fn options(&self) -> Result<SelectOptions, Error> {
+        if self.schema_only && self.data_only {
+            return Err(Error::Usage(
+                "options -s/--schema-only and -a/--data-only cannot be used together".into(),
+            ));
+        }
+        let mut sections: Vec<Section> = if self.section.is_empty() {
+            vec![Section::PreData, Section::Data, Section::PostData]
+        } else {
+            self.section.clone()
+        };
+        if self.schema_only {
+            sections.retain(|s| *s != Section::Data);
+        }
+        if self.data_only {
+            sections.retain(|s| *s == Section::Data);
+        }
+        sections.sort();
+        sections.dedup();
+        if sections.is_empty() {
+            return Err(Error::Usage(
+                "--section and -s/-a together leave no section to dump".into(),
+            ));
+        }
+        let everything = sections.len() == 3;
+        Ok(SelectOptions {
+            schemas: self.schema.clone(),
+            exclude_schemas: self.exclude_schema.clone(),
+            tables: self.table.clone(),
+            exclude_tables: self.exclude_table.clone(),
+            exclude_table_data: self.exclude_table_data.clone(),
+            extensions: self.extension.clone(),
+            strict_names: self.strict_names,
+            sections: if everything { Vec::new() } else { sections },
+            schema_only: self.schema_only,
+            no_acl: self.no_privileges,
+            no_comments: self.no_comments,
+            no_security_labels: self.no_security_labels,
+            no_publications: self.no_publications,
+            no_subscriptions: self.no_subscriptions,
+            no_tablespaces: self.no_tablespaces,
+        })
+    }
 }
 
 /// PostgreSQL time syntax as pg_dump takes it: a bare number is milliseconds.
@@ -148,6 +254,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let conn = ConnectOptions::resolve(&cli.conn, dbname)
         .map_err(Error::from)?
         .with_application_name("rdump");
+    let select = cli.select.options()?;
+    let _ = cli.select.create;
     let opts = DumpOptions {
         conn,
         output: output.clone(),
@@ -155,6 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         codec: cli.compress,
         lock_timeout_ms: cli.lock_wait_timeout.unwrap_or(0),
         no_owner: cli.no_owner,
+        select,
         progress: std::io::stderr().is_terminal() && cli.verbose == 0,
     };
     tracing::info!("dumping {} into {}", opts.conn.describe(), output.display());

@@ -77,6 +77,10 @@ WITH objs(classid, objid, subid, owner, acl) AS (
     UNION ALL
     SELECT 'pg_catalog.pg_largeobject'::pg_catalog.regclass::oid, m.oid, 0, m.lomowner, m.lomacl
       FROM pg_catalog.pg_largeobject_metadata m WHERE m.lomacl IS NOT NULL
+    UNION ALL
+    SELECT 'pg_catalog.pg_database'::pg_catalog.regclass::oid, d.oid, 0, d.datdba, d.datacl
+      FROM pg_catalog.pg_database d
+     WHERE d.datacl IS NOT NULL AND d.datname = pg_catalog.current_database()
 )
 SELECT o.classid, o.objid,
        CASE WHEN o.subid > 0 THEN (SELECT a.attname::text FROM pg_catalog.pg_attribute a
@@ -359,9 +363,10 @@ impl Acls {
                     .map(|s| format!(" IN SCHEMA {s}"))
                     .unwrap_or_default()
             );
+            // Post-data as pg_dump has it: they must not touch the objects restored.
             let mut e = entry(
                 "DEFAULT ACL",
-                Section::PreData,
+                Section::PostData,
                 d.schema.as_deref(),
                 &name,
                 Some(&d.role),

@@ -28,10 +28,17 @@ pub async fn read(client: &Client) -> Result<Comments> {
                     CASE WHEN d.objsubid > 0 THEN
                          (SELECT a.attname::text FROM pg_catalog.pg_attribute a
                            WHERE a.attrelid = d.objoid AND a.attnum = d.objsubid) END,
-                    d.description
+                    d.description, d.objsubid
                FROM pg_catalog.pg_description d
               WHERE d.objoid >= 16384 OR d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
-              ORDER BY d.classoid, d.objoid, d.objsubid",
+             UNION ALL
+             -- The database's own comment is a shared one.
+             SELECT s.classoid, s.objoid, NULL, s.description, 0
+               FROM pg_catalog.pg_shdescription s
+              WHERE s.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass
+                AND s.objoid = (SELECT db.oid FROM pg_catalog.pg_database db
+                                 WHERE db.datname = pg_catalog.current_database())
+              ORDER BY 1, 2, 5",
             &[],
         )
         .await

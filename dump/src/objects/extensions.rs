@@ -321,6 +321,13 @@ impl ConfigData {
             .collect()
     }
 
+    /// Keeps the configuration tables whose rows the selection wants:
+    /// `keep(extension oid, schema, name)`.
+    pub fn retain_tables(&mut self, keep: impl Fn(u32, &str, &str) -> bool) {
+        self.tables
+            .retain(|t| keep(t.extension, &t.schema, &t.name));
+    }
+
     /// Reserves the TABLE DATA entries and returns the work for the data phase: one
     /// whole-table piece each (configuration tables are small), filtered by the
     /// extension's condition.

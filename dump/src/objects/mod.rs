@@ -16,6 +16,7 @@ pub mod collations;
 pub mod column_settings;
 pub mod comments;
 pub mod conversions;
+pub mod database;
 pub mod event_triggers;
 pub mod extensions;
 pub mod foreign_data;
@@ -54,6 +55,8 @@ pub struct Ctx {
 /// data phase needs them first).
 #[derive(Default)]
 pub struct Families {
+    /// Public: `--no-tablespaces` reaches into its CREATE DATABASE.
+    pub database: database::Database,
     types: types::Types,
     functions: functions::Functions,
     views: views::Views,
@@ -85,6 +88,7 @@ pub struct Families {
 
 pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
     Ok(Families {
+        database: database::read(client, ctx).await?,
         types: types::read(client, ctx).await?,
         functions: functions::read(client, ctx).await?,
         views: views::read(client, ctx).await?,
@@ -124,6 +128,7 @@ impl Families {
     }
 
     pub fn add_entries(&self, toc: &mut TocBuilder) {
+        self.database.add_entries(toc);
         self.types.add_entries(toc);
         self.functions.add_entries(toc);
         self.views.add_entries(toc);

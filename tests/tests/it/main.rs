@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod dump_data;
+mod dump_selection;
 mod harness;
 mod pgconn;
 mod physical_incremental;
