@@ -4,7 +4,7 @@ use rdump_tests::{assert_same, Cluster};
 use serde_json::json;
 
 use crate::restore_support::{
-    add_entry, archive_of, count, entry_id, has_relation, rrestore, small_source, stderr,
+    add_entry, archive_of, count, edit_toc, entry_id, has_relation, rrestore, small_source, stderr,
 };
 use crate::tools::restore;
 
@@ -331,24 +331,27 @@ fn create_makes_the_archives_database_and_restores_into_it() {
     let archive = archive_of(&cluster, "src", dir.path(), "a");
     let a = archive.to_str().unwrap();
 
-    let out = rrestore(&cluster, &["-C", "-d", "postgres", a]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("DATABASE entry"), "{}", stderr(&out));
-
-    // The dump does not write a DATABASE entry yet: add one by hand.
-    add_entry(
-        &archive,
-        json!({"kind": "DATABASE", "name": "made by -C", "owner": "postgres",
-               "create": "CREATE DATABASE \"made by -C\" WITH TEMPLATE = template0 ENCODING = 'UTF8';",
-               "drop": "DROP DATABASE \"made by -C\";"}),
-    );
-    restore(&cluster, "postgres", &archive, &["-C", "-j", "2"]);
-    assert_same(&cluster, "src", &cluster, "made by -C");
+    // The archive's DATABASE entry names "src": create it in another cluster.
+    let other = Cluster::start();
+    restore(&other, "postgres", &archive, &["-C", "-j", "2"]);
+    assert_same(&cluster, "src", &other, "src");
 
     // Again with -c: dropped and made anew.
-    cluster.psql("made by -C", "CREATE TABLE leftover ()");
-    restore(&cluster, "postgres", &archive, &["-C", "-c", "--if-exists"]);
-    assert_same(&cluster, "src", &cluster, "made by -C");
+    other.psql("src", "CREATE TABLE leftover ()");
+    restore(&other, "postgres", &archive, &["-C", "-c", "--if-exists"]);
+    assert_same(&cluster, "src", &other, "src");
+
+    // An archive without a DATABASE entry cannot be restored with -C.
+    edit_toc(&archive, |entries| {
+        entries.retain(|e| {
+            let kind = e["kind"].as_str().unwrap_or("");
+            let name = e["name"].as_str().unwrap_or("");
+            !kind.starts_with("DATABASE") && !name.starts_with("DATABASE ")
+        })
+    });
+    let out = rrestore(&other, &["-C", "-d", "postgres", a]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("DATABASE entry"), "{}", stderr(&out));
 
     // Without -C the DATABASE entry is not restored (nor listed).
     let out = rrestore(&cluster, &["-l", a]);
