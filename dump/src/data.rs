@@ -21,6 +21,7 @@ use indicatif::ProgressBar;
 use pgconn::ConnectOptions;
 
 use crate::error::{Error, Result};
+use crate::interrupt::Interrupt;
 
 /// One file to produce: a whole table or one ctid range of it.
 #[derive(Clone, Debug)]
@@ -48,14 +49,19 @@ pub struct DataPlan {
     pub checksum: ChecksumAlgo,
     pub jobs: usize,
     pub progress: ProgressBar,
+    /// Ctrl-C: its stop flag is the workers' own, and each worker's connection is
+    /// registered with it for cancelling.
+    pub interrupt: Interrupt,
 }
 
 /// What every worker shares.
 struct Shared {
     /// Sorted smallest first: workers pop the largest.
     queue: Mutex<Vec<DataItem>>,
-    /// Set by the first worker that fails; the others stop at their next buffer.
-    stop: AtomicBool,
+    /// Set by the first worker that fails, or on interrupt; the others stop at their
+    /// next buffer.
+    stop: Arc<AtomicBool>,
+    interrupt: Interrupt,
     opts: ConnectOptions,
     snapshot: String,
     root: PathBuf,
@@ -92,7 +98,8 @@ pub async fn run(
     items.sort_by_key(|i| i.size);
     let shared = Arc::new(Shared {
         queue: Mutex::new(items),
-        stop: AtomicBool::new(false),
+        stop: plan.interrupt.stop_flag(),
+        interrupt: plan.interrupt.clone(),
         opts: opts.clone(),
         snapshot: snapshot.to_owned(),
         root: plan.root.clone(),

@@ -21,6 +21,9 @@ pub enum Error {
     /// to report.
     #[error("stopped after another worker failed")]
     Stopped,
+    /// Ctrl-C.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

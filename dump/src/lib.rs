@@ -8,6 +8,7 @@ pub mod data;
 pub mod ddl;
 pub mod deps;
 pub mod error;
+pub mod interrupt;
 pub mod model;
 pub mod objects;
 pub mod pattern;
@@ -18,5 +19,6 @@ pub mod toc_builder;
 mod wire;
 
 pub use error::{Error, Result};
+pub use interrupt::Interrupt;
 pub use run::{dump, DumpOptions, DumpSummary};
 pub use select::SelectOptions;

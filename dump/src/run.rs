@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use archive_format::sql::qualified;
@@ -16,7 +17,8 @@ use crate::catalog;
 use crate::chunks;
 use crate::data::{self, DataItem, DataPlan};
 use crate::deps;
-use crate::error::{QueryContext, Result};
+use crate::error::{Error, QueryContext, Result};
+use crate::interrupt::{Canceller, Interrupt};
 use crate::model::{Catalog, Table};
 use crate::objects::{self, ObjId};
 use crate::select::{SelectOptions, Selection};
@@ -34,6 +36,8 @@ pub struct DumpOptions {
     pub progress: bool,
     /// What to dump (`-n -t -s --section -x ...`); the default is everything.
     pub select: SelectOptions,
+    /// Triggered on Ctrl-C; see [`Interrupt`].
+    pub interrupt: Interrupt,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -63,6 +67,12 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
     let started = Instant::now();
     let leader = open_leader(&opts.conn, opts.lock_timeout_ms).await?;
     let client = &leader.client;
+    if let Ok(c) = opts.conn.canceller(client) {
+        opts.interrupt.register(Canceller::Tokio(c));
+    }
+    if opts.interrupt.is_triggered() {
+        return Err(Error::Interrupted);
+    }
     let info = client
         .query_one(
             "SELECT pg_catalog.current_setting('server_version'),
@@ -154,6 +164,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         checksum: ChecksumAlgo::DEFAULT,
         jobs: opts.jobs,
         progress: progress.clone(),
+        interrupt: opts.interrupt.clone(),
     };
     let data_phase = data::run(&opts.conn, &leader.snapshot, items, &plan);
     let ddl_phase = async {
@@ -199,9 +210,24 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         }
         Result::<()>::Ok(())
     };
-    let (done, ddl) = futures::join!(data_phase, ddl_phase);
-    let done = done?;
-    ddl?;
+    // A failed (or interrupted) leader stops the workers too: their files are discarded
+    // anyway, and a lost leader should not wait for the whole data phase to report.
+    let ddl_phase = async {
+        let result = tokio::select! {
+            r = ddl_phase => r,
+            _ = opts.interrupt.triggered() => Err(Error::Interrupted),
+        };
+        if result.is_err() {
+            opts.interrupt.stop_flag().store(true, Ordering::SeqCst);
+        }
+        result
+    };
+    let done = match futures::join!(data_phase, ddl_phase) {
+        (Ok(done), Ok(())) => done,
+        // The leader's failure explains why the workers stopped.
+        (Err(Error::Stopped), Err(e)) => return Err(e),
+        (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
+    };
     progress.finish_and_clear();
 
     let mut summary = DumpSummary {

@@ -6,6 +6,7 @@ use pgconn::ConnectOptions;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
+use crate::interrupt::Cancellers;
 use crate::schedule::Worker;
 
 /// Settings every restore session and every script starts with: the text forms the archive
@@ -35,6 +36,8 @@ pub struct SessionOptions {
     pub maintenance_work_mem: Option<String>,
     /// `--role`: SET ROLE after connecting.
     pub role: Option<String>,
+    /// Every connection opened is registered here, for Ctrl-C.
+    pub cancellers: Cancellers,
 }
 
 /// `SET ROLE` for `--role`, or nothing.
@@ -48,6 +51,9 @@ pub async fn open(conn: &ConnectOptions, opts: &SessionOptions) -> Result<Worker
     let client = conn.connect().await?;
     setup(&client, opts).await?;
     let canceller = conn.canceller(&client).ok();
+    if let Some(c) = &canceller {
+        opts.cancellers.add(c.clone());
+    }
     Ok(Worker { client, canceller })
 }
 

@@ -3,12 +3,13 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use archive_format::toc::Section;
 use archive_format::Codec;
 use clap::{ArgAction, Parser};
-use dump::{DumpOptions, Error, SelectOptions};
+use dump::{DumpOptions, Error, Interrupt, SelectOptions};
 use pgconn::{ConnArgs, ConnectOptions};
 
 #[derive(Parser, Debug)]
@@ -217,6 +218,41 @@ fn main() -> ExitCode {
     }
 }
 
+/// How long an interrupted dump may take to stop and remove its files.
+const WIND_DOWN: Duration = Duration::from_secs(10);
+
+/// Runs the dump; on Ctrl-C cancels what runs on the server and lets the dump fail
+/// (removing its output), bounded by [`WIND_DOWN`].
+async fn dump_or_interrupt(opts: &DumpOptions) -> Result<dump::DumpSummary, Error> {
+    let dump = dump::dump(opts);
+    tokio::pin!(dump);
+    tokio::select! {
+        result = &mut dump => return result,
+        signal = tokio::signal::ctrl_c() => {
+            if signal.is_err() {
+                // No signal handling on this system: just run the dump.
+                return dump.await;
+            }
+        }
+    }
+    opts.interrupt.trigger().await;
+    let outcome = tokio::time::timeout(WIND_DOWN, &mut dump).await;
+    let removed = !opts.output.join(archive_format::toc::TOC_FILE).exists()
+        && std::fs::read_dir(opts.output.join(dump::archive::DATA_DIR)).is_err();
+    match outcome {
+        // It finished before the cancel requests arrived: the archive is complete.
+        Ok(Ok(summary)) => Ok(summary),
+        _ if removed => Err(Error::Other(format!(
+            "interrupted; the unfinished dump in \"{}\" was removed",
+            opts.output.display()
+        ))),
+        _ => Err(Error::Other(format!(
+            "interrupted; the unfinished dump in \"{}\" could not be removed (it has no toc.json: delete it)",
+            opts.output.display()
+        ))),
+    }
+}
+
 fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -265,9 +301,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         no_owner: cli.no_owner,
         select,
         progress: std::io::stderr().is_terminal() && cli.verbose == 0,
+        interrupt: Interrupt::default(),
     };
     tracing::info!("dumping {} into {}", opts.conn.describe(), output.display());
-    let summary = dump::dump(&opts)
+    let summary = dump_or_interrupt(&opts)
         .await
         .with_context(|| format!("dump of {} failed", opts.conn.describe()))?;
     if cli.summary_json {

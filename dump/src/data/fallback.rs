@@ -7,6 +7,7 @@ use futures::StreamExt;
 use super::sink::FileSink;
 use super::{DataDone, Shared};
 use crate::error::{Error, Result};
+use crate::interrupt::Canceller;
 use crate::session::{open_worker, LOCK_NOT_AVAILABLE, WORKER_LOCK_HINT};
 
 fn copy_context(label: &str) -> String {
@@ -30,6 +31,9 @@ fn with_lock_hint(cause: tokio_postgres::Error, what: impl FnOnce() -> String) -
 
 pub(super) async fn run(shared: &Shared) -> Result<Vec<DataDone>> {
     let client = open_worker(&shared.opts, &shared.snapshot).await?;
+    if let Ok(c) = shared.opts.canceller(&client) {
+        shared.interrupt.register(Canceller::Tokio(c));
+    }
     let mut done = Vec::new();
     while let Some(item) = shared.next_item()? {
         tracing::info!("dumping data of {}", item.label);

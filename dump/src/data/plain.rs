@@ -6,6 +6,7 @@ use archive_format::toc::DataFile;
 use super::sink::{FileSink, Refused};
 use super::{DataDone, Shared};
 use crate::error::{Error, Result};
+use crate::interrupt::Canceller;
 use crate::session::{worker_setup_sql, LOCK_NOT_AVAILABLE, WORKER_LOCK_HINT};
 use crate::wire::{PlainConn, WireError};
 
@@ -35,6 +36,9 @@ pub(super) fn connect(
     for endpoint in runtime.block_on(shared.opts.plain_endpoints()) {
         match PlainConn::connect(&endpoint) {
             Ok(mut conn) => {
+                if let Some(c) = conn.canceller() {
+                    shared.interrupt.register(Canceller::Plain(c));
+                }
                 for sql in worker_setup_sql(&shared.snapshot) {
                     conn.execute(&sql)
                         .map_err(|e| wire_error("joining the leader's snapshot".into(), e))?;

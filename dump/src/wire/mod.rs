@@ -12,6 +12,7 @@
 //! authentication, simple queries and COPY OUT. Anything else is
 //! [`WireError::Unsupported`], and the caller uses tokio-postgres instead.
 
+mod cancel;
 mod copy_out;
 mod error;
 mod startup;
@@ -20,6 +21,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
+pub use cancel::PlainCancel;
 #[allow(unused_imports)] // CopyFormat: used once binary COPY is offered
 pub use copy_out::{CopyFormat, CopyOutcome};
 pub use error::{ServerError, WireError};
@@ -68,6 +70,9 @@ pub struct PlainConn {
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
     end: usize,
+    /// BackendKeyData: process id and secret key.
+    backend_key: Option<(u32, u32)>,
+    cancel: Option<PlainCancel>,
 }
 
 impl PlainConn {
@@ -77,7 +82,14 @@ impl PlainConn {
             buf: vec![0; READ_BUFFER],
             start: 0,
             end: 0,
+            backend_key: None,
+            cancel: None,
         }
+    }
+
+    /// What cancels this connection's running statement (if the server sent its key).
+    pub fn canceller(&self) -> Option<PlainCancel> {
+        self.cancel.clone()
     }
 
     fn available(&self) -> &[u8] {

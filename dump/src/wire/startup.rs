@@ -9,7 +9,7 @@ use pgconn::{PlainAddress, PlainEndpoint};
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
 
-use super::{PlainConn, ServerError, Stream, WireError};
+use super::{PlainCancel, PlainConn, ServerError, Stream, WireError};
 
 const PROTOCOL_3_0: u32 = 196_608;
 const SSL_REQUEST_CODE: u32 = 80_877_103;
@@ -128,6 +128,11 @@ impl PlainConn {
         conn.send(&startup_message(ep)?)?;
         conn.authenticate(ep)?;
         conn.wait_ready()?;
+        conn.cancel = conn.backend_key.map(|(pid, key)| PlainCancel {
+            address: ep.address.clone(),
+            pid,
+            key,
+        });
         set_timeouts(&conn.stream, None)?;
         Ok(conn)
     }
@@ -242,6 +247,7 @@ impl PlainConn {
             match h.tag {
                 b'Z' => return Ok(()),
                 b'E' => return Err(WireError::Server(ServerError::parse(body))),
+                b'K' => self.backend_key = super::cancel::parse_key(body),
                 _ => {}
             }
         }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use archive_format::toc::Section;
 use clap::{ArgAction, Parser};
 use pgconn::{ConnArgs, ConnectOptions};
+use restore::interrupt::Cancellers;
 use restore::{Error, RestoreOptions, ScriptOptions, Selection, SessionOptions};
 
 #[derive(Parser, Debug)]
@@ -148,6 +149,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// On Ctrl-C: cancel what every connection runs, say what state things are in, exit 1.
+fn exit_on_interrupt(cancellers: Cancellers, state: String) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancellers.cancel_all().await;
+            eprintln!("rrestore: error: interrupted; {state}");
+            std::process::exit(1);
+        }
+    });
+}
+
 fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -205,7 +217,8 @@ fn selection(cli: &Cli) -> Result<Selection, Error> {
     })
 }
 
-/// Standard output for "-", else a new file; the path is kept to remove an unfinished one.
+/// Standard output for "-", else a new file; the path of a regular file is kept to remove
+/// an unfinished one.
 fn output(file: &str) -> Result<(Box<dyn Write>, Option<PathBuf>), Error> {
     if file == "-" {
         return Ok((
@@ -298,6 +311,16 @@ fn write_script(cli: &Cli, selection: Selection, file: &str) -> Result<ExitCode,
 
 async fn restore_into(cli: &Cli, selection: Selection, dbname: &str) -> Result<ExitCode, Error> {
     let conn = ConnectOptions::resolve(&cli.conn, Some(dbname))?.with_application_name("rrestore");
+    let cancellers = Cancellers::default();
+    let after = if cli.single_transaction {
+        "the single transaction was rolled back".to_string()
+    } else {
+        format!(
+            "the database is partly restored: run the same command with --resume to finish, or DROP SCHEMA {} CASCADE and start over",
+            restore::journal::SCHEMA
+        )
+    };
+    exit_on_interrupt(cancellers.clone(), after);
     let opts = RestoreOptions {
         archive: cli.archive.clone(),
         conn,
@@ -307,6 +330,7 @@ async fn restore_into(cli: &Cli, selection: Selection, dbname: &str) -> Result<E
         session: SessionOptions {
             maintenance_work_mem: cli.maintenance_work_mem.clone(),
             role: cli.role.clone(),
+            cancellers: cancellers.clone(),
         },
         selection,
         no_owner: cli.no_owner,
