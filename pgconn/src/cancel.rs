@@ -49,3 +49,30 @@ impl ConnectOptions {
         self.canceller(client)?.cancel().await
     }
 }
+
+/// The cancellers of every connection a program opened, shared with its Ctrl-C handler.
+#[derive(Clone, Debug, Default)]
+pub struct CancelList(std::sync::Arc<std::sync::Mutex<Vec<Canceller>>>);
+
+impl CancelList {
+    pub fn add(&self, c: Canceller) {
+        if let Ok(mut list) = self.0.lock() {
+            list.push(c);
+        }
+    }
+
+    /// Sends a cancel request for every connection; returns the failures, one line each.
+    pub async fn cancel_all(&self) -> Vec<String> {
+        let list = match self.0.lock() {
+            Ok(list) => list.clone(),
+            Err(_) => return vec!["the list of connections is unusable".into()],
+        };
+        let mut failures = Vec::new();
+        for c in list {
+            if let Err(e) = c.cancel().await {
+                failures.push(e.to_string());
+            }
+        }
+        failures
+    }
+}

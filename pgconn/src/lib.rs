@@ -38,7 +38,7 @@ mod uri;
 
 pub use args::{ConnArgs, PasswordPrompt};
 pub use argv::{hide_passwords_in_process_title, password_spans};
-pub use cancel::Canceller;
+pub use cancel::{CancelList, Canceller};
 pub use conninfo::is_connection_string;
 pub use env::{Environment, MapEnv, ProcessEnv};
 pub use error::{ConnectFailure, Error};

@@ -7,7 +7,6 @@ pub mod database;
 pub mod error;
 pub mod execute;
 pub mod graph;
-pub mod interrupt;
 pub mod journal;
 pub mod listing;
 pub mod load;

@@ -6,7 +6,6 @@ use pgconn::ConnectOptions;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::interrupt::Cancellers;
 use crate::schedule::Worker;
 
 /// Settings every restore session and every script starts with: the text forms the archive
@@ -37,7 +36,7 @@ pub struct SessionOptions {
     /// `--role`: SET ROLE after connecting.
     pub role: Option<String>,
     /// Every connection opened is registered here, for Ctrl-C.
-    pub cancellers: Cancellers,
+    pub cancellers: pgconn::CancelList,
 }
 
 /// `SET ROLE` for `--role`, or nothing.

@@ -44,6 +44,8 @@ pub struct BackupOptions {
     pub delta: bool,
     /// Ask for an immediate checkpoint instead of a spread one.
     pub fast: bool,
+    /// The backup's connection is registered here, for Ctrl-C.
+    pub cancellers: pgconn::CancelList,
 }
 
 /// A page checksum failure, as reported on the console and in the manifest.
@@ -127,7 +129,7 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
     let _lock = repo.lock()?;
     let (backup_type, reference) = choose_reference(&repo, opts.backup_type)?;
 
-    let session = session::Session::connect(&opts.conn).await?;
+    let session = session::Session::connect(&opts.conn, &opts.cancellers).await?;
     let facts = session.facts().await?;
     if facts.system_identifier != identity.system_identifier {
         return Err(Error::Setup(format!(

@@ -1,7 +1,7 @@
 //! The held connection of a backup: server facts, the temporary replication slot that
 //! keeps the backup's WAL, and the version-aware start and stop calls.
 
-use pgconn::ConnectOptions;
+use pgconn::{CancelList, ConnectOptions};
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
@@ -37,8 +37,12 @@ pub struct Session {
 }
 
 impl Session {
-    pub async fn connect(opts: &ConnectOptions) -> Result<Session> {
-        let client = opts.with_application_name("rbackup").connect().await?;
+    pub async fn connect(opts: &ConnectOptions, cancellers: &CancelList) -> Result<Session> {
+        let opts = opts.with_application_name("rbackup");
+        let client = opts.connect().await?;
+        if let Ok(c) = opts.canceller(&client) {
+            cancellers.add(c);
+        }
         let row = client
             .query_one("SELECT current_setting('server_version_num')::int", &[])
             .await

@@ -404,6 +404,24 @@ fn run(command: Command) -> Result<u8, Error> {
     }
 }
 
+/// On Ctrl-C: cancel the backup connection's statement (pg_backup_start may wait long for
+/// a spread checkpoint), say what is left, exit 1. Closing the connection ends the
+/// server's backup and drops its temporary slot; the files copied so far stay, without a
+/// manifest, for the next backup to take over.
+fn exit_on_interrupt(cancellers: pgconn::CancelList) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            for failure in cancellers.cancel_all().await {
+                eprintln!("rbackup: warning: {failure}");
+            }
+            eprintln!(
+                "rbackup: error: interrupted; the unfinished backup has no manifest (rbackup info lists it as incomplete) and the next backup takes it over"
+            );
+            std::process::exit(1);
+        }
+    });
+}
+
 fn run_backup(a: BackupArgs) -> Result<u8, Error> {
     let conn = ConnectOptions::resolve(&a.conn, Some(&a.dbname))?;
     let opts = BackupOptions {
@@ -415,13 +433,18 @@ fn run_backup(a: BackupArgs) -> Result<u8, Error> {
         backup_type: a.backup_type,
         delta: a.delta,
         fast: a.fast,
+        cancellers: pgconn::CancelList::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Error::Setup(format!("cannot start the runtime: {e}")))?;
-    let summary = runtime.block_on(backup::backup(&opts))?;
+    let cancellers = opts.cancellers.clone();
+    let summary = runtime.block_on(async {
+        exit_on_interrupt(cancellers);
+        backup::backup(&opts).await
+    })?;
     if a.output.output == Output::Json {
         print_json(&summary)?;
     } else {

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use archive_format::toc::Section;
 use clap::{ArgAction, Parser};
 use pgconn::{ConnArgs, ConnectOptions};
-use restore::interrupt::Cancellers;
 use restore::{Error, RestoreOptions, ScriptOptions, Selection, SessionOptions};
 
 #[derive(Parser, Debug)]
@@ -150,10 +149,12 @@ fn main() -> ExitCode {
 }
 
 /// On Ctrl-C: cancel what every connection runs, say what state things are in, exit 1.
-fn exit_on_interrupt(cancellers: Cancellers, state: String) {
+fn exit_on_interrupt(cancellers: pgconn::CancelList, state: String) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            cancellers.cancel_all().await;
+            for failure in cancellers.cancel_all().await {
+                eprintln!("rrestore: warning: {failure}");
+            }
             eprintln!("rrestore: error: interrupted; {state}");
             std::process::exit(1);
         }
@@ -311,7 +312,7 @@ fn write_script(cli: &Cli, selection: Selection, file: &str) -> Result<ExitCode,
 
 async fn restore_into(cli: &Cli, selection: Selection, dbname: &str) -> Result<ExitCode, Error> {
     let conn = ConnectOptions::resolve(&cli.conn, Some(dbname))?.with_application_name("rrestore");
-    let cancellers = Cancellers::default();
+    let cancellers = pgconn::CancelList::default();
     let after = if cli.single_transaction {
         "the single transaction was rolled back".to_string()
     } else {
