@@ -21,7 +21,7 @@ fn slow_source(cluster: &Cluster) {
         "src",
         "CREATE TABLE big (id int, h text, pad text);
          INSERT INTO big SELECT g, md5(g::text), repeat(md5((g % 97)::text), 2)
-           FROM generate_series(1, 300000) g;
+           FROM generate_series(1, 500000) g;
          CREATE TABLE small (id int PRIMARY KEY, v text);
          INSERT INTO small SELECT g, g::text FROM generate_series(1, 1000) g;",
     );
@@ -204,4 +204,104 @@ fn sigint_cancels_the_dump_and_removes_it() {
     assert!(!out.exists(), "the interrupted dump was left at {out:?}");
     // Cancelled, not left running until the COPY ends on its own.
     wait_for_no_sessions(&cluster, "rdump", Duration::from_secs(5));
+}
+
+/// Lock conflicts, the bounded behaviour: a session asking for ACCESS EXCLUSIVE on a table
+/// every worker is already reading waits until the dump ends, and the dump completes
+/// (locks already held are granted again without queueing). A worker that would have to
+/// take a new lock behind such a request fails after 1 s with a hint instead of waiting
+/// for ever (session::WORKER_LOCK_TIMEOUT_MS; dump_data.rs proves that case).
+#[test]
+fn exclusive_request_on_a_table_being_read_waits_for_the_dump() {
+    let cluster = Cluster::start();
+    slow_source(&cluster);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a");
+    // One worker: it holds its lock on big from the first part on, whatever the timing.
+    let mut child = spawn(&mut rdump_cmd(
+        &cluster,
+        &[
+            "-j",
+            "1",
+            "-Z",
+            "gzip:9",
+            "-f",
+            out.to_str().unwrap(),
+            "src",
+        ],
+    ));
+    wait_for(
+        "big is being copied",
+        &mut child,
+        Duration::from_secs(60),
+        || copying(&cluster),
+    );
+    let mut locker = cluster.client("psql");
+    locker
+        .args(["-X", "-q", "-d", &cluster.conninfo("src")])
+        .args(["-c", "LOCK TABLE big IN ACCESS EXCLUSIVE MODE; SELECT 1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut locker = locker.spawn().unwrap();
+    let waiting = "SELECT count(*) FROM pg_locks
+                    WHERE relation = 'big'::regclass AND mode = 'AccessExclusiveLock' AND NOT granted";
+    wait_for(
+        "the exclusive request queues",
+        &mut child,
+        Duration::from_secs(30),
+        || cluster.psql("src", waiting) == "1",
+    );
+    let (status, stderr) = finish(child, Duration::from_secs(120));
+    assert!(status.success(), "the dump should complete: {stderr}");
+    // The requester got its lock only once the dump was done.
+    let status = locker.wait().unwrap();
+    assert!(status.success());
+    cluster.create_db("dst");
+    restore(&cluster, "dst", &out, &["-j", "2"]);
+    rdump_tests::assert_same(&cluster, "src", &cluster, "dst");
+}
+
+/// Ctrl-C while the leader waits for a table lock (no --lock-wait-timeout): a backend
+/// waiting for a lock does not notice its client is gone, so only a cancel request ends
+/// the wait before the holder lets go.
+#[test]
+fn sigint_while_waiting_for_a_lock_cancels_the_wait() {
+    let cluster = Cluster::start();
+    slow_source(&cluster);
+    let mut holder = cluster.client("psql");
+    holder
+        .args(["-X", "-q", "-d", &cluster.conninfo("src")])
+        .args([
+            "-c",
+            "BEGIN; LOCK TABLE small IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut holder = holder.spawn().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a");
+    let mut child = spawn(&mut rdump_cmd(
+        &cluster,
+        &["-f", out.to_str().unwrap(), "src"],
+    ));
+    wait_for(
+        "rdump waits for its lock",
+        &mut child,
+        Duration::from_secs(60),
+        || {
+            cluster.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rdump' AND wait_event_type = 'Lock'",
+        ) == "1"
+        },
+    );
+    signal(&child, libc::SIGINT);
+    let (status, stderr) = finish(child, Duration::from_secs(10));
+    assert_eq!(exit_code(status, &stderr), 1, "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!out.exists(), "the interrupted dump was left at {out:?}");
+    // Checked while the lock is still held: nothing else would end the wait.
+    wait_for_no_sessions(&cluster, "rdump", Duration::from_secs(3));
+    let _ = holder.kill();
+    let _ = holder.wait();
 }
