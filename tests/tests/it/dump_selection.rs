@@ -71,22 +71,13 @@ fn both_ways(cluster: &Cluster, work: &Path, name: &str, args: &[&str], prep: &s
     }
 }
 
-#[test]
-fn selection_switches_match_pg_dump() {
-    let cluster = source();
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    both_ways(&cluster, w, "n", &["-n", "app", "-n", "nomatch*"], "");
-    both_ways(
-        &cluster,
-        w,
-        "big_n",
-        &["-N", "audit", "-N", "\"Sales\""],
-        "",
-    );
-    both_ways(
-        &cluster,
-        w,
+/// (name, switches, what the targets need first)
+type Case = (&'static str, &'static [&'static str], &'static str);
+
+const CASES: &[Case] = &[
+    ("n", &["-n", "app", "-n", "nomatch*"], ""),
+    ("big_n", &["-N", "audit", "-N", "\"Sales\""], ""),
+    (
         "t",
         &[
             "-t",
@@ -101,17 +92,13 @@ fn selection_switches_match_pg_dump() {
             "\"Sales\".\"Q?\"",
         ],
         SCHEMAS_PREP,
-    );
-    both_ways(
-        &cluster,
-        w,
+    ),
+    (
         "big_t",
         &["-n", "app", "-T", "app.tmp*", "-T", "app.\"MixedCase\""],
         "",
-    );
-    both_ways(
-        &cluster,
-        w,
+    ),
+    (
         "no_data",
         &[
             "--exclude-table-data",
@@ -120,12 +107,10 @@ fn selection_switches_match_pg_dump() {
             "audit.*",
         ],
         "",
-    );
-    both_ways(&cluster, w, "s", &["-s"], "");
-    both_ways(&cluster, w, "pre", &["--section", "pre-data"], "");
-    both_ways(
-        &cluster,
-        w,
+    ),
+    ("s", &["-s"], ""),
+    ("pre", &["--section", "pre-data"], ""),
+    (
         "x",
         &[
             "-x",
@@ -136,8 +121,35 @@ fn selection_switches_match_pg_dump() {
             "--no-tablespaces",
         ],
         "",
-    );
-    both_ways(&cluster, w, "e", &["-e", "citext"], "");
+    ),
+    ("e", &["-e", "citext"], ""),
+];
+
+#[test]
+fn selection_switches_match_pg_dump() {
+    let cluster = source();
+    let work = tempfile::tempdir().unwrap();
+    // The cases are independent (own databases, own archives): three at a time, as most
+    // of each is waiting on client programs and the server.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some((name, args, prep)) = CASES.get(i) else {
+                        break;
+                    };
+                    both_ways(&cluster, work.path(), name, args, prep);
+                })
+            })
+            .collect();
+        for w in workers {
+            if let Err(panic) = w.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
 }
 
 #[test]
