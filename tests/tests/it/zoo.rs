@@ -51,3 +51,25 @@ fn zoo_round_trips_into_an_empty_database_of_another_cluster() {
     restore(&target, "zoo", &archive, &["-j", "2"]);
     assert_same(&source, "zoo", &target, "zoo");
 }
+
+/// `rrestore -C` into a cluster that has only the roles: the archive creates the
+/// database itself, then everything in it.
+#[test]
+fn zoo_round_trips_with_create_into_an_empty_cluster() {
+    let source = Cluster::start();
+    load_zoo(&source, "zoo");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("zoo.dir");
+    dump(&source, "zoo", &archive, &["-j", "2"]);
+    let target = Cluster::start();
+    create_fixture_roles(&target);
+    assert_eq!(
+        target.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'zoo'"
+        ),
+        "0"
+    );
+    restore(&target, "postgres", &archive, &["-C", "-j", "2"]);
+    assert_same(&source, "zoo", &target, "zoo");
+}
