@@ -222,7 +222,7 @@ echo "$report"
     echo "restored with \`zstd -d | tar -x\`; rbackup \`backup -j $jobs --compress zstd:$level --fast\`, \`restore -j $jobs\`)."
     echo "Times are wall-clock medians; ratios are anchor time / rbackup time (higher is better for rbackup)."
     echo
-    echo "Command: \`SCALE=$scale JOBS=$jobs LEVEL=$level bench/rbackup/run.sh $runs\`"
+    echo "Command: \`${NICE:+NICE=$NICE }SCALE=$scale JOBS=$jobs LEVEL=$level bench/rbackup/run.sh $runs\`"
     echo
     echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GB RAM; $("$bindir/postgres" --version); $(pgbackrest version); date $(date -u +%Y-%m-%d)."
     echo "Load average (1, 5, 15 min) before the runs: $load_before; after: $load_after (other work shares these cores: CPU-bound phases stretch with it)."
