@@ -38,13 +38,19 @@ pub fn load_zoo(cluster: &Cluster, db: &str) {
     }
 }
 
-#[test]
-fn zoo_round_trips_into_an_empty_database_of_another_cluster() {
+/// A cluster holding the zoo, and its `rdump -j 2` archive (inside the returned directory).
+fn dumped_zoo() -> (Cluster, tempfile::TempDir, std::path::PathBuf) {
     let source = Cluster::start();
     load_zoo(&source, "zoo");
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("zoo.dir");
     dump(&source, "zoo", &archive, &["-j", "2"]);
+    (source, dir, archive)
+}
+
+#[test]
+fn zoo_round_trips_into_an_empty_database_of_another_cluster() {
+    let (source, _dir, archive) = dumped_zoo();
     let target = Cluster::start();
     create_fixture_roles(&target);
     target.create_db("zoo");
@@ -56,11 +62,7 @@ fn zoo_round_trips_into_an_empty_database_of_another_cluster() {
 /// database itself, then everything in it.
 #[test]
 fn zoo_round_trips_with_create_into_an_empty_cluster() {
-    let source = Cluster::start();
-    load_zoo(&source, "zoo");
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("zoo.dir");
-    dump(&source, "zoo", &archive, &["-j", "2"]);
+    let (source, _dir, archive) = dumped_zoo();
     let target = Cluster::start();
     create_fixture_roles(&target);
     assert_eq!(
