@@ -8,6 +8,17 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BINDIR=${PG_BINDIR:-$(pg_config --bindir 2>/dev/null || true)}
 [ -x "$BINDIR/initdb" ] || { echo "demo: no PostgreSQL server binaries (install postgresql, or set PG_BINDIR)" >&2; exit 2; }
 
+# Runs a tool, shows its summary lines; on failure shows everything it said.
+run_tool() {
+  local out
+  if ! out=$("$@" 2>&1); then
+    printf '%s\n' "$out" | sed 's/^/    /' >&2
+    echo "demo: $(basename "$1") failed" >&2
+    exit 1
+  fi
+  printf '%s\n' "$out" | grep -E "^$(basename "$1"):" | sed 's/^/    /' || true
+}
+
 step_start=0
 step() { step_start=$(date +%s%N); printf '==> %s\n' "$*"; }
 done_step() { awk -v a="$step_start" -v b="$(date +%s%N)" 'BEGIN { printf "    done in %.2f s\n", (b - a) / 1e9 }'; }
@@ -15,8 +26,8 @@ done_step() { awk -v a="$step_start" -v b="$(date +%s%N)" 'BEGIN { printf "    d
 step "building rdump and rrestore (release)"
 (cd "$ROOT" && cargo build --release --locked -q -p dump -p restore)
 done_step
-RDUMP=$ROOT/target/release/rdump
-RRESTORE=$ROOT/target/release/rrestore
+RDUMP=${CARGO_TARGET_DIR:-$ROOT/target}/release/rdump
+RRESTORE=${CARGO_TARGET_DIR:-$ROOT/target}/release/rrestore
 
 WORK=$(mktemp -d /tmp/rdump-demo.XXXXXX)
 chmod 755 "$WORK"
@@ -51,13 +62,13 @@ step "creating the sample database (fixtures/roundtrip.sql: 50+ tables, a 1M-row
 done_step
 
 step "rdump -j $JOBS -Fd -f $WORK/sample.dir sample"
-"$RDUMP" -v -j "$JOBS" -Fd -f "$WORK/sample.dir" sample 2>&1 | grep -E '^rdump:' | sed 's/^/    /'
+run_tool "$RDUMP" -v -j "$JOBS" -Fd -f "$WORK/sample.dir" sample
 du -sh "$WORK/sample.dir" | awk '{print "    archive size: " $1}'
 done_step
 
 step "rrestore -j $JOBS -d restored $WORK/sample.dir"
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE restored"
-"$RRESTORE" -v -j "$JOBS" -d restored "$WORK/sample.dir" 2>&1 | grep -E '^rrestore:' | sed 's/^/    /'
+run_tool "$RRESTORE" -v -j "$JOBS" -d restored "$WORK/sample.dir"
 done_step
 
 step "comparing source and restored database (pg_dump --schema-only, and every table's rows)"
