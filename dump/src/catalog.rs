@@ -269,31 +269,14 @@ pub async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
     Ok(seqs)
 }
 
-/// Sequence state is not in any catalog: read it with one UNION ALL statement per
-/// batch instead of one round trip per sequence.
 async fn read_sequence_values(client: &Client, seqs: &mut [Sequence]) -> Result<()> {
-    const BATCH: usize = 500;
-    let mut values: HashMap<u32, (i64, bool)> = HashMap::new();
-    for batch in seqs.chunks(BATCH) {
-        let sql = batch
-            .iter()
-            .map(|s| {
-                format!(
-                    "SELECT {}::oid, last_value, is_called FROM {}",
-                    s.oid,
-                    qualified(&s.schema, &s.name)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
-        let rows = client
-            .query(&sql, &[])
-            .await
-            .during(|| "reading sequence values".into())?;
-        for r in &rows {
-            values.insert(r.get(0), (r.get(1), r.get(2)));
-        }
-    }
+    let values = sequence_states(
+        client,
+        seqs.iter()
+            .map(|s| (s.oid, s.schema.as_str(), s.name.as_str())),
+        "reading sequence values",
+    )
+    .await?;
     for s in seqs.iter_mut() {
         if let Some(&(v, called)) = values.get(&s.oid) {
             s.last_value = v;
@@ -301,6 +284,36 @@ async fn read_sequence_values(client: &Client, seqs: &mut [Sequence]) -> Result<
         }
     }
     Ok(())
+}
+
+/// `last_value` and `is_called` of each sequence `(oid, schema, name)`, by oid. Sequence
+/// state is not in any catalog: it is read with one UNION ALL statement per batch instead
+/// of one round trip per sequence.
+pub async fn sequence_states<'a>(
+    client: &Client,
+    seqs: impl Iterator<Item = (u32, &'a str, &'a str)>,
+    during: &str,
+) -> Result<HashMap<u32, (i64, bool)>> {
+    const BATCH: usize = 500;
+    let selects: Vec<String> = seqs
+        .map(|(oid, schema, name)| {
+            format!(
+                "SELECT {oid}::oid, last_value, is_called FROM {}",
+                qualified(schema, name)
+            )
+        })
+        .collect();
+    let mut values = HashMap::new();
+    for batch in selects.chunks(BATCH) {
+        let rows = client
+            .query(&batch.join(" UNION ALL "), &[])
+            .await
+            .during(|| during.to_owned())?;
+        for r in &rows {
+            values.insert(r.get(0), (r.get(1), r.get(2)));
+        }
+    }
+    Ok(values)
 }
 
 pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<Constraint>> {

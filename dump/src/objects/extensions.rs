@@ -249,37 +249,15 @@ pub async fn read_config(client: &Client) -> Result<ConfigData> {
             out.tables.push(rel);
         }
     }
-    out.sequence_values = read_sequence_values(client, &out.sequences).await?;
+    out.sequence_values = crate::catalog::sequence_states(
+        client,
+        out.sequences
+            .iter()
+            .map(|s| (s.oid, s.schema.as_str(), s.name.as_str())),
+        "reading extension configuration sequences",
+    )
+    .await?;
     Ok(out)
-}
-
-/// Sequence state, one UNION ALL statement for all of them.
-async fn read_sequence_values(
-    client: &Client,
-    seqs: &[ConfigRelation],
-) -> Result<HashMap<u32, (i64, bool)>> {
-    if seqs.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = seqs
-        .iter()
-        .map(|s| {
-            format!(
-                "SELECT {}::oid, last_value, is_called FROM {}",
-                s.oid,
-                qualified(&s.schema, &s.name)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading extension configuration sequences".into())?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect())
 }
 
 impl ConfigRelation {

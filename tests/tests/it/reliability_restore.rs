@@ -2,6 +2,8 @@
 //! build, and every connection terminated while indexes are built. (SIGKILL and lost
 //! connections in the data phase: restore_resume.rs.)
 
+use std::path::PathBuf;
+use std::process::Child;
 use std::time::Duration;
 
 use rdump_tests::{assert_same, Cluster};
@@ -39,8 +41,9 @@ fn building_slow_index(cluster: &Cluster) -> bool {
     ) == "t"
 }
 
-#[test]
-fn sigint_cancels_the_index_build_then_resume_completes() {
+/// A source with a slow index, its archive (in the returned directory), and `rrestore -j 2`
+/// into `dst` running until it is building that index.
+fn restore_until_the_slow_index_builds() -> (Cluster, tempfile::TempDir, PathBuf, Child) {
     let cluster = Cluster::start();
     slow_index_source(&cluster);
     let dir = tempfile::tempdir().unwrap();
@@ -56,6 +59,12 @@ fn sigint_cancels_the_index_build_then_resume_completes() {
         Duration::from_secs(60),
         || building_slow_index(&cluster),
     );
+    (cluster, dir, archive, child)
+}
+
+#[test]
+fn sigint_cancels_the_index_build_then_resume_completes() {
+    let (cluster, _dir, archive, child) = restore_until_the_slow_index_builds();
     signal(&child, libc::SIGINT);
     let (status, stderr) = finish(child, Duration::from_secs(10));
     assert_eq!(exit_code(status, &stderr), 1, "{stderr}");
@@ -80,21 +89,7 @@ fn sigint_cancels_the_index_build_then_resume_completes() {
 
 #[test]
 fn every_connection_terminated_while_indexing_then_resume_completes() {
-    let cluster = Cluster::start();
-    slow_index_source(&cluster);
-    let dir = tempfile::tempdir().unwrap();
-    let archive = archive_of(&cluster, "src", dir.path(), "a");
-    cluster.create_db("dst");
-    let mut child = spawn(&mut rrestore_cmd(
-        &cluster,
-        &["-j", "2", "-d", "dst", archive.to_str().unwrap()],
-    ));
-    wait_for(
-        "the slow index is being built",
-        &mut child,
-        Duration::from_secs(60),
-        || building_slow_index(&cluster),
-    );
+    let (cluster, _dir, archive, child) = restore_until_the_slow_index_builds();
     cluster.psql(
         "postgres",
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rrestore'",

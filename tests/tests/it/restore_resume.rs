@@ -64,21 +64,32 @@ fn data_files(archive: &std::path::Path) -> usize {
         .sum()
 }
 
-#[test]
-fn killed_in_the_data_phase_then_resumed_ends_identical() {
+/// The source, its archive (in the returned directory), and `rrestore -j 2` into `dst`
+/// running until it has committed at least one data file.
+fn restore_into_the_data_phase(
+    stderr: Stdio,
+) -> (Cluster, tempfile::TempDir, std::path::PathBuf, Child) {
     let cluster = Cluster::start();
     source(&cluster);
     let dir = tempfile::tempdir().unwrap();
     let archive = archive_of(&cluster, "src", dir.path(), "a");
-    let a = archive.to_str().unwrap();
     cluster.create_db("dst");
-
-    let mut child = rrestore_cmd(&cluster, &["-j", "2", "-d", "dst", a])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = rrestore_cmd(
+        &cluster,
+        &["-j", "2", "-d", "dst", archive.to_str().unwrap()],
+    )
+    .stdout(Stdio::null())
+    .stderr(stderr)
+    .spawn()
+    .unwrap();
     wait_for_data_phase(&cluster, "dst", &mut child);
+    (cluster, dir, archive, child)
+}
+
+#[test]
+fn killed_in_the_data_phase_then_resumed_ends_identical() {
+    let (cluster, dir, archive, mut child) = restore_into_the_data_phase(Stdio::null());
+    let a = archive.to_str().unwrap();
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let done = recorded_data_items(&cluster, "dst").unwrap();
@@ -119,19 +130,7 @@ fn killed_in_the_data_phase_then_resumed_ends_identical() {
 
 #[test]
 fn lost_connection_then_resumed_ends_identical() {
-    let cluster = Cluster::start();
-    source(&cluster);
-    let dir = tempfile::tempdir().unwrap();
-    let archive = archive_of(&cluster, "src", dir.path(), "a");
-    let a = archive.to_str().unwrap();
-    cluster.create_db("dst");
-
-    let mut child = rrestore_cmd(&cluster, &["-j", "2", "-d", "dst", a])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_data_phase(&cluster, "dst", &mut child);
+    let (cluster, _dir, archive, child) = restore_into_the_data_phase(Stdio::piped());
     cluster.psql(
         "postgres",
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
