@@ -19,6 +19,10 @@ use crate::graph::{Plan, Work};
 use crate::journal::Journal;
 use crate::load::{load, LoadSpec};
 
+/// How often a statement chosen as a deadlock's victim runs before its error stands.
+/// The scheduler keeps conflicting locks apart; this covers locks it cannot see.
+const DEADLOCK_ATTEMPTS: u32 = 3;
+
 /// How items relate to transactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxnMode {
@@ -108,9 +112,38 @@ impl ItemContext<'_> {
 
     async fn run_ddl(&self, client: &Client, sql: &str, record: Option<String>) -> Result<()> {
         let sql = terminated(sql);
-        let Some(record) = record.filter(|_| self.mode == TxnMode::PerItem) else {
+        let record = record.filter(|_| self.mode == TxnMode::PerItem);
+        let mut attempt = 1;
+        loop {
+            match self.run_ddl_once(client, &sql, record.as_deref()).await {
+                // The victim of a deadlock was rolled back whole and can simply run again;
+                // inside `-1`'s one transaction everything before it is gone too.
+                Err(e)
+                    if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+                        && self.mode == TxnMode::PerItem
+                        && attempt < DEADLOCK_ATTEMPTS =>
+                {
+                    tracing::warn!(
+                        "{}; running it again (attempt {})",
+                        pgconn::server_message(&e),
+                        attempt + 1
+                    );
+                    attempt += 1;
+                }
+                other => return other.map_err(server_error),
+            }
+        }
+    }
+
+    async fn run_ddl_once(
+        &self,
+        client: &Client,
+        sql: &str,
+        record: Option<&str>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let Some(record) = record else {
             if !sql.is_empty() {
-                client.batch_execute(&sql).await.map_err(server_error)?;
+                client.batch_execute(sql).await?;
             }
             return Ok(());
         };
@@ -120,11 +153,11 @@ impl ItemContext<'_> {
             Err(e) => {
                 let _ = client.batch_execute("ROLLBACK").await;
                 if e.code() != Some(&SqlState::ACTIVE_SQL_TRANSACTION) {
-                    return Err(server_error(e));
+                    return Err(e);
                 }
                 // A statement that refuses transaction blocks: run it alone, then record it.
-                client.batch_execute(&sql).await.map_err(server_error)?;
-                client.batch_execute(&record).await.map_err(server_error)
+                client.batch_execute(sql).await?;
+                client.batch_execute(record).await
             }
         }
     }

@@ -122,6 +122,17 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
         .filter(|(_, e)| e.data.is_some())
         .filter_map(|(_, e)| e.table.map(|t| (t, e.id)))
         .collect();
+    // Each partition's parent table, from the archive's TABLE ATTACH entries (`deps` is
+    // `[parent, child]`), selected or not: the tree exists either way.
+    let parent_of: HashMap<u32, u32> = toc
+        .entries
+        .iter()
+        .filter(|e| e.kind == "TABLE ATTACH")
+        .filter_map(|e| match e.deps[..] {
+            [parent, child] => Some((child, parent)),
+            _ => None,
+        })
+        .collect();
     // Index-like post-data entries of each table, which foreign keys wait for.
     let mut indexes_of_table: HashMap<u32, Vec<u32>> = HashMap::new();
     for (_, e) in by_id.values() {
@@ -170,7 +181,7 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
             graph.add_edge(build, attach, Edge { soft: false });
             (vec![build], vec![attach])
         } else {
-            let n = graph.add_node(node(Work::Ddl, e.size, ddl_locks(e, &by_id)));
+            let n = graph.add_node(node(Work::Ddl, e.size, ddl_locks(e, &by_id, &parent_of)));
             (vec![n], vec![n])
         };
         ends.insert(e.id, (first, last));
@@ -247,7 +258,11 @@ fn data_lock(files: usize, table_created: bool, disable_triggers: bool) -> LockM
 }
 
 /// Locks a DDL statement takes on the tables it touches.
-fn ddl_locks(e: &Entry, by_id: &HashMap<u32, (usize, &Entry)>) -> Vec<(u32, LockMode)> {
+fn ddl_locks(
+    e: &Entry,
+    by_id: &HashMap<u32, (usize, &Entry)>,
+    parent_of: &HashMap<u32, u32>,
+) -> Vec<(u32, LockMode)> {
     let Some(table) = e.table else {
         return Vec::new();
     };
@@ -265,6 +280,22 @@ fn ddl_locks(e: &Entry, by_id: &HashMap<u32, (usize, &Entry)>) -> Vec<(u32, Lock
                     })
                     .map(|d| (*d, LockMode::ShareRowExclusive)),
             );
+            locks
+        }
+        // The attachment that completes a parent's set of partition indexes marks that
+        // index valid, and then its parent's in turn, taking ACCESS EXCLUSIVE on every
+        // table up the tree: anything reading those tables (a foreign key's check) must
+        // not run beside it, or the two take the same locks in opposite orders.
+        "INDEX ATTACH" => {
+            let mut locks = vec![(table, LockMode::AccessExclusive)];
+            let mut at = table;
+            while let Some(&parent) = parent_of.get(&at) {
+                if locks.iter().any(|(t, _)| *t == parent) {
+                    break; // a loop in a damaged archive
+                }
+                locks.push((parent, LockMode::AccessExclusive));
+                at = parent;
+            }
             locks
         }
         _ => vec![(table, LockMode::AccessExclusive)],
@@ -426,6 +457,30 @@ mod tests {
         assert_eq!(
             plan.graph[node(&plan, &toc, 3, Work::Data { file: 0 })].locks,
             vec![(1, LockMode::RowExclusive)]
+        );
+    }
+
+    #[test]
+    fn index_attach_locks_every_table_up_the_partition_tree() {
+        use Section::*;
+        let mut toc = toc();
+        toc.entries = vec![
+            entry(1, "TABLE", PreData, vec![], None),
+            entry(2, "TABLE", PreData, vec![], None),
+            entry(3, "TABLE", PreData, vec![], None),
+            entry(4, "TABLE ATTACH", PreData, vec![1, 2], None),
+            entry(5, "TABLE ATTACH", PreData, vec![2, 3], None),
+            entry(6, "INDEX ATTACH", PostData, vec![], Some(3)),
+        ];
+        let plan = build(&toc, &[true; 6], PlanOptions::default()).unwrap();
+        let attach = &plan.graph[node(&plan, &toc, 6, Work::Ddl)];
+        assert_eq!(
+            attach.locks,
+            vec![
+                (3, LockMode::AccessExclusive),
+                (2, LockMode::AccessExclusive),
+                (1, LockMode::AccessExclusive)
+            ]
         );
     }
 }

@@ -1,9 +1,11 @@
 //! rrestore interrupted where the other restore tests do not: Ctrl-C during a long index
 //! build, and every connection terminated while indexes are built. (SIGKILL and lost
-//! connections in the data phase: restore_resume.rs.)
+//! connections in the data phase: restore_resume.rs.) And a statement chosen as a
+//! deadlock's victim, which runs again.
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Child;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use rdump_tests::{assert_same, Cluster};
@@ -11,7 +13,7 @@ use rdump_tests::{assert_same, Cluster};
 use crate::reliability_support::{
     exit_code, finish, signal, spawn, wait_for, wait_for_no_sessions,
 };
-use crate::restore_support::archive_of;
+use crate::restore_support::{archive_of, rrestore};
 use crate::tools::{restore, rrestore_cmd};
 
 /// A table whose index takes seconds to build in a restore session (its expression sleeps
@@ -103,5 +105,108 @@ fn every_connection_terminated_while_indexing_then_resume_completes() {
     );
 
     restore(&cluster, "dst", &archive, &["-j", "2", "--resume"]);
+    assert_same(&cluster, "src", &cluster, "dst");
+}
+
+#[test]
+fn a_foreign_key_chosen_as_a_deadlock_victim_runs_again() {
+    let cluster = Cluster::start();
+    cluster.create_db("src");
+    cluster.psql(
+        "src",
+        "CREATE TABLE a (id int PRIMARY KEY);
+         CREATE TABLE b (a_id int REFERENCES a);
+         INSERT INTO a SELECT generate_series(1, 100);
+         INSERT INTO b SELECT generate_series(1, 100);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive_dir = archive_of(&cluster, "src", dir.path(), "a");
+    let archive = archive_dir.to_str().unwrap();
+    // Everything but the foreign key first; then the key alone, against a session that
+    // holds `a` and, once the key's ALTER TABLE waits for `a` while holding `b`, asks for `b`.
+    let listing = String::from_utf8(rrestore(&cluster, &["-l", archive]).stdout).unwrap();
+    let (fk, rest): (Vec<&str>, Vec<&str>) =
+        listing.lines().partition(|l| l.contains("FK CONSTRAINT"));
+    assert_eq!(fk.len(), 1, "{listing}");
+    let (fk_list, rest_list) = (dir.path().join("fk.list"), dir.path().join("rest.list"));
+    std::fs::write(&fk_list, fk.join("\n")).unwrap();
+    std::fs::write(&rest_list, rest.join("\n")).unwrap();
+    cluster.create_db("dst");
+    restore(
+        &cluster,
+        "dst",
+        &archive_dir,
+        &["-L", rest_list.to_str().unwrap()],
+    );
+    // rrestore's sessions look for the cycle after 5 s of waiting, the holder's never: the
+    // key's statement, which waits first, is the victim.
+    cluster.psql("postgres", "ALTER DATABASE dst SET deadlock_timeout = '5s'");
+
+    let mut holder = std::process::Command::new(cluster.bindir().join("psql"));
+    cluster.prepare(&mut holder);
+    let mut holder = holder
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &cluster.conninfo("dst"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_holder = holder.stdin.take().unwrap();
+    writeln!(
+        to_holder,
+        "SET deadlock_timeout = '1h'; BEGIN; LOCK TABLE a IN ACCESS EXCLUSIVE MODE;"
+    )
+    .unwrap();
+    wait_for(
+        "the holder has `a`",
+        &mut holder,
+        Duration::from_secs(30),
+        || {
+            cluster.psql(
+                "dst",
+                "SELECT count(*) FROM pg_locks WHERE relation = 'a'::regclass AND granted
+                AND mode = 'AccessExclusiveLock'",
+            ) == "1"
+        },
+    );
+    let mut child = spawn(&mut rrestore_cmd(
+        &cluster,
+        &["-d", "dst", "-L", fk_list.to_str().unwrap(), archive],
+    ));
+    wait_for(
+        "the key waits for `a`",
+        &mut child,
+        Duration::from_secs(30),
+        || {
+            cluster.psql(
+                "dst",
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s USING (pid)
+              WHERE s.application_name = 'rrestore' AND NOT l.granted
+                AND l.relation = 'a'::regclass",
+            ) == "1"
+        },
+    );
+    writeln!(to_holder, "LOCK TABLE b IN ACCESS EXCLUSIVE MODE; COMMIT;").unwrap();
+    drop(to_holder);
+    let holder = holder.wait_with_output().unwrap();
+    assert!(
+        holder.status.success(),
+        "{}",
+        String::from_utf8_lossy(&holder.stderr)
+    );
+
+    let (status, stderr) = finish(child, Duration::from_secs(60));
+    assert_eq!(exit_code(status, &stderr), 0, "{stderr}");
+    assert!(
+        stderr.contains("deadlock detected") && stderr.contains("running it again"),
+        "the retry should be reported: {stderr}"
+    );
     assert_same(&cluster, "src", &cluster, "dst");
 }
