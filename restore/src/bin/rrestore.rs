@@ -161,6 +161,24 @@ fn exit_on_interrupt(cancellers: pgconn::CancelList, state: String) {
     });
 }
 
+/// On Ctrl-C while a script is written: remove the unfinished script, exit 1. The script
+/// is written on this (blocked) thread; the handler runs on one of the runtime's.
+fn remove_script_on_interrupt(path: Option<PathBuf>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let state = match path {
+                Some(p) => {
+                    let _ = std::fs::remove_file(&p);
+                    format!("the unfinished script \"{}\" was removed", p.display())
+                }
+                None => "the script written so far is incomplete".to_string(),
+            };
+            eprintln!("rrestore: error: interrupted; {state}");
+            std::process::exit(1);
+        }
+    });
+}
+
 fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -286,6 +304,7 @@ fn write_script(cli: &Cli, selection: Selection, file: &str) -> Result<ExitCode,
     // A damaged archive is refused before the output file is truncated.
     archive_format::toc::Toc::read(&cli.archive)?;
     let (mut out, path) = output(file)?;
+    remove_script_on_interrupt(path.clone());
     match restore::script(&opts, &mut out) {
         Ok(summary) => {
             if cli.verbose > 0 {

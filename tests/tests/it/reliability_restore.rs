@@ -1,7 +1,7 @@
 //! rrestore interrupted where the other restore tests do not: Ctrl-C during a long index
 //! build, and every connection terminated while indexes are built. (SIGKILL and lost
 //! connections in the data phase: restore_resume.rs.) And a statement chosen as a
-//! deadlock's victim, which runs again.
+//! deadlock's victim, which runs again, and Ctrl-C while a script is written.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use rdump_tests::{assert_same, Cluster};
 
 use crate::reliability_support::{
-    exit_code, finish, signal, spawn, wait_for, wait_for_no_sessions,
+    exit_code, finish, pgbench_db, signal, spawn, wait_for, wait_for_no_sessions,
 };
 use crate::restore_support::{archive_of, rrestore};
 use crate::tools::{restore, rrestore_cmd};
@@ -209,4 +209,35 @@ fn a_foreign_key_chosen_as_a_deadlock_victim_runs_again() {
         "the retry should be reported: {stderr}"
     );
     assert_same(&cluster, "src", &cluster, "dst");
+}
+
+#[test]
+fn sigint_while_writing_a_script_removes_it() {
+    let cluster = Cluster::start();
+    pgbench_db(&cluster, "src", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archive_of(&cluster, "src", dir.path(), "a");
+    let script = dir.path().join("out.sql");
+    let mut child = spawn(&mut rrestore_cmd(
+        &cluster,
+        &["-f", script.to_str().unwrap(), archive.to_str().unwrap()],
+    ));
+    // The first megabyte is out, tens more are to come: stop the writer there so the
+    // interrupt lands mid-script however fast this machine writes.
+    wait_for(
+        "the script is being written",
+        &mut child,
+        Duration::from_secs(60),
+        || std::fs::metadata(&script).is_ok_and(|m| m.len() > 0),
+    );
+    signal(&child, libc::SIGSTOP);
+    signal(&child, libc::SIGINT);
+    signal(&child, libc::SIGCONT);
+    let (status, stderr) = finish(child, Duration::from_secs(30));
+    assert_eq!(exit_code(status, &stderr), 1, "{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains(script.to_str().unwrap()),
+        "should say the script was removed: {stderr}"
+    );
+    assert!(!script.exists(), "the unfinished script was left");
 }
