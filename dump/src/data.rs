@@ -6,6 +6,11 @@
 //! tokio-postgres on a single-threaded runtime of its own. Either way the bytes go
 //! to a file writer thread ([`sink::FileSink`]) in large buffers, so reading,
 //! compressing and writing overlap and memory stays bounded.
+//!
+//! A worker whose lock on a table times out (another session queued an exclusive
+//! request behind the leader's lock, see `session::WORKER_LOCK_TIMEOUT_MS`) hands the
+//! table over and carries on with a new connection; the leader, which holds that lock
+//! already and so never queues, dumps the handed-over tables once its own work is done.
 
 mod fallback;
 mod plain;
@@ -22,6 +27,7 @@ use pgconn::ConnectOptions;
 
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
+use tokio_postgres::Client;
 
 /// One file to produce: a whole table or one ctid range of it.
 #[derive(Clone, Debug)]
@@ -34,6 +40,21 @@ pub struct DataItem {
     pub query: String,
     pub rel_path: String,
     pub size: u64,
+}
+
+/// How one worker connection's run ended.
+enum ConnEnd {
+    /// The queue is empty.
+    Drained,
+    /// The item's lock timed out behind another session's exclusive request; the
+    /// connection's transaction is aborted.
+    LockBusy(DataItem),
+}
+
+/// What the workers produced, and the items they handed over to the leader.
+pub struct DataOutcome {
+    pub done: Vec<DataDone>,
+    pub for_leader: Vec<DataItem>,
 }
 
 #[derive(Debug)]
@@ -58,6 +79,8 @@ pub struct DataPlan {
 struct Shared {
     /// Sorted smallest first: workers pop the largest.
     queue: Mutex<Vec<DataItem>>,
+    /// Items whose lock a worker could not get: the leader's.
+    for_leader: Mutex<Vec<DataItem>>,
     /// Set by the first worker that fails, or on interrupt; the others stop at their
     /// next buffer.
     stop: Arc<AtomicBool>,
@@ -71,6 +94,27 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(
+        opts: &ConnectOptions,
+        snapshot: &str,
+        mut items: Vec<DataItem>,
+        plan: &DataPlan,
+    ) -> Self {
+        items.sort_by_key(|i| i.size);
+        Shared {
+            queue: Mutex::new(items),
+            for_leader: Mutex::new(Vec::new()),
+            stop: plan.interrupt.stop_flag(),
+            interrupt: plan.interrupt.clone(),
+            opts: opts.clone(),
+            snapshot: snapshot.to_owned(),
+            root: plan.root.clone(),
+            codec: plan.codec,
+            checksum: plan.checksum,
+            progress: plan.progress.clone(),
+        }
+    }
+
     fn next_item(&self) -> Result<Option<DataItem>> {
         if self.stopped() {
             return Err(Error::Stopped);
@@ -92,21 +136,10 @@ impl Shared {
 pub async fn run(
     opts: &ConnectOptions,
     snapshot: &str,
-    mut items: Vec<DataItem>,
+    items: Vec<DataItem>,
     plan: &DataPlan,
-) -> Result<Vec<DataDone>> {
-    items.sort_by_key(|i| i.size);
-    let shared = Arc::new(Shared {
-        queue: Mutex::new(items),
-        stop: plan.interrupt.stop_flag(),
-        interrupt: plan.interrupt.clone(),
-        opts: opts.clone(),
-        snapshot: snapshot.to_owned(),
-        root: plan.root.clone(),
-        codec: plan.codec,
-        checksum: plan.checksum,
-        progress: plan.progress.clone(),
-    });
+) -> Result<DataOutcome> {
+    let shared = Arc::new(Shared::new(opts, snapshot, items, plan));
     let mut results = Vec::new();
     for n in 0..plan.jobs.max(1) {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -150,26 +183,70 @@ pub async fn run(
             }
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(done),
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let for_leader = std::mem::take(
+        &mut *shared
+            .for_leader
+            .lock()
+            .map_err(|_| Error::Other("work queue poisoned".into()))?,
+    );
+    Ok(DataOutcome { done, for_leader })
+}
+
+/// Dumps the items workers handed over on the leader's own connection, which holds
+/// their locks and runs in the snapshot.
+pub async fn run_on_leader(
+    opts: &ConnectOptions,
+    leader: &Client,
+    snapshot: &str,
+    items: Vec<DataItem>,
+    plan: &DataPlan,
+) -> Result<Vec<DataDone>> {
+    let shared = Shared::new(opts, snapshot, items, plan);
+    let mut done = Vec::new();
+    match fallback::copy_items(leader, &shared, &mut done).await? {
+        ConnEnd::Drained => Ok(done),
+        ConnEnd::LockBusy(item) => Err(Error::Other(format!(
+            "dumping the data of {}: the dump's own lock on it was lost",
+            item.label
+        ))),
     }
 }
 
-/// One worker thread: the plain client when it can connect, else tokio-postgres.
+/// One worker thread: the plain client when it can connect, else tokio-postgres; a new
+/// connection after handing a table over to the leader.
 fn worker(shared: &Shared) -> Result<Vec<DataDone>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start a worker runtime: {e}")))?;
-    match plain::connect(shared, &runtime)? {
-        Some(conn) => {
-            tracing::info!("data worker: plain protocol client");
-            plain::run(conn, shared)
-        }
-        None => {
-            tracing::info!("data worker: tokio-postgres client");
-            runtime.block_on(fallback::run(shared))
+    let mut done = Vec::new();
+    loop {
+        let end = match plain::connect(shared, &runtime)? {
+            Some(conn) => {
+                tracing::info!("data worker: plain protocol client");
+                plain::run(conn, shared, &mut done)?
+            }
+            None => {
+                tracing::info!("data worker: tokio-postgres client");
+                runtime.block_on(fallback::run(shared, &mut done))?
+            }
+        };
+        match end {
+            ConnEnd::Drained => return Ok(done),
+            ConnEnd::LockBusy(item) => {
+                tracing::warn!(
+                    "{}: another session is waiting for an exclusive lock on it, queued behind the dump's own; the dump's leader, which holds that lock, copies it at the end",
+                    item.label
+                );
+                shared
+                    .for_leader
+                    .lock()
+                    .map_err(|_| Error::Other("work queue poisoned".into()))?
+                    .push(item);
+            }
         }
     }
 }

@@ -222,12 +222,21 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         }
         result
     };
-    let done = match futures::join!(data_phase, ddl_phase) {
-        (Ok(done), Ok(())) => done,
+    let data = match futures::join!(data_phase, ddl_phase) {
+        (Ok(data), Ok(())) => data,
         // The leader's failure explains why the workers stopped.
         (Err(Error::Stopped), Err(e)) => return Err(e),
         (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
     };
+    let mut done = data.done;
+    if !data.for_leader.is_empty() {
+        let on_leader =
+            data::run_on_leader(&opts.conn, client, &leader.snapshot, data.for_leader, &plan);
+        done.extend(tokio::select! {
+            r = on_leader => r?,
+            _ = opts.interrupt.triggered() => return Err(Error::Interrupted),
+        });
+    }
     progress.finish_and_clear();
 
     let mut summary = DumpSummary {

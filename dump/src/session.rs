@@ -48,15 +48,13 @@ pub async fn open_leader(opts: &ConnectOptions, lock_timeout_ms: u64) -> Result<
 /// How long a worker waits for its lock on a table. The leader already holds an
 /// ACCESS SHARE lock on every table, so a worker waits only behind another session's
 /// pending exclusive lock request, which itself waits for the leader: a deadlock the
-/// server cannot see. pg_dump's workers use NOWAIT for this; a short timeout does the
-/// same without an extra statement per table.
+/// server cannot see. pg_dump's workers use NOWAIT for this and fail the dump; a short
+/// timeout avoids an extra statement per table, and the worker hands the table to the
+/// leader instead of failing (see `data`).
 pub const WORKER_LOCK_TIMEOUT_MS: u64 = 1000;
 
 /// SQLSTATE lock_not_available: what a worker's lock timeout raises.
 pub const LOCK_NOT_AVAILABLE: &str = "55P03";
-
-/// What the user needs to know when a worker's lock timed out.
-pub const WORKER_LOCK_HINT: &str = "another session is waiting for an exclusive lock on this table, behind the dump's own lock; run the dump when that session is done";
 
 /// What a worker runs first, as two separate queries: the session settings, then a
 /// transaction in the leader's snapshot (`SET TRANSACTION SNAPSHOT` must be the

@@ -3,52 +3,58 @@
 
 use archive_format::toc::DataFile;
 use futures::StreamExt;
+use tokio_postgres::Client;
 
 use super::sink::FileSink;
-use super::{DataDone, Shared};
+use super::{ConnEnd, DataDone, Shared};
 use crate::error::{Error, Result};
 use crate::interrupt::Canceller;
-use crate::session::{open_worker, LOCK_NOT_AVAILABLE, WORKER_LOCK_HINT};
+use crate::session::{open_worker, LOCK_NOT_AVAILABLE};
 
 fn copy_context(label: &str) -> String {
     format!("dumping the data of {label}")
 }
 
-/// The server's error, with a hint when the worker's lock timed out (see
-/// `session::WORKER_LOCK_TIMEOUT_MS`).
-fn with_lock_hint(cause: tokio_postgres::Error, what: impl FnOnce() -> String) -> Error {
-    let lock = cause.code().is_some_and(|c| c.code() == LOCK_NOT_AVAILABLE);
-    let what = what();
-    Error::Query {
-        what: if lock {
-            format!("{what} ({WORKER_LOCK_HINT})")
-        } else {
-            what
-        },
-        cause,
-    }
-}
-
-pub(super) async fn run(shared: &Shared) -> Result<Vec<DataDone>> {
+pub(super) async fn run(shared: &Shared, done: &mut Vec<DataDone>) -> Result<ConnEnd> {
     let client = open_worker(&shared.opts, &shared.snapshot).await?;
     if let Ok(c) = shared.opts.canceller(&client) {
         shared.interrupt.register(Canceller::Tokio(c));
     }
-    let mut done = Vec::new();
+    copy_items(&client, shared, done).await
+}
+
+/// Copies queued items on `client` until the queue is empty or one's lock is busy.
+pub(super) async fn copy_items(
+    client: &Client,
+    shared: &Shared,
+    done: &mut Vec<DataDone>,
+) -> Result<ConnEnd> {
     while let Some(item) = shared.next_item()? {
         tracing::info!("dumping data of {}", item.label);
         let what = || copy_context(&item.label);
         let mut sink = FileSink::start(shared, &item.rel_path)?;
-        let stream = client
-            .copy_out(item.query.as_str())
-            .await
-            .map_err(|e| with_lock_hint(e, what))?;
+        let stream = match client.copy_out(item.query.as_str()).await {
+            Ok(stream) => stream,
+            // The sink, dropped unfinished, removes the partial file.
+            Err(e) if e.code().is_some_and(|c| c.code() == LOCK_NOT_AVAILABLE) => {
+                return Ok(ConnEnd::LockBusy(item))
+            }
+            Err(cause) => {
+                return Err(Error::Query {
+                    what: what(),
+                    cause,
+                })
+            }
+        };
         futures::pin_mut!(stream);
         // The server sends one CopyData message per row (protocol documentation,
         // "COPY Operations"); tokio-postgres does not expose the command tag.
         let mut rows = 0u64;
         while let Some(message) = stream.next().await {
-            let message = message.map_err(|e| with_lock_hint(e, what))?;
+            let message = message.map_err(|cause| Error::Query {
+                what: what(),
+                cause,
+            })?;
             rows += 1;
             if let Err(why) = sink.push(&message) {
                 return Err(sink.failure(why));
@@ -62,5 +68,5 @@ pub(super) async fn run(shared: &Shared) -> Result<Vec<DataDone>> {
             file: DataFile { file, rows },
         });
     }
-    Ok(done)
+    Ok(ConnEnd::Drained)
 }

@@ -4,10 +4,10 @@
 use archive_format::toc::DataFile;
 
 use super::sink::{FileSink, Refused};
-use super::{DataDone, Shared};
+use super::{ConnEnd, DataDone, Shared};
 use crate::error::{Error, Result};
 use crate::interrupt::Canceller;
-use crate::session::{worker_setup_sql, LOCK_NOT_AVAILABLE, WORKER_LOCK_HINT};
+use crate::session::{worker_setup_sql, LOCK_NOT_AVAILABLE};
 use crate::wire::{PlainConn, WireError};
 
 /// Set to `tokio-postgres` to make every worker use the fallback client (for tests
@@ -15,12 +15,7 @@ use crate::wire::{PlainConn, WireError};
 pub(super) const CLIENT_ENV: &str = "RDUMP_DATA_CLIENT";
 
 fn wire_error(what: String, e: WireError) -> Error {
-    match &e {
-        WireError::Server(s) if s.code == LOCK_NOT_AVAILABLE => {
-            Error::Other(format!("{what}: {e} ({WORKER_LOCK_HINT})"))
-        }
-        _ => Error::Other(format!("{what}: {e}")),
-    }
+    Error::Other(format!("{what}: {e}"))
 }
 
 /// A plain connection inside the leader's snapshot, or `None` when no endpoint
@@ -56,8 +51,12 @@ pub(super) fn connect(
     Ok(None)
 }
 
-pub(super) fn run(mut conn: PlainConn, shared: &Shared) -> Result<Vec<DataDone>> {
-    let mut done = Vec::new();
+/// Copies queued items until the queue is empty or one's lock is busy.
+pub(super) fn run(
+    mut conn: PlainConn,
+    shared: &Shared,
+    done: &mut Vec<DataDone>,
+) -> Result<ConnEnd> {
     while let Some(item) = shared.next_item()? {
         tracing::info!("dumping data of {}", item.label);
         let mut sink = FileSink::start(shared, &item.rel_path)?;
@@ -70,6 +69,10 @@ pub(super) fn run(mut conn: PlainConn, shared: &Shared) -> Result<Vec<DataDone>>
             Err(WireError::SinkFailed) => {
                 return Err(sink.failure(refused.unwrap_or(Refused::WriterFailed)))
             }
+            // The sink, dropped unfinished, removes the partial file.
+            Err(WireError::Server(s)) if s.code == LOCK_NOT_AVAILABLE => {
+                return Ok(ConnEnd::LockBusy(item))
+            }
             Err(e) => return Err(wire_error(format!("dumping the data of {}", item.label), e)),
         };
         let file = sink.finish()?;
@@ -80,5 +83,5 @@ pub(super) fn run(mut conn: PlainConn, shared: &Shared) -> Result<Vec<DataDone>>
             file: DataFile { file, rows },
         });
     }
-    Ok(done)
+    Ok(ConnEnd::Drained)
 }

@@ -209,8 +209,8 @@ fn sigint_cancels_the_dump_and_removes_it() {
 /// Lock conflicts, the bounded behaviour: a session asking for ACCESS EXCLUSIVE on a table
 /// every worker is already reading waits until the dump ends, and the dump completes
 /// (locks already held are granted again without queueing). A worker that would have to
-/// take a new lock behind such a request fails after 1 s with a hint instead of waiting
-/// for ever (session::WORKER_LOCK_TIMEOUT_MS; dump_data.rs proves that case).
+/// take a new lock behind such a request gives up after 1 s and hands the table to the
+/// leader (session::WORKER_LOCK_TIMEOUT_MS; dump_data.rs proves that case).
 #[test]
 fn exclusive_request_on_a_table_being_read_waits_for_the_dump() {
     let cluster = Cluster::start();
