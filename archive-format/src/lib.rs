@@ -9,6 +9,7 @@ pub mod blob_frames;
 pub mod checksum;
 pub mod codec;
 pub mod data_file;
+pub mod data_order;
 mod direct_io;
 pub mod error;
 pub mod hashing;

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use archive_format::data_order::data_order;
 use archive_format::toc::{Entry, Section};
 use tokio_postgres::Client;
 
@@ -338,6 +339,15 @@ impl Selection {
             .map(|(k, e)| k.unwrap_or(false) && self.section(e.section))
             .collect();
         let kept_id = |id: u32| index.get(&id).is_some_and(|&i| keep[i]);
+        // Data only (`-a`): the keys stay behind, so the order they impose on the rows is
+        // written into the data entries' dependencies, for the restore to follow.
+        let data_order = data_order(&entries, &keep);
+        for tables in &data_order.circular {
+            tracing::warn!(
+                "there are circular foreign-key constraints among these tables: {}; restoring their data may need --disable-triggers",
+                tables.join(", ")
+            );
+        }
         let mut through: HashMap<u32, Vec<u32>> = HashMap::new();
         let mut out = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
@@ -353,6 +363,7 @@ impl Selection {
                     deps.extend(reachable(d, &entries, &index, &keep, &mut through));
                 }
             }
+            deps.extend(data_order.after.get(&e.id).into_iter().flatten());
             deps.sort_unstable();
             deps.dedup();
             e.deps = deps;

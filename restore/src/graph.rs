@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use archive_format::data_order::data_order;
 use archive_format::toc::{Entry, Section, Toc};
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -85,7 +86,8 @@ impl Item {
 }
 
 /// A soft edge does not pass failure on: the data of a table whose CREATE failed (it may
-/// already exist) is still loaded, as pg_restore does unless --no-data-for-failed-tables.
+/// already exist) is still loaded, as pg_restore does unless --no-data-for-failed-tables;
+/// and data ordered after other data is loaded even if that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edge {
     pub soft: bool,
@@ -187,6 +189,7 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
         ends.insert(e.id, (first, last));
     }
 
+    let data_order = data_order(&toc.entries, selected);
     let mut edges = Vec::new();
     for (_, e) in by_id.values() {
         let Some((mine, _)) = ends.get(&e.id) else {
@@ -216,14 +219,18 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
                 deps.extend(indexes_of_table.get(&t).into_iter().flatten());
             }
         }
+        deps.extend(data_order.after.get(&e.id).into_iter().flatten());
         deps.sort_unstable();
         deps.dedup();
         for d in deps.into_iter().filter(|d| *d != e.id) {
             let (Some((_, theirs)), Some((_, dep))) = (ends.get(&d), by_id.get(&d)) else {
                 continue;
             };
+            // Data after data (the rows a key references) is only an order: a failed
+            // load does not skip the loads after it.
             let soft =
-                dep.kind == "TABLE" && e.kind == "TABLE DATA" && !opts.no_data_for_failed_tables;
+                (dep.kind == "TABLE" && e.kind == "TABLE DATA" && !opts.no_data_for_failed_tables)
+                    || (dep.data.is_some() && e.data.is_some());
             for &from in theirs {
                 for &to in mine {
                     edges.push((from, to, Edge { soft }));

@@ -4,6 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use archive_format::data_order::data_order;
 use archive_format::toc::Toc;
 
 use crate::graph::Phase;
@@ -17,12 +18,15 @@ pub fn serial_order(toc: &Toc, selected: &[bool], position: &dyn Fn(usize) -> us
         .filter(|i| selected.get(*i).copied().unwrap_or(false))
         .collect();
     let index_of: HashMap<u32, usize> = chosen.iter().map(|&i| (toc.entries[i].id, i)).collect();
+    let data_order = data_order(&toc.entries, selected);
     let mut waiting_on: HashMap<usize, usize> = HashMap::new();
     let mut dependants: HashMap<usize, Vec<usize>> = HashMap::new();
     for &i in &chosen {
-        let mut deps: Vec<usize> = toc.entries[i]
+        let e = &toc.entries[i];
+        let mut deps: Vec<usize> = e
             .deps
             .iter()
+            .chain(data_order.after.get(&e.id).into_iter().flatten())
             .filter_map(|d| index_of.get(d).copied())
             .filter(|d| *d != i)
             .collect();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use archive_format::data_order::data_order;
 use archive_format::sql::qualified;
 use archive_format::toc::Toc;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -191,6 +192,7 @@ pub fn script(
     } else {
         None
     };
+    warn_of_key_loops(&toc, &selected, opts.disable_triggers);
     let pos = positions(&toc, &opts.selection);
     let plan = ScriptPlan {
         toc: &toc,
@@ -205,6 +207,20 @@ pub fn script(
         disable_triggers: opts.disable_triggers && data_only(&toc, &selected),
     };
     write_script(&plan, out)
+}
+
+/// A data-only restore orders tables by their foreign keys; tables whose keys form a loop
+/// cannot be, and their rows may be refused unless the keys' triggers are disabled.
+fn warn_of_key_loops(toc: &Toc, selected: &[bool], disable_triggers: bool) {
+    if disable_triggers {
+        return;
+    }
+    for tables in data_order(&toc.entries, selected).circular {
+        tracing::warn!(
+            "there are circular foreign-key constraints among these tables: {}; their data may be refused unless --disable-triggers is used",
+            tables.join(", ")
+        );
+    }
 }
 
 /// Restores into a database.
@@ -259,6 +275,7 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
             .map_err(server_error)?;
     }
 
+    warn_of_key_loops(&toc, &selected, opts.disable_triggers);
     let pos = positions(&toc, &opts.selection);
     let creation_order = serial_order(&toc, &selected, &|i| pos[i]);
     let mut stopped = false;

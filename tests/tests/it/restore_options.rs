@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::restore_support::{
     add_entry, archive_of, count, edit_toc, entry_id, has_relation, rrestore, small_source, stderr,
 };
-use crate::tools::restore;
+use crate::tools::{dump, restore};
 
 #[test]
 fn list_reads_back_with_lines_commented_out() {
@@ -99,8 +99,6 @@ fn sections_one_by_one_equal_a_whole_restore() {
     restore(&cluster, "dst2", &archive, &["-s"]);
     assert_eq!(count(&cluster, "dst2", "app.orders"), 0);
     assert!(has_relation(&cluster, "dst2", "app.orders_customer_idx"));
-    // Data after the foreign keys: the data-only restore needs --disable-triggers, or the
-    // orders may load before their customers.
     restore(
         &cluster,
         "dst2",
@@ -108,6 +106,22 @@ fn sections_one_by_one_equal_a_whole_restore() {
         &["-a", "--disable-triggers", "-j", "2"],
     );
     assert_same(&cluster, "src", &cluster, "dst2");
+    // Without --disable-triggers the keys check every row: customers must load before
+    // orders, though orders, the larger table, would be taken first.
+    cluster.create_db("dst3");
+    restore(&cluster, "dst3", &archive, &["-s"]);
+    restore(&cluster, "dst3", &archive, &["-a", "-j", "1"]);
+    assert_same(&cluster, "src", &cluster, "dst3");
+    let script = String::from_utf8(rrestore(&cluster, &["-a", "-f", "-", a]).stdout).unwrap();
+    let copy_of = |t: &str| script.find(&format!("COPY {t} ")).expect(t);
+    assert!(copy_of("app.customers") < copy_of("app.orders"));
+    // A data-only dump keeps no keys: it writes their order into the archive.
+    let data_only = dir.path().join("data-only");
+    dump(&cluster, "src", &data_only, &["-a"]);
+    cluster.create_db("dst4");
+    restore(&cluster, "dst4", &archive, &["-s"]);
+    restore(&cluster, "dst4", &data_only, &["-j", "1"]);
+    assert_same(&cluster, "src", &cluster, "dst4");
 
     let out = rrestore(&cluster, &["--section", "middle", "-d", "dst", a]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
