@@ -42,7 +42,7 @@ pub use cancel::{CancelList, Canceller};
 pub use conninfo::is_connection_string;
 pub use env::{Environment, MapEnv, ProcessEnv};
 pub use error::{ConnectFailure, Error};
-pub use message::server_message;
+pub use message::{server_message, session_ended};
 pub use options::{ConnectOptions, SessionAttrs};
 pub use plain::{PlainAddress, PlainEndpoint};
 pub use tls::SslMode;

@@ -17,3 +17,10 @@ pub fn server_message(e: &tokio_postgres::Error) -> String {
         None => error_chain(e),
     }
 }
+
+/// Whether a server error ended the session rather than one statement: connection
+/// exceptions (class 08) and operator intervention (class 57: terminated, shutting down).
+pub fn session_ended(code: &tokio_postgres::error::SqlState) -> bool {
+    let c = code.code();
+    c.starts_with("08") || c.starts_with("57P")
+}

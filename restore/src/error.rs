@@ -12,6 +12,10 @@ pub enum Error {
     /// The server went away mid-run; `--resume` continues from where it was.
     #[error("lost the connection to the server: {0}")]
     ConnectionLost(String),
+    /// The server refused the item and the client drops the session over it (tokio-postgres
+    /// does when a COPY fails to start): the item failed, its worker needs a new session.
+    #[error("{0}")]
+    SessionDropped(String),
     /// Writing the script or list failed.
     #[error("{0}")]
     Output(String),

@@ -105,6 +105,7 @@ impl ItemContext<'_> {
             };
             match err {
                 Error::ConnectionLost(m) => Error::ConnectionLost(format!("{what}: {m}")),
+                Error::SessionDropped(m) => Error::SessionDropped(format!("{what}: {m}")),
                 other => Error::Other(format!("{what}: {other}")),
             }
         })

@@ -73,10 +73,15 @@ pub async fn load(client: &Client, spec: &LoadSpec<'_>) -> Result<u64> {
             pgconn::server_message(&e)
         ))
     };
-    let sink = client
-        .copy_in::<_, Bytes>(spec.copy.as_str())
-        .await
-        .map_err(copy_err)?;
+    let sink = match client.copy_in::<_, Bytes>(spec.copy.as_str()).await {
+        Ok(sink) => sink,
+        // tokio-postgres (0.7) drops the session, a moment later, whenever the server
+        // refuses a COPY at its start: only the item failed, but this client is done.
+        Err(e) if e.code().is_some_and(|c| !pgconn::session_ended(c)) => {
+            return Err(Error::SessionDropped(copy_err(e).to_string()))
+        }
+        Err(e) => return Err(copy_err(e)),
+    };
     futures::pin_mut!(sink);
     while let Some(chunk) = rx.recv().await {
         match chunk {

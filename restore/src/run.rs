@@ -350,8 +350,20 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     );
     let execute = |n: NodeIndex, worker: Worker| -> ItemFuture<'_> {
         let ctx = &ctx;
+        let conn = &conn;
         Box::pin(async move {
             let result = ctx.run(&worker.client, n).await;
+            let (worker, result) = match result {
+                // The item failed, the server is fine: a new session takes over.
+                Err(Error::SessionDropped(m)) => match session::open(conn, &opts.session).await {
+                    Ok(fresh) => (fresh, Err(Error::Other(m))),
+                    Err(e) => (
+                        worker,
+                        Err(Error::ConnectionLost(format!("{m}; reconnecting: {e}"))),
+                    ),
+                },
+                r => (worker, r),
+            };
             (n, worker, result)
         })
     };

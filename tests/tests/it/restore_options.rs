@@ -456,3 +456,30 @@ fn analyze_leaves_statistics() {
     );
     assert_same(&cluster, "src", &cluster, "dst");
 }
+
+#[test]
+fn data_for_missing_tables_fails_those_items_and_loads_the_rest() {
+    let cluster = Cluster::start();
+    small_source(&cluster, "src");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archive_of(&cluster, "src", dir.path(), "a");
+    // Only the customers' table exists in the target: orders and the log are missing.
+    cluster.create_db("dst");
+    cluster.psql("dst", "CREATE SCHEMA app; CREATE SCHEMA audit");
+    restore(&cluster, "dst", &archive, &["-s", "-t", "customers"]);
+    // Every worker meets a missing table; each must go on with the items after it.
+    let out = rrestore(
+        &cluster,
+        &["-a", "-j", "2", "-d", "dst", archive.to_str().unwrap()],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("app.orders")
+            && err.contains("does not exist")
+            && err.contains("errors ignored on restore:"),
+        "{err}"
+    );
+    assert!(!err.contains("lost the connection"), "{err}");
+    assert_eq!(count(&cluster, "dst", "app.customers"), 2000);
+}
