@@ -41,9 +41,17 @@ pub async fn read(client: &Client) -> Result<Vec<(ObjId, ObjId)>> {
 /// Adds the edges whose both ends are dumped.
 pub fn apply(toc: &mut TocBuilder, edges: &[(ObjId, ObjId)]) {
     let mut add: HashMap<u32, Vec<u32>> = HashMap::new();
+    // A base type's own functions (input, output, typmod, analyze...), which the type
+    // names, come between its shell and it; every other function that uses the type waits
+    // for the whole type (an SQL function cannot take a shell type).
+    let type_functions: HashSet<(ObjId, ObjId)> = edges
+        .iter()
+        .filter(|(ty, f)| f.class == class::PG_PROC && toc.shell_types.contains_key(ty))
+        .map(|(ty, f)| (*f, *ty))
+        .collect();
     for (obj, target) in edges {
         let target_id = match toc.shell_types.get(target) {
-            Some(shell) if obj.class == class::PG_PROC => Some(*shell),
+            Some(shell) if type_functions.contains(&(*obj, *target)) => Some(*shell),
             _ => toc.id_of(*target),
         };
         if let (Some(a), Some(b)) = (toc.id_of(*obj), target_id) {

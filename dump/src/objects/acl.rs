@@ -265,15 +265,20 @@ impl Acls {
             };
             let (section, schema) = (parent.section, parent.schema.clone());
             let keyword = grant_keyword(d.keyword);
+            // GRANT names an aggregate of no arguments as a function: agg(), not agg(*).
+            let d_name = match (d.keyword, d.name.strip_suffix("(*)")) {
+                ("AGGREGATE", Some(bare)) => format!("{bare}()"),
+                _ => d.name.clone(),
+            };
             let (on, mut sql, name) = match &acl.column {
                 // Column privileges start from none: only the grants.
                 Some(col) => (
-                    format!("{keyword} {}", d.name),
+                    format!("{keyword} {d_name}"),
                     String::new(),
                     format!("COLUMN {}.{}", d.name, quote_ident(col)),
                 ),
                 None => {
-                    let on = format!("{keyword} {}", d.name);
+                    let on = format!("{keyword} {d_name}");
                     let reset = format!(
                         "REVOKE ALL ON {on} FROM PUBLIC;\nREVOKE ALL ON {on} FROM {};\n",
                         quote_ident(&acl.owner)

@@ -34,9 +34,13 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Functions> {
     let agg_options = aggregate_options_sql();
     let sql = format!(
         "SELECT p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_userbyid(p.proowner)::text,
-                p.prokind::text, pg_catalog.pg_get_function_identity_arguments(p.oid),
+                p.prokind::text,
+                -- An aggregate of no arguments is written agg(*) everywhere: agg() is not SQL.
+                CASE WHEN p.prokind = 'a' AND p.pronargs = 0 THEN '*'
+                     ELSE pg_catalog.pg_get_function_identity_arguments(p.oid) END,
                 CASE WHEN p.prokind = 'a' THEN
-                    pg_catalog.pg_get_function_arguments(p.oid) || E')\\n(' || ({agg_options})
+                    CASE WHEN p.pronargs = 0 THEN '*' ELSE pg_catalog.pg_get_function_arguments(p.oid) END
+                    || E')\\n(' || ({agg_options})
                 ELSE pg_catalog.pg_get_functiondef(p.oid) END
            FROM pg_catalog.pg_proc p
            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace

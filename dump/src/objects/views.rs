@@ -45,6 +45,8 @@ struct MatviewIndex {
 pub struct Views {
     views: Vec<View>,
     indexes: Vec<MatviewIndex>,
+    /// (materialized view, a materialized view it reads, directly or through views).
+    reads: Vec<(u32, u32)>,
 }
 
 pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Views> {
@@ -135,12 +137,66 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Views> {
                 clustered: r.get(5),
             })
             .collect();
+        let rows = client
+            .query(MATVIEW_READS, &[])
+            .await
+            .during(|| "reading which materialized views read others".into())?;
+        out.reads = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     }
     Ok(out)
 }
 
+/// Pairs (m, r): materialized view m's query reads materialized view r, itself or
+/// through plain views. m can only be refreshed after r.
+const MATVIEW_READS: &str = "
+WITH RECURSIVE reads(mv, rel) AS (
+    SELECT r.ev_class, d.refobjid
+      FROM pg_catalog.pg_rewrite r
+      JOIN pg_catalog.pg_class m ON m.oid = r.ev_class AND m.relkind = 'm'
+      JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+       AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.refobjid <> r.ev_class
+    UNION
+    SELECT reads.mv, d.refobjid
+      FROM reads
+      JOIN pg_catalog.pg_class v ON v.oid = reads.rel AND v.relkind = 'v'
+      JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.oid
+      JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+       AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.refobjid <> v.oid
+)
+SELECT DISTINCT reads.mv, reads.rel
+  FROM reads JOIN pg_catalog.pg_class c ON c.oid = reads.rel AND c.relkind = 'm'
+ WHERE reads.mv <> reads.rel";
+
 impl Views {
+    /// Populated materialized views that cannot be refreshed: they read one that is not
+    /// populated (emptied after they were filled). As pg_dump does, they are restored
+    /// unpopulated too, as a refresh would fail.
+    fn unrefreshable(&self) -> std::collections::HashSet<u32> {
+        let mut empty: std::collections::HashSet<u32> = self
+            .views
+            .iter()
+            .filter(|v| v.materialized && !v.populated)
+            .map(|v| v.oid)
+            .collect();
+        loop {
+            let more: Vec<u32> = self
+                .reads
+                .iter()
+                .filter(|(m, r)| empty.contains(r) && !empty.contains(m))
+                .map(|(m, _)| *m)
+                .collect();
+            if more.is_empty() {
+                return empty;
+            }
+            empty.extend(more);
+        }
+    }
+
     pub fn add_entries(&self, toc: &mut TocBuilder) {
+        let unrefreshable = self.unrefreshable();
+        let mut refresh_of: std::collections::HashMap<u32, u32> = Default::default();
         for v in &self.views {
             let name = qualified(&v.schema, &v.name);
             let (kind, keyword) = if v.materialized {
@@ -187,7 +243,12 @@ impl Views {
             for part in &v.parts {
                 toc.alias(*part, id);
             }
-            if v.materialized && v.populated {
+            if v.materialized && v.populated && unrefreshable.contains(&v.oid) {
+                tracing::warn!(
+                    "materialized view {name} reads a materialized view that is not populated; it will be restored unpopulated too"
+                );
+            }
+            if v.materialized && !unrefreshable.contains(&v.oid) {
                 let mut data = entry(
                     "MATERIALIZED VIEW DATA",
                     Section::PostData,
@@ -200,7 +261,14 @@ impl Views {
                 data.deps.push(id);
                 data.table = Some(id);
                 data.size = v.size;
-                toc.push(data, None);
+                refresh_of.insert(v.oid, toc.push(data, None));
+            }
+        }
+        for (m, r) in &self.reads {
+            if let (Some(&refresh), Some(&after)) = (refresh_of.get(m), refresh_of.get(r)) {
+                if let Some(e) = toc.entry_mut(refresh) {
+                    e.deps.push(after);
+                }
             }
         }
         for i in &self.indexes {
