@@ -41,7 +41,10 @@ pub async fn read_tables(client: &Client) -> Result<Vec<Table>> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
                 pg_catalog.pg_get_userbyid(c.relowner)::text, c.relpersistence = 'u',
-                coalesce(c.reloptions, '{{}}')::text[],
+                -- The TOAST table's own options are set through its table: toast.name=value.
+                coalesce(c.reloptions, '{{}}')::text[]
+                  || coalesce(ARRAY(SELECT 'toast.' || o FROM pg_catalog.pg_class tc, unnest(tc.reloptions) o
+                                     WHERE tc.oid = c.reltoastrelid), '{{}}')::text[],
                 ARRAY[c.reltype, coalesce(rt.typarray, 0)]::oid[],
                 CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
                 CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
@@ -224,7 +227,10 @@ pub async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
                 pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin,
-                s.seqmax, s.seqcache, s.seqcycle, dep.refobjid, a.attname::text, dep.deptype::text
+                s.seqmax, s.seqcache, s.seqcycle, dep.refobjid, a.attname::text, dep.deptype::text,
+                -- Sequences can be unlogged from PostgreSQL 15 on.
+                CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 150000
+                     THEN c.relpersistence = 'u' END
            FROM pg_catalog.pg_class c
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
            JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid
@@ -260,6 +266,7 @@ pub async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
                 cycle: r.get(10),
                 owned_by: owner_table.zip(owner_col),
                 identity: deptype.as_deref() == Some("i"),
+                unlogged: r.get(14),
                 last_value: 0,
                 is_called: false,
             }

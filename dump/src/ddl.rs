@@ -13,11 +13,10 @@ impl TocBuilder {
     pub fn add_schemas(&mut self, schemas: &[Schema]) {
         for s in schemas {
             let name = quote_ident(&s.name);
-            // `public` comes with every database; only a changed owner needs saying.
+            // `public` comes with every database: its entry only carries a changed owner,
+            // and its privileges and comment, which hang off it.
             let public = s.name == "public";
-            if public && s.owner == "pg_database_owner" {
-                continue;
-            }
+            let owner = Some(s.owner.as_str()).filter(|o| !(public && *o == "pg_database_owner"));
             let (create, drop) = if public {
                 (String::new(), String::new())
             } else {
@@ -31,7 +30,7 @@ impl TocBuilder {
                 Section::PreData,
                 None,
                 &s.name,
-                Some(&s.owner),
+                owner,
                 create,
                 drop,
             );
@@ -45,7 +44,8 @@ impl TocBuilder {
         for s in seqs.iter().filter(|s| !s.identity) {
             let name = qualified(&s.schema, &s.name);
             let create = format!(
-                "CREATE SEQUENCE {name}\n    AS {}\n{};",
+                "CREATE {}SEQUENCE {name}\n    AS {}\n{};",
+                if s.unlogged == Some(true) { "UNLOGGED " } else { "" },
                 s.type_sql,
                 sequence_options(s)
             );
@@ -151,11 +151,27 @@ impl TocBuilder {
             }
         }
         if !t.reloptions.is_empty() {
-            create.push_str(&format!("\nWITH ({})", t.reloptions.join(", ")));
+            create.push_str(&format!(
+                "\nWITH ({})",
+                column_settings::reloptions_sql(&t.reloptions)
+            ));
         }
         create.push(';');
         create.push_str(&inheritance::after_create(t, &plan, &parents));
         create.push_str(&column_settings::alter_statements(t));
+        // An identity sequence is created as logged or unlogged as its table; one changed
+        // since says so.
+        for s in seqs.iter().filter(|s| {
+            s.identity
+                && s.owned_by.as_ref().is_some_and(|(o, _)| *o == t.oid)
+                && s.unlogged.is_some_and(|u| u != t.unlogged)
+        }) {
+            create.push_str(&format!(
+                "\nALTER SEQUENCE {} SET {};",
+                qualified(&s.schema, &s.name),
+                if s.unlogged == Some(true) { "UNLOGGED" } else { "LOGGED" }
+            ));
+        }
         // Foreign tables have no replica identity ('n' in the catalog).
         match t.replica_identity {
             _ if t.kind == 'f' => {}
@@ -339,8 +355,15 @@ impl TocBuilder {
                 format!("{cname} ON {tname}"),
             );
             // A foreign key names the index it relies on: let that index oid find this entry.
+            // The index is the constraint's and has its name: a comment on it comes after.
             if let Some(idx) = c.index_oid.filter(|_| c.kind != 'f') {
                 self.alias(ObjId::rel(idx), id);
+                self.register(
+                    ObjId::rel(idx),
+                    id,
+                    "INDEX",
+                    qualified(&table.schema, &c.name),
+                );
             }
         }
     }

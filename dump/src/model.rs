@@ -117,6 +117,8 @@ pub struct Sequence {
     pub owned_by: Option<(u32, String)>,
     /// The sequence behind an identity column: created with its table.
     pub identity: bool,
+    /// UNLOGGED; None before PostgreSQL 15, which has only logged sequences.
+    pub unlogged: Option<bool>,
     pub last_value: i64,
     pub is_called: bool,
 }

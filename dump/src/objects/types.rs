@@ -66,7 +66,8 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
         "SELECT t.oid, n.nspname::text, t.typname::text, pg_catalog.pg_get_userbyid(t.typowner)::text,
                 t.typtype::text, ARRAY[t.typarray]::oid[] || {multirange}::oid[], t.typrelid
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-          WHERE t.typtype IN ('e', 'c', 'd', 'r', 'b') AND {USER_SCHEMA} AND {}
+          WHERE (t.typtype IN ('e', 'c', 'd', 'r', 'b') OR (t.typtype = 'p' AND NOT t.typisdefined))
+            AND {USER_SCHEMA} AND {}
             AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c')
             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)
           ORDER BY n.nspname, t.typname",
@@ -305,6 +306,8 @@ impl Types {
                     };
                     ("DOMAIN", self.domain_sql(t, d, &name))
                 }
+                // A shell never completed (`CREATE TYPE name;` alone).
+                'p' => ("TYPE", format!("CREATE TYPE {name};")),
                 'r' => {
                     let Some(opts) = self.ranges.get(&t.oid) else {
                         continue;
