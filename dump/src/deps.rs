@@ -5,12 +5,13 @@
 
 use std::collections::{HashMap, HashSet};
 
+use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
 use tokio_postgres::Client;
 
 use crate::error::{QueryContext, Result};
 use crate::objects::{class, ObjId};
-use crate::toc_builder::TocBuilder;
+use crate::toc_builder::{entry, TocBuilder};
 
 /// OIDs below this belong to objects initdb created; they are never dumped.
 const FIRST_NORMAL_OBJECT_ID: u32 = 16384;
@@ -90,6 +91,92 @@ pub fn fix_sections(toc: &mut TocBuilder) {
             break;
         }
     }
+}
+
+/// A CHECK constraint inside CREATE TABLE that uses something itself built on the table
+/// (a function taking the table's row type) is a loop: such a check moves out of the
+/// table into its own `ALTER TABLE ... ADD CONSTRAINT` entry after both, as pg_dump does.
+pub fn split_check_loops(toc: &mut TocBuilder, edges: &[(ObjId, ObjId)]) {
+    let checks = toc.inline_checks.clone();
+    for c in checks {
+        let t = c.table_entry;
+        let mut uses: Vec<u32> = edges
+            .iter()
+            .filter(|(obj, _)| *obj == c.obj)
+            .filter_map(|(_, target)| toc.id_of(*target))
+            .filter(|id| *id != t)
+            .collect();
+        uses.sort_unstable();
+        uses.dedup();
+        let looping: Vec<u32> = uses
+            .iter()
+            .copied()
+            .filter(|u| depends_on(toc, *u, t))
+            .collect();
+        if looping.is_empty() {
+            continue;
+        }
+        let Some(table) = toc.entry_mut(t) else {
+            continue;
+        };
+        let line = &c.line;
+        let before = table.create.clone();
+        for (from, to) in [
+            (format!(",\n    {line}"), String::new()),
+            (format!("{line},\n    "), String::new()),
+            (format!("\n    {line}\n"), "\n".to_owned()),
+        ] {
+            if table.create.contains(&from) {
+                table.create = table.create.replacen(&from, &to, 1);
+                break;
+            }
+        }
+        if table.create == before {
+            continue;
+        }
+        table.deps.retain(|d| !looping.contains(d));
+        let tname = qualified(&c.schema, &c.table_name);
+        let owner = table.owner.clone();
+        let mut e = entry(
+            "CHECK CONSTRAINT",
+            Section::PreData,
+            Some(&c.schema),
+            &format!("{} {}", c.table_name, c.name),
+            owner.as_deref(),
+            format!(
+                "ALTER TABLE {tname}\n    ADD CONSTRAINT {} {};",
+                quote_ident(&c.name),
+                c.definition
+            ),
+            format!("ALTER TABLE {tname} DROP CONSTRAINT {};", quote_ident(&c.name)),
+        );
+        e.deps = std::iter::once(t).chain(uses).collect();
+        e.table = Some(t);
+        let id = toc.push(e, None);
+        toc.register(
+            c.obj,
+            id,
+            "CONSTRAINT",
+            format!("{} ON {tname}", quote_ident(&c.name)),
+        );
+    }
+}
+
+/// Whether entry `from` depends on entry `to`, directly or not.
+fn depends_on(toc: &TocBuilder, from: u32, to: u32) -> bool {
+    let mut seen: HashSet<u32> = HashSet::new();
+    let mut todo = vec![from];
+    while let Some(id) = todo.pop() {
+        if id == to {
+            return true;
+        }
+        if seen.insert(id) {
+            if let Some(e) = toc.entries.get(id as usize - 1) {
+                todo.extend(e.deps.iter().copied());
+            }
+        }
+    }
+    false
 }
 
 /// Finds dependency loops that survived the dump's own loop breaking, reports them,

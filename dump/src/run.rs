@@ -189,6 +189,10 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         families.database.no_tablespaces = sel.no_tablespaces();
         build_entries(&mut toc, &cat);
         families.add_entries(&mut toc);
+        // Before the annotations: a check moved out of its table takes its comment along.
+        let edges = deps::read(client).await?;
+        deps::apply(&mut toc, &edges);
+        deps::split_check_loops(&mut toc, &edges);
         families.add_annotations(&mut toc);
         if sel.large_objects() && sel.section(Section::Data) {
             families
@@ -202,8 +206,6 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
                 )
                 .await?;
         }
-        let edges = deps::read(client).await?;
-        deps::apply(&mut toc, &edges);
         deps::fix_sections(&mut toc);
         for w in deps::break_cycles(&mut toc) {
             tracing::warn!("{w}");

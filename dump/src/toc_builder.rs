@@ -20,9 +20,24 @@ pub struct TocBuilder {
     pub no_owner: bool,
     /// How SQL names each dumped object, for comments, privileges and security labels.
     pub designators: HashMap<ObjId, Designator>,
-    /// Base types' shell entries: functions that mention the type (its I/O functions
-    /// above all) depend on the shell, which breaks the type <-> function loop.
+    /// Base types' shell entries: the type's own functions (input, output...) depend on
+    /// the shell, which breaks the type <-> function loop.
     pub shell_types: HashMap<ObjId, u32>,
+    /// CHECK constraints written inside their table's CREATE TABLE, which
+    /// `deps::split_check_loops` may move out.
+    pub inline_checks: Vec<InlineCheck>,
+}
+
+/// A CHECK constraint inside its table's CREATE TABLE, as the line `line`.
+#[derive(Clone, Debug)]
+pub struct InlineCheck {
+    pub obj: ObjId,
+    pub table_entry: u32,
+    pub schema: String,
+    pub table_name: String,
+    pub name: String,
+    pub definition: String,
+    pub line: String,
 }
 
 /// How SQL statements name an object: `COMMENT ON <keyword> <name>`,
