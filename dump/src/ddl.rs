@@ -45,7 +45,11 @@ impl TocBuilder {
             let name = qualified(&s.schema, &s.name);
             let create = format!(
                 "CREATE {}SEQUENCE {name}\n    AS {}\n{};",
-                if s.unlogged == Some(true) { "UNLOGGED " } else { "" },
+                if s.unlogged == Some(true) {
+                    "UNLOGGED "
+                } else {
+                    ""
+                },
                 s.type_sql,
                 sequence_options(s)
             );
@@ -165,7 +169,11 @@ impl TocBuilder {
             create.push_str(&format!(
                 "\nALTER SEQUENCE {} SET {};",
                 qualified(&s.schema, &s.name),
-                if s.unlogged == Some(true) { "UNLOGGED" } else { "LOGGED" }
+                if s.unlogged == Some(true) {
+                    "UNLOGGED"
+                } else {
+                    "LOGGED"
+                }
             ));
         }
         // Foreign tables have no replica identity ('n' in the catalog).

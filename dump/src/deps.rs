@@ -148,7 +148,10 @@ pub fn split_check_loops(toc: &mut TocBuilder, edges: &[(ObjId, ObjId)]) {
                 quote_ident(&c.name),
                 c.definition
             ),
-            format!("ALTER TABLE {tname} DROP CONSTRAINT {};", quote_ident(&c.name)),
+            format!(
+                "ALTER TABLE {tname} DROP CONSTRAINT {};",
+                quote_ident(&c.name)
+            ),
         );
         e.deps = std::iter::once(t).chain(uses).collect();
         e.table = Some(t);

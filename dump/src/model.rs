@@ -92,6 +92,30 @@ pub struct ForeignTable {
 }
 
 impl Table {
+    /// A relation known by name only, for reading its columns (a materialized view's).
+    pub fn named(oid: u32, schema: &str, name: &str, kind: char) -> Table {
+        Table {
+            oid,
+            schema: schema.to_owned(),
+            name: name.to_owned(),
+            kind,
+            owner: String::new(),
+            unlogged: false,
+            reloptions: Vec::new(),
+            size: 0,
+            pages: 0,
+            columns: Vec::new(),
+            row_types: Vec::new(),
+            partition_key: None,
+            partition_bound: None,
+            parents: Vec::new(),
+            of_type: None,
+            access_method: None,
+            replica_identity: 'd',
+            foreign: None,
+        }
+    }
+
     pub fn has_data(&self) -> bool {
         self.kind == 'r'
     }

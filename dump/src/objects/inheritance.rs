@@ -180,24 +180,10 @@ mod tests {
 
     fn table(name: &str, columns: Vec<Column>, parents: Vec<u32>) -> Table {
         Table {
-            oid: 1,
-            schema: "s".into(),
-            name: name.into(),
-            kind: 'r',
             owner: "o".into(),
-            unlogged: false,
-            reloptions: Vec::new(),
-            size: 0,
-            pages: 0,
             columns,
-            row_types: Vec::new(),
-            partition_key: None,
-            partition_bound: None,
             parents,
-            of_type: None,
-            access_method: None,
-            replica_identity: 'd',
-            foreign: None,
+            ..Table::named(1, "s", name, 'r')
         }
     }
 

@@ -5,8 +5,10 @@ use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
+use super::{class, column_settings, not_extension_member, Ctx, ObjId, USER_SCHEMA};
+use crate::catalog::read_columns;
 use crate::error::{QueryContext, Result};
+use crate::model::Table;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -28,6 +30,9 @@ struct View {
     parts: Vec<ObjId>,
     /// Column defaults set on a view: (column, expression).
     defaults: Vec<(String, String)>,
+    /// A materialized view's column settings (storage, compression, statistics...):
+    /// ALTER statements, or empty.
+    column_settings: String,
     size: u64,
 }
 
@@ -49,7 +54,7 @@ pub struct Views {
     reads: Vec<(u32, u32)>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Views> {
+pub async fn read(client: &Client, ctx: &Ctx) -> Result<Views> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
                 c.relkind = 'm', c.relispopulated, pg_catalog.pg_get_viewdef(c.oid),
@@ -104,6 +109,7 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Views> {
                 .map(|(c, e)| (c.to_owned(), e.to_owned()))
                 .collect(),
             size: size.max(0) as u64,
+            column_settings: String::new(),
         });
     }
     let matviews: Vec<u32> = out
@@ -113,6 +119,21 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Views> {
         .map(|v| v.oid)
         .collect();
     if !matviews.is_empty() {
+        let mut relations: Vec<Table> = out
+            .views
+            .iter()
+            .filter(|v| v.materialized)
+            .map(|v| Table::named(v.oid, &v.schema, &v.name, 'm'))
+            .collect();
+        read_columns(client, &mut relations, ctx.server_version).await?;
+        for (v, r) in out
+            .views
+            .iter_mut()
+            .filter(|v| v.materialized)
+            .zip(&relations)
+        {
+            v.column_settings = column_settings::alter_statements(r);
+        }
         let rows = client
             .query(
                 "SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text,
@@ -223,6 +244,7 @@ impl Views {
                 create.push_str("\n  WITH NO DATA");
             }
             create.push(';');
+            create.push_str(&v.column_settings);
             for (col, expr) in &v.defaults {
                 create.push_str(&format!(
                     "\nALTER VIEW {name} ALTER COLUMN {} SET DEFAULT {expr};",
