@@ -14,6 +14,9 @@ use archive_format::{open_verified, ChecksumAlgo, Codec, Entry, FileRecord, Head
 use proptest::prelude::*;
 use proptest::sample::Index;
 
+mod support;
+use support::replace_somewhere;
+
 /// More decoded bytes than any input here can honestly produce: a decoder that gets
 /// this far from a few kilobytes is looping.
 const OUTPUT_LIMIT: u64 = 64 << 20;
@@ -200,32 +203,6 @@ fn hostile_value() -> impl Strategy<Value = serde_json::Value> {
         // Deeper than serde_json's recursion limit.
         Just((0..300).fold(json!(1), |inner, _| json!([inner]))),
     ]
-}
-
-/// Replaces the value at a randomly chosen place of `doc` (walking `steps`) with `new`.
-fn replace_somewhere(doc: &mut serde_json::Value, steps: &[Index], new: serde_json::Value) {
-    let mut pointer = String::new();
-    let mut here = &*doc;
-    for step in steps {
-        let (key, next) = match here {
-            serde_json::Value::Object(map) if !map.is_empty() => {
-                let keys: Vec<&String> = map.keys().collect();
-                let key = *step.get(&keys);
-                (key.replace('~', "~0").replace('/', "~1"), &map[key])
-            }
-            serde_json::Value::Array(items) if !items.is_empty() => {
-                let i = step.index(items.len());
-                (i.to_string(), &items[i])
-            }
-            _ => break,
-        };
-        pointer.push('/');
-        pointer.push_str(&key);
-        here = next;
-    }
-    if let Some(slot) = doc.pointer_mut(&pointer) {
-        *slot = new;
-    }
 }
 
 /// A stream of `method` holding `raw`.

@@ -12,6 +12,10 @@ use physical::manifest::{
 use proptest::prelude::*;
 use proptest::sample::Index;
 
+#[path = "../../archive-format/tests/support/mod.rs"]
+mod support;
+use support::replace_somewhere;
+
 const LABEL: &str = "20261123-010203F";
 
 fn blob(file: &str, offset: u64) -> BlobRef {
@@ -140,31 +144,6 @@ fn hostile_value() -> impl Strategy<Value = serde_json::Value> {
         Just(json!([])),
         Just(json!({})),
     ]
-}
-
-fn replace_somewhere(doc: &mut serde_json::Value, steps: &[Index], new: serde_json::Value) {
-    let mut pointer = String::new();
-    let mut here = &*doc;
-    for step in steps {
-        let (key, next) = match here {
-            serde_json::Value::Object(map) if !map.is_empty() => {
-                let keys: Vec<&String> = map.keys().collect();
-                let key = *step.get(&keys);
-                (key.replace('~', "~0").replace('/', "~1"), &map[key])
-            }
-            serde_json::Value::Array(items) if !items.is_empty() => {
-                let i = step.index(items.len());
-                (i.to_string(), &items[i])
-            }
-            _ => break,
-        };
-        pointer.push('/');
-        pointer.push_str(&key);
-        here = next;
-    }
-    if let Some(slot) = doc.pointer_mut(&pointer) {
-        *slot = new;
-    }
 }
 
 proptest! {

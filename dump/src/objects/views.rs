@@ -1,6 +1,8 @@
 //! Views and materialized views (with their indexes, and the refresh that fills a
 //! populated materialized view after everything it reads is restored).
 
+use std::collections::{HashMap, HashSet};
+
 use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
 use tokio_postgres::Client;
@@ -194,8 +196,8 @@ impl Views {
     /// Populated materialized views that cannot be refreshed: they read one that is not
     /// populated (emptied after they were filled). As pg_dump does, they are restored
     /// unpopulated too, as a refresh would fail.
-    fn unrefreshable(&self) -> std::collections::HashSet<u32> {
-        let mut empty: std::collections::HashSet<u32> = self
+    fn unrefreshable(&self) -> HashSet<u32> {
+        let mut empty: HashSet<u32> = self
             .views
             .iter()
             .filter(|v| v.materialized && !v.populated)
@@ -217,7 +219,7 @@ impl Views {
 
     pub fn add_entries(&self, toc: &mut TocBuilder) {
         let unrefreshable = self.unrefreshable();
-        let mut refresh_of: std::collections::HashMap<u32, u32> = Default::default();
+        let mut refresh_of: HashMap<u32, u32> = HashMap::new();
         for v in &self.views {
             let name = qualified(&v.schema, &v.name);
             let (kind, keyword) = if v.materialized {

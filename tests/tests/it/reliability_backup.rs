@@ -3,7 +3,8 @@
 //! unfinished backup; the next backup succeeds and restores. (An interrupted backup's
 //! chunks being reused: physical_resume.rs.)
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use rdump_tests::{check, Cluster};
@@ -85,8 +86,9 @@ fn next_backup_restores(cluster: &Cluster, repo: &Path) {
     assert_eq!(cluster.data_digest("app"), digest);
 }
 
-#[test]
-fn terminated_backup_connection_fails_without_a_manifest() {
+/// A cluster with changes, and `rbackup backup` into `<scratch>/repo` running until it
+/// waits for its spread checkpoint.
+fn backup_waiting_for_its_checkpoint() -> (Cluster, tempfile::TempDir, PathBuf, Child) {
     let cluster = dirty_cluster();
     let scratch = scratch_dir("rrb-");
     let repo = scratch.path().join("repo");
@@ -97,6 +99,12 @@ fn terminated_backup_connection_fails_without_a_manifest() {
         Duration::from_secs(60),
         || waiting_in_backup_start(&cluster),
     );
+    (cluster, scratch, repo, child)
+}
+
+#[test]
+fn terminated_backup_connection_fails_without_a_manifest() {
+    let (cluster, _scratch, repo, child) = backup_waiting_for_its_checkpoint();
     cluster.psql(
         "postgres",
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rbackup'",
@@ -113,16 +121,7 @@ fn terminated_backup_connection_fails_without_a_manifest() {
 
 #[test]
 fn sigint_cancels_the_backup_start_and_leaves_no_manifest() {
-    let cluster = dirty_cluster();
-    let scratch = scratch_dir("rrb-");
-    let repo = scratch.path().join("repo");
-    let mut child = spawn(&mut spread_backup(&cluster, &repo));
-    wait_for(
-        "the backup waits for its checkpoint",
-        &mut child,
-        Duration::from_secs(60),
-        || waiting_in_backup_start(&cluster),
-    );
+    let (cluster, _scratch, repo, child) = backup_waiting_for_its_checkpoint();
     assert_eq!(sessions(&cluster, "rbackup"), 1);
     signal(&child, libc::SIGINT);
     let (status, stderr) = finish(child, Duration::from_secs(10));

@@ -1,8 +1,8 @@
 //! rdump on its worst day: writes going on during the dump, its sessions terminated,
 //! the process killed at random moments or interrupted with Ctrl-C.
 
-use std::path::Path;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use rdump_tests::Cluster;
@@ -95,10 +95,8 @@ fn dump_under_pgbench_load_is_one_snapshot() {
     assert_eq!(cluster.psql("bench", PGBENCH_BALANCES_AGREE), "t");
 }
 
-/// Terminates the rdump sessions `which` selects (an SQL condition on pg_stat_activity)
-/// while big is being copied; the dump must fail with one line saying what it was doing
-/// and leave no directory.
-fn terminated_mid_dump(which: &str, expected: &[&str]) {
+/// A slow source, and `rdump` into `<dir>/a` running until it copies big.
+fn dump_until_big_is_copied() -> (Cluster, tempfile::TempDir, PathBuf, Child) {
     let cluster = Cluster::start();
     slow_source(&cluster);
     let dir = tempfile::tempdir().unwrap();
@@ -110,6 +108,14 @@ fn terminated_mid_dump(which: &str, expected: &[&str]) {
         Duration::from_secs(60),
         || copying(&cluster),
     );
+    (cluster, dir, out, child)
+}
+
+/// Terminates the rdump sessions `which` selects (an SQL condition on pg_stat_activity)
+/// while big is being copied; the dump must fail with one line saying what it was doing
+/// and leave no directory.
+fn terminated_mid_dump(which: &str, expected: &[&str]) {
+    let (cluster, _dir, out, child) = dump_until_big_is_copied();
     let killed = cluster.psql(
         "postgres",
         &format!(
@@ -185,17 +191,7 @@ fn sigkill_at_random_points_never_leaves_a_restorable_partial_archive() {
 
 #[test]
 fn sigint_cancels_the_dump_and_removes_it() {
-    let cluster = Cluster::start();
-    slow_source(&cluster);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("a");
-    let mut child = spawn(&mut slow_dump(&cluster, &out));
-    wait_for(
-        "big is being copied",
-        &mut child,
-        Duration::from_secs(60),
-        || copying(&cluster),
-    );
+    let (cluster, _dir, out, child) = dump_until_big_is_copied();
     assert!(sessions(&cluster, "rdump") >= 2);
     signal(&child, libc::SIGINT);
     let (status, stderr) = finish(child, Duration::from_secs(10));
