@@ -145,6 +145,7 @@ mod tests {
             size: 1,
             data,
             index_build: None,
+            database: None,
         }
     }
 

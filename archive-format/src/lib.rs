@@ -10,6 +10,7 @@ pub mod checksum;
 pub mod codec;
 pub mod data_file;
 pub mod data_order;
+pub mod database;
 mod direct_io;
 pub mod error;
 pub mod hashing;

@@ -12,12 +12,14 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::write_atomic;
 use crate::checksum::ChecksumAlgo;
 use crate::codec::Codec;
+use crate::database::DatabaseProps;
 use crate::error::{Error, Result};
 use crate::record::FileRecord;
 
 pub const TOC_FILE: &str = "toc.json";
 pub const FORMAT_MAJOR: u32 = 1;
-pub const FORMAT_MINOR: u32 = 0;
+/// 1.1: the DATABASE entry carries its properties typed (`Entry::database`).
+pub const FORMAT_MINOR: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormatVersion {
@@ -129,6 +131,9 @@ pub struct Entry {
     /// one-statement form for scripts and for servers that refuse the split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_build: Option<IndexBuild>,
+    /// On the DATABASE entry: the database's properties, so it can be made under any name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseProps>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,6 +321,7 @@ mod tests {
                     size: 0,
                     data: None,
                     index_build: None,
+                    database: None,
                 },
                 Entry {
                     id: 2,
@@ -331,6 +337,7 @@ mod tests {
                     table: Some(1),
                     size: 10,
                     index_build: None,
+                    database: None,
                     data: Some(TableData {
                         copy: "COPY public.t (a) FROM stdin".into(),
                         files: vec![DataFile {

@@ -37,6 +37,7 @@ fn entry(id: u32, kind: &str, section: Section, deps: Vec<u32>, table: Option<u3
         size: 100,
         data: None,
         index_build: None,
+        database: None,
     }
 }
 

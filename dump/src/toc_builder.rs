@@ -173,5 +173,6 @@ pub fn entry(
         size: 0,
         data: None,
         index_build: None,
+        database: None,
     }
 }

@@ -332,6 +332,7 @@ mod tests {
             size: 100,
             data: None,
             index_build: None,
+            database: None,
         }
     }
 

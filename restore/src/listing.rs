@@ -106,6 +106,7 @@ mod tests {
             size: 0,
             data: None,
             index_build: None,
+            database: None,
         };
         Toc {
             header: Header {

@@ -87,6 +87,7 @@ mod tests {
             size: 0,
             data: None,
             index_build: None,
+            database: None,
         };
         let toc = Toc {
             header: Header {

@@ -199,6 +199,7 @@ mod tests {
             size: 0,
             data: None,
             index_build: None,
+            database: None,
         }
     }
 

@@ -36,7 +36,8 @@ pub use command::{check, clean_pg_env, describe, mask_password, run, run_with_st
 pub use compare::{assert_same, compare_databases, diff, normalize_schema_dump};
 pub use fixtures::{create_fixture_roles, load_roundtrip};
 pub use paths::{
-    build_workspace_binaries, fixture, rbackup_bin, rdump_bin, rrestore_bin, workspace_root,
+    build_workspace_binaries, fixture, rbackup_bin, rdump_bin, rrestore_bin, rseed_bin,
+    workspace_root,
 };
 pub use pg_install::{default_bindir, version_bindir};
 pub use quote::{conninfo_value, quote_ident, quote_literal};

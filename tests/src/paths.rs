@@ -40,14 +40,25 @@ pub fn rbackup_bin() -> PathBuf {
     workspace_binary("rbackup", "RBACKUP_BIN")
 }
 
+/// The `rseed` binary: `RSEED_BIN` when set, else `target/<profile>/rseed`, built from the
+/// current sources with its test hooks first.
+pub fn rseed_bin() -> PathBuf {
+    workspace_binary("rseed", "RSEED_BIN")
+}
+
 /// The workspace programs the tests run, and the variables that override each.
-const PROGRAMS: [(&str, &str); 3] = [
+const PROGRAMS: [(&str, &str); 4] = [
     ("rdump", "RDUMP_BIN"),
     ("rrestore", "RRESTORE_BIN"),
     ("rbackup", "RBACKUP_BIN"),
+    ("rseed", "RSEED_BIN"),
 ];
 
-/// Brings `target/<profile>/rdump`, `rrestore` and `rbackup` up to date with their sources, once per
+/// Features the tests need in the programs: rseed's pause points, for killing a builder at
+/// a chosen stage.
+const TEST_FEATURES: &str = "rseed/test-hooks";
+
+/// Brings `target/<profile>/rdump`, `rrestore`, `rbackup` and `rseed` up to date with their sources, once per
 /// process; later calls return the first outcome.
 ///
 /// `cargo test` builds a package's binaries only for that package's own integration tests,
@@ -99,8 +110,13 @@ fn run_cargo_build(names: &[&str], profile_dir: &Path) -> Result<(), String> {
     let mut cmd = Command::new(cargo);
     // --workspace resolves features exactly as a developer's `cargo build --workspace`
     // does, so the two never take turns relinking the binaries.
-    cmd.current_dir(workspace_root())
-        .args(["build", "--quiet", "--workspace"]);
+    cmd.current_dir(workspace_root()).args([
+        "build",
+        "--quiet",
+        "--workspace",
+        "--features",
+        TEST_FEATURES,
+    ]);
     for name in names {
         cmd.args(["--bin", name]);
     }

@@ -8,6 +8,7 @@
 //! CREATE DATABASE cannot share a transaction with anything, which is why the other
 //! properties are a separate entry that runs inside the new database.
 
+use archive_format::database::{DatabaseProps, RoleSetting, Setting};
 use archive_format::sql::{quote_ident, quote_literal};
 use archive_format::toc::Section;
 use tokio_postgres::Client;
@@ -107,72 +108,39 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Database> {
 }
 
 impl Database {
-    fn create_sql(&self) -> String {
-        let mut sql = format!(
-            "CREATE DATABASE {} WITH TEMPLATE = template0 ENCODING = {}",
-            quote_ident(&self.name),
-            quote_literal(&self.encoding)
-        );
-        match self.provider {
-            'c' => sql.push_str(" LOCALE_PROVIDER = libc"),
-            'i' => sql.push_str(" LOCALE_PROVIDER = icu"),
-            'b' => sql.push_str(" LOCALE_PROVIDER = builtin"),
-            _ => {}
+    /// The typed properties the DATABASE entry carries.
+    fn props(&self) -> DatabaseProps {
+        DatabaseProps {
+            encoding: self.encoding.clone(),
+            locale_provider: match self.provider {
+                'c' => Some("libc".into()),
+                'i' => Some("icu".into()),
+                'b' => Some("builtin".into()),
+                _ => None,
+            },
+            collate: self.collate.clone(),
+            ctype: self.ctype.clone(),
+            locale: self.locale.clone(),
+            icu_rules: self.icu_rules.clone(),
+            tablespace: self.tablespace.clone().filter(|_| !self.no_tablespaces),
+            connection_limit: self.conn_limit,
+            is_template: self.is_template,
+            settings: self
+                .settings
+                .iter()
+                .filter_map(|i| Setting::parse(i))
+                .collect(),
+            role_settings: self
+                .role_settings
+                .iter()
+                .filter_map(|(role, item)| {
+                    Some(RoleSetting {
+                        role: role.clone(),
+                        setting: Setting::parse(item)?,
+                    })
+                })
+                .collect(),
         }
-        if !self.collate.is_empty() && self.collate == self.ctype {
-            sql.push_str(&format!(" LOCALE = {}", quote_literal(&self.collate)));
-        } else {
-            if !self.collate.is_empty() {
-                sql.push_str(&format!(" LC_COLLATE = {}", quote_literal(&self.collate)));
-            }
-            if !self.ctype.is_empty() {
-                sql.push_str(&format!(" LC_CTYPE = {}", quote_literal(&self.ctype)));
-            }
-        }
-        if let Some(l) = &self.locale {
-            let word = if self.provider == 'b' {
-                "BUILTIN_LOCALE"
-            } else {
-                "ICU_LOCALE"
-            };
-            sql.push_str(&format!(" {word} = {}", quote_literal(l)));
-        }
-        if let Some(r) = &self.icu_rules {
-            sql.push_str(&format!(" ICU_RULES = {}", quote_literal(r)));
-        }
-        if let (Some(t), false) = (&self.tablespace, self.no_tablespaces) {
-            sql.push_str(&format!(" TABLESPACE = {}", quote_ident(t)));
-        }
-        sql.push(';');
-        sql
-    }
-
-    fn properties_sql(&self) -> String {
-        let name = quote_ident(&self.name);
-        let mut sql = String::new();
-        if self.conn_limit != -1 {
-            sql.push_str(&format!(
-                "ALTER DATABASE {name} CONNECTION LIMIT = {};\n",
-                self.conn_limit
-            ));
-        }
-        if self.is_template {
-            sql.push_str(&format!("ALTER DATABASE {name} IS_TEMPLATE = true;\n"));
-        }
-        for item in &self.settings {
-            if let Some(set) = set_clause(item) {
-                sql.push_str(&format!("ALTER DATABASE {name} {set};\n"));
-            }
-        }
-        for (role, item) in &self.role_settings {
-            if let Some(set) = set_clause(item) {
-                sql.push_str(&format!(
-                    "ALTER ROLE {} IN DATABASE {name} {set};\n",
-                    quote_ident(role)
-                ));
-            }
-        }
-        sql
     }
 
     pub fn add_entries(&self, toc: &mut TocBuilder) {
@@ -180,23 +148,29 @@ impl Database {
             return;
         }
         let name = quote_ident(&self.name);
-        let e = entry(
+        let props = self.props();
+        let mut e = entry(
             "DATABASE",
             Section::PreData,
             None,
             &self.name,
             Some(&self.owner),
-            self.create_sql(),
+            props.create_sql(&self.name, false),
             format!("DROP DATABASE {name};"),
         );
+        let properties = format!(
+            "{}{}",
+            props.properties_sql(&self.name),
+            props.settings_sql(&self.name)
+        );
+        e.database = Some(props);
         let db = toc.add_object(
             e,
             ObjId::new(class::PG_DATABASE, self.oid),
             "DATABASE",
             name.clone(),
         );
-        let props = self.properties_sql();
-        if props.is_empty() {
+        if properties.is_empty() {
             return;
         }
         // A template database refuses DROP DATABASE until it is no template any more.
@@ -214,136 +188,10 @@ impl Database {
             None,
             &self.name,
             Some(&self.owner),
-            props.trim_end().to_owned(),
+            properties.trim_end().to_owned(),
             drop,
         );
         e.deps.push(db);
         toc.push(e, None);
-    }
-}
-
-/// `SET name TO value` for one `name=value` item of a setting array, quoted the way
-/// pg_dump does: list settings element by element, the others as one literal.
-fn set_clause(item: &str) -> Option<String> {
-    let (name, value) = item.split_once('=')?;
-    let value = if is_list_setting(name) {
-        split_list(value)
-            .iter()
-            .map(|v| quote_literal(v))
-            .collect::<Vec<_>>()
-            .join(", ")
-    } else {
-        quote_literal(value)
-    };
-    Some(format!("SET {} TO {value}", quote_ident(name)))
-}
-
-/// Settings whose stored value is a list of already double-quoted elements.
-fn is_list_setting(name: &str) -> bool {
-    matches!(
-        name.to_ascii_lowercase().as_str(),
-        "local_preload_libraries"
-            | "search_path"
-            | "session_preload_libraries"
-            | "shared_preload_libraries"
-            | "temp_tablespaces"
-            | "unix_socket_directories"
-    )
-}
-
-/// Splits a stored list setting (`"$user", public`) into its elements.
-fn split_list(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = value.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            break;
-        }
-        let mut elem = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                if c == '"' {
-                    if chars.peek() == Some(&'"') {
-                        chars.next();
-                        elem.push('"');
-                    } else {
-                        break;
-                    }
-                } else {
-                    elem.push(c);
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' || c.is_whitespace() {
-                    break;
-                }
-                elem.push(c);
-                chars.next();
-            }
-        }
-        out.push(elem);
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek() == Some(&',') {
-            chars.next();
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_are_quoted_like_pg_dump() {
-        assert_eq!(
-            set_clause("work_mem=64MB").as_deref(),
-            Some("SET work_mem TO '64MB'")
-        );
-        assert_eq!(
-            set_clause("search_path=\"$user\", public, \"My Schema\"").as_deref(),
-            Some("SET search_path TO '$user', 'public', 'My Schema'")
-        );
-        assert_eq!(
-            set_clause("app.flag=a'b").as_deref(),
-            Some("SET \"app.flag\" TO 'a''b'")
-        );
-    }
-
-    #[test]
-    fn create_statement_names_locales() {
-        let mut db = Database {
-            name: "My DB".into(),
-            owner: "o".into(),
-            encoding: "UTF8".into(),
-            collate: "C".into(),
-            ctype: "C".into(),
-            provider: 'c',
-            conn_limit: -1,
-            ..Default::default()
-        };
-        assert_eq!(
-            db.create_sql(),
-            "CREATE DATABASE \"My DB\" WITH TEMPLATE = template0 ENCODING = 'UTF8' \
-             LOCALE_PROVIDER = libc LOCALE = 'C';"
-        );
-        db.ctype = "en_US.UTF-8".into();
-        db.provider = 'i';
-        db.locale = Some("und".into());
-        db.tablespace = Some("ts".into());
-        assert_eq!(
-            db.create_sql(),
-            "CREATE DATABASE \"My DB\" WITH TEMPLATE = template0 ENCODING = 'UTF8' \
-             LOCALE_PROVIDER = icu LC_COLLATE = 'C' LC_CTYPE = 'en_US.UTF-8' \
-             ICU_LOCALE = 'und' TABLESPACE = ts;"
-        );
-        assert!(db.properties_sql().is_empty());
     }
 }

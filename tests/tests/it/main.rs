@@ -29,6 +29,8 @@ mod restore_resume;
 mod restore_script;
 mod restore_support;
 mod roundtrip;
+mod seed;
+mod seed_library;
 mod tools;
 mod versions;
 mod zoo;

@@ -39,7 +39,7 @@ pub fn load_zoo(cluster: &Cluster, db: &str) {
 }
 
 /// A cluster holding the zoo, and its `rdump -j 2` archive (inside the returned directory).
-fn dumped_zoo() -> (Cluster, tempfile::TempDir, std::path::PathBuf) {
+pub fn dumped_zoo() -> (Cluster, tempfile::TempDir, std::path::PathBuf) {
     let source = Cluster::start();
     load_zoo(&source, "zoo");
     let dir = tempfile::tempdir().unwrap();

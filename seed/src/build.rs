@@ -1,0 +1,241 @@
+//! Building a template: a fresh database under the build name, filled (by a restore, or a
+//! test suite's setup function), made ready for cloning, and only then renamed to the
+//! template's name, which is what makes it visible to other rseed runs.
+//!
+//! Ready means: every table vacuumed with FREEZE, so clones owe no anti-wraparound vacuum
+//! and their rows need no hint-bit writes; ANALYZEd, so clones plan well from their first
+//! query, except the tables whose statistics the archive brought (ANALYZE would replace
+//! them with a sample); closed to connections and marked as a template.
+//!
+//! A builder killed at any point leaves at most the build-named database, which is never
+//! cloned; the next run that takes the build lock drops it and starts again.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use archive_format::database::DatabaseProps;
+use archive_format::sql::{qualified, quote_ident, quote_literal};
+use pgconn::ConnectOptions;
+
+use crate::error::{server, Error, Result};
+use crate::identity::Identity;
+use crate::record::{self, TemplateRecord};
+use crate::server::Admin;
+
+/// A template under construction.
+pub struct Build<'a> {
+    admin: &'a Admin,
+    id: Identity,
+    name: String,
+    started: Instant,
+}
+
+/// How to make the build database: the archive's properties when it has them, else its
+/// encoding with the server's default locale.
+pub enum Shape<'a> {
+    Props(&'a DatabaseProps),
+    Encoding(&'a str),
+    ServerDefault,
+}
+
+impl<'a> Build<'a> {
+    /// Drops what an earlier, killed build of `id` left, and creates the build database.
+    /// The caller holds `id`'s build lock.
+    pub async fn begin(admin: &'a Admin, id: Identity, shape: Shape<'_>) -> Result<Build<'a>> {
+        let name = record::build_name(&id);
+        if admin.exists(&name).await? {
+            tracing::warn!("removing \"{name}\", left by a build that did not finish");
+            admin.drop_database(&name).await?;
+        }
+        let sql = match shape {
+            // Templates live in the default tablespace: the archive's may not exist here.
+            Shape::Props(p) => p.create_sql(&name, true),
+            Shape::Encoding(enc) => format!(
+                "CREATE DATABASE {} WITH TEMPLATE = template0 ENCODING = {}",
+                quote_ident(&name),
+                quote_literal(enc)
+            ),
+            Shape::ServerDefault => format!(
+                "CREATE DATABASE {} WITH TEMPLATE = template0",
+                quote_ident(&name)
+            ),
+        };
+        admin
+            .client
+            .batch_execute(&sql)
+            .await
+            .map_err(server(format!("creating the build database \"{name}\"")))?;
+        Ok(Build {
+            admin,
+            id,
+            name,
+            started: Instant::now(),
+        })
+    }
+
+    /// Drops the build database after a failure (best effort: a later run or `--prune`
+    /// removes what this cannot).
+    pub async fn abandon(&self) {
+        if let Err(e) = self.admin.drop_database(&self.name).await {
+            tracing::warn!("could not remove the failed build \"{}\": {e}", self.name);
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How to reach the build database.
+    pub fn conn(&self) -> ConnectOptions {
+        self.admin.conn.with_dbname(&self.name)
+    }
+
+    /// Makes the filled build database ready and publishes it as the template. `jobs`
+    /// connections vacuum side by side; `has_statistics` names the tables (qualified)
+    /// whose statistics came with the archive.
+    pub async fn finish(
+        &self,
+        jobs: usize,
+        has_statistics: &HashSet<String>,
+        source: String,
+    ) -> Result<String> {
+        freeze_and_analyze(&self.conn(), jobs, has_statistics).await?;
+        let ident = quote_ident(&self.name);
+        let rec = TemplateRecord::new(&self.id, source, self.started.elapsed().as_secs_f64());
+        self.admin.set_record(&self.name, &rec).await?;
+        self.admin
+            .client
+            .batch_execute(&format!(
+                "ALTER DATABASE {ident} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"
+            ))
+            .await
+            .map_err(server(format!("marking \"{}\" as a template", self.name)))?;
+        crate::hooks::pause_at("rename").await;
+        let template = record::template_name(&self.id);
+        self.admin
+            .run_when_unused(
+                &format!(
+                    "ALTER DATABASE {ident} RENAME TO {}",
+                    quote_ident(&template)
+                ),
+                &format!("renaming \"{}\" to \"{template}\"", self.name),
+            )
+            .await?;
+        Ok(template)
+    }
+}
+
+/// One relation to make ready.
+struct Work {
+    statement: String,
+    /// What still makes it ready when the server cannot analyze it (an inheritance parent
+    /// of a foreign table whose wrapper has no handler, say): `VACUUM (FREEZE)` alone, or
+    /// nothing for a partitioned table.
+    fallback: Option<String>,
+    /// Whether the statement analyzes (only that part may fail without failing the build).
+    analyzes: bool,
+    name: String,
+    bytes: i64,
+}
+
+/// `VACUUM (FREEZE, ANALYZE)` every table and materialized view of the database, largest
+/// first over `jobs` connections; then `ANALYZE` each partitioned table, whose statistics
+/// come from its partitions. System catalogs are frozen too, the cluster's shared ones
+/// included: the database's datfrozenxid (what clones start from) only advances past the
+/// oldest of them all, as after a database-wide VACUUM.
+async fn freeze_and_analyze(
+    conn: &ConnectOptions,
+    jobs: usize,
+    has_statistics: &HashSet<String>,
+) -> Result<()> {
+    let clients = futures::future::try_join_all((0..jobs.max(1)).map(|_| conn.connect())).await?;
+    let rows = clients[0]
+        .query(
+            "SELECT n.nspname::text, c.relname::text, c.relkind::text,
+                    pg_catalog.pg_total_relation_size(c.oid)
+               FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind IN ('r', 'm', 'p') AND c.relpersistence <> 't'",
+            &[],
+        )
+        .await
+        .map_err(server("listing the tables to vacuum"))?;
+    let mut leaves = Vec::new();
+    let mut partitioned = Vec::new();
+    for r in &rows {
+        let schema: &str = r.get(0);
+        let name = qualified(schema, r.get::<_, &str>(1));
+        let kind: &str = r.get(2);
+        // Catalogs are frozen, not analyzed: their statistics would change the plans of
+        // catalog queries, and with them the order in which pg_dump lists equal-ranking
+        // rows, so a copy would no longer dump exactly like its source.
+        let system = schema == "pg_catalog" || schema == "information_schema";
+        let analyze = !system && !has_statistics.contains(&name);
+        let (statement, fallback) = match (kind, analyze) {
+            ("p", true) => (format!("ANALYZE {name}"), None),
+            ("p", false) => continue,
+            (_, true) => (
+                format!("VACUUM (FREEZE, ANALYZE) {name}"),
+                Some(format!("VACUUM (FREEZE) {name}")),
+            ),
+            (_, false) => (format!("VACUUM (FREEZE) {name}"), None),
+        };
+        let work = Work {
+            statement,
+            fallback,
+            analyzes: analyze,
+            name,
+            bytes: r.get(3),
+        };
+        if kind == "p" {
+            partitioned.push(work);
+        } else {
+            leaves.push(work);
+        }
+    }
+    leaves.sort_by_key(|w| std::cmp::Reverse(w.bytes));
+    run_side_by_side(&clients, leaves, true).await?;
+    run_side_by_side(&clients, partitioned, false).await
+}
+
+async fn run_side_by_side(
+    clients: &[tokio_postgres::Client],
+    work: Vec<Work>,
+    pause_midway: bool,
+) -> Result<()> {
+    let queue = Mutex::new(work.into_iter());
+    let next = || queue.lock().ok().and_then(|mut q| q.next());
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let runs = clients.iter().map(|c| async {
+        while let Some(w) = next() {
+            if let Err(e) = c.batch_execute(&w.statement).await {
+                let refused = e
+                    .as_db_error()
+                    .is_some_and(|d| !pgconn::session_ended(d.code()));
+                if !(w.analyzes && refused) {
+                    return Err(server(format!(
+                        "making the template ready: {}",
+                        w.statement
+                    ))(e));
+                }
+                tracing::warn!(
+                    "the template has no planner statistics for {}: {}",
+                    w.name,
+                    pgconn::server_message(&e)
+                );
+                if let Some(f) = &w.fallback {
+                    c.batch_execute(f)
+                        .await
+                        .map_err(server(format!("making the template ready: {f}")))?;
+                }
+            }
+            if pause_midway && done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                crate::hooks::pause_at("vacuum").await;
+            }
+        }
+        Ok::<(), Error>(())
+    });
+    futures::future::try_join_all(runs).await?;
+    Ok(())
+}
