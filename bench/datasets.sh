@@ -18,6 +18,8 @@
 #            20 dimension tables
 #   wide     one ~1 GB table of wide rows: jsonb, text (some TOASTed), numeric,
 #            timestamptz, bytea, uuid, int/text/float arrays
+#   small    pgbench -i -s 2: a database under 50 MB, as CI fixtures often are (bench/seed.sh;
+#            built only when named)
 #   schema10k  10,000 empty tables with keys, indexes, defaults, identity columns, some
 #            comments, grants and views (schema-only dumps; built only when named)
 set -euo pipefail
@@ -47,6 +49,10 @@ finish() {
 
 build_pgbench() {
     "$bindir/pgbench" -i -q -s "${BENCH_PGBENCH_SCALE:-50}" --foreign-keys bench_pgbench
+}
+
+build_small() {
+    "$bindir/pgbench" -i -q -s 2 --foreign-keys bench_small
 }
 
 build_mixed() {
@@ -84,7 +90,7 @@ build)
         case $a in
         --force) force=1 ;;
         all) names+=("${DATASETS[@]}") ;;
-        pgbench | mixed | wide | schema10k) names+=("$a") ;;
+        pgbench | mixed | wide | schema10k | small) names+=("$a") ;;
         *)
             echo "unknown dataset \"$a\" (known: ${DATASETS[*]}, all)" >&2
             exit 2

@@ -100,7 +100,13 @@ impl<'a> Build<'a> {
         has_statistics: &HashSet<String>,
         source: String,
     ) -> Result<String> {
+        let vacuum_started = Instant::now();
         freeze_and_analyze(&self.conn(), jobs, has_statistics).await?;
+        tracing::info!(
+            "made \"{}\" ready (frozen, analyzed) in {:.2} s",
+            self.name,
+            vacuum_started.elapsed().as_secs_f64()
+        );
         let ident = quote_ident(&self.name);
         let rec = TemplateRecord::new(&self.id, source, self.started.elapsed().as_secs_f64());
         self.admin.set_record(&self.name, &rec).await?;

@@ -184,6 +184,7 @@ pub async fn seed(opts: &SeedOptions) -> Result<SeedSummary> {
         })
         .await?;
         let strategy = Strategy::choose(opts.strategy, admin.server_version, ready.bytes)?;
+        let copy_started = Instant::now();
         let made = make_all(&admin, &targets, &template, strategy, props.as_ref(), opts).await;
         let made = match made {
             Ok(used) if !per_copy.is_empty() => {
@@ -204,6 +205,11 @@ pub async fn seed(opts: &SeedOptions) -> Result<SeedSummary> {
         };
         match made {
             Ok(used) => {
+                tracing::info!(
+                    "copied \"{template}\" ({}) in {:.2} s",
+                    used.as_str(),
+                    copy_started.elapsed().as_secs_f64()
+                );
                 admin.touch(&template).await;
                 let (database, databases) = match opts.count {
                     None => (targets.first().cloned(), None),
@@ -298,6 +304,7 @@ async fn restore_into(
     selection: &Selection,
     opts: &SeedOptions,
 ) -> Result<()> {
+    let started = Instant::now();
     let summary = restore::restore(&RestoreOptions {
         archive: archive.to_path_buf(),
         conn: build.conn().with_application_name("rseed"),
@@ -334,6 +341,12 @@ async fn restore_into(
             build.name()
         )));
     }
+    tracing::info!(
+        "restored {} items into \"{}\" in {:.2} s",
+        summary.done,
+        build.name(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
