@@ -48,24 +48,47 @@ impl<'a> Build<'a> {
             tracing::warn!("removing \"{name}\", left by a build that did not finish");
             admin.drop_database(&name).await?;
         }
-        let sql = match shape {
-            // Templates live in the default tablespace: the archive's may not exist here.
-            Shape::Props(p) => p.create_sql(&name, true),
-            Shape::Encoding(enc) => format!(
-                "CREATE DATABASE {} WITH TEMPLATE = template0 ENCODING = {}",
-                quote_ident(&name),
-                quote_literal(enc)
-            ),
-            Shape::ServerDefault => format!(
+        let plain = |encoding: Option<&str>| {
+            let mut sql = format!(
                 "CREATE DATABASE {} WITH TEMPLATE = template0",
                 quote_ident(&name)
-            ),
+            );
+            if let Some(enc) = encoding {
+                sql.push_str(&format!(" ENCODING = {}", quote_literal(enc)));
+            }
+            sql
         };
-        admin
-            .client
-            .batch_execute(&sql)
-            .await
-            .map_err(server(format!("creating the build database \"{name}\"")))?;
+        let what = format!("creating the build database \"{name}\"");
+        match shape {
+            // Templates live in the default tablespace: the archive's may not exist here.
+            Shape::Props(p) => {
+                if let Err(e) = admin.client.batch_execute(&p.create_sql(&name, true)).await {
+                    // The source's locale may not exist on this server (a production dump
+                    // seeded on a CI image, say): its encoding with the server's locale.
+                    tracing::warn!(
+                        "the archive's database locale cannot be used here ({}); the template \
+                         gets encoding {} with the server's default locale instead",
+                        pgconn::server_message(&e),
+                        p.encoding
+                    );
+                    admin
+                        .client
+                        .batch_execute(&plain(Some(&p.encoding)))
+                        .await
+                        .map_err(server(what))?;
+                }
+            }
+            Shape::Encoding(enc) => admin
+                .client
+                .batch_execute(&plain(Some(enc)))
+                .await
+                .map_err(server(what))?,
+            Shape::ServerDefault => admin
+                .client
+                .batch_execute(&plain(None))
+                .await
+                .map_err(server(what))?,
+        }
         Ok(Build {
             admin,
             id,

@@ -10,7 +10,7 @@ use rdump_tests::{check, diff, rseed_bin, Cluster};
 use serde_json::Value;
 
 use crate::reliability_support::{finish, signal, spawn, wait_for};
-use crate::restore_support::{archive_of, small_source, stderr};
+use crate::restore_support::{archive_of, edit_toc, small_source, stderr};
 use crate::tools::fails;
 use crate::zoo::dumped_zoo;
 
@@ -446,6 +446,36 @@ fn bad_archives_and_options_fail_clearly_and_publish_nothing() {
     );
     // The failed build removed its own database.
     assert_eq!(leftover_builds(&cluster), "");
+}
+
+/// An archive from a server with a locale this one lacks (a production dump seeded on a CI
+/// image): the template gets the archive's encoding and the server's locale, with a warning
+/// naming the locale, and holds everything.
+#[test]
+fn a_locale_the_server_lacks_is_replaced_with_a_warning() {
+    let cluster = Cluster::start();
+    small_source(&cluster, "src");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archive_of(&cluster, "src", dir.path(), "src.dir");
+    edit_toc(&archive, |entries| {
+        let db = entries
+            .iter_mut()
+            .find(|e| e["kind"] == "DATABASE")
+            .expect("a DATABASE entry");
+        db["database"]["collate"] = "xx_NOWHERE.UTF-8".into();
+        db["database"]["ctype"] = "xx_NOWHERE.UTF-8".into();
+    });
+    let out = check(&mut rseed_cmd(
+        &cluster,
+        &["-d", "copy", "--summary-json", archive.to_str().unwrap()],
+    ));
+    let err = stderr(&out);
+    assert!(
+        err.contains("xx_NOWHERE.UTF-8") && err.contains("server's default locale"),
+        "{err}"
+    );
+    assert_eq!(summary(&out)["built"], true);
+    Content::of(&cluster, "src").assert_matches(&cluster, "copy");
 }
 
 /// Flips a byte in the middle of the archive's largest data file; returns its path.
