@@ -378,7 +378,8 @@ mod tests {
         v["header"]["unknown_future_field"] = 1.into();
         let err = Toc::from_json(Path::new("x/toc.json"), v.to_string().as_bytes()).unwrap_err();
         assert!(matches!(err, Error::UnsupportedVersion { .. }), "{err}");
-        assert!(err.to_string().contains("2.0"), "{err}");
+        let named = format!("2.{FORMAT_MINOR}");
+        assert!(err.to_string().contains(&named), "{err}");
     }
 
     #[test]
