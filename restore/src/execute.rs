@@ -60,7 +60,7 @@ pub fn item_sql(e: &Entry, work: Work, no_owner: bool) -> String {
     match (work, &e.index_build) {
         (Work::IndexBuild, Some(b)) => b.create_index.clone(),
         (Work::Attach, Some(b)) => b.attach.clone(),
-        (Work::Data { .. } | Work::AllData, _) => String::new(),
+        (Work::Data { .. }, _) => String::new(),
         _ => match (&e.set_owner, no_owner) {
             (Some(owner), false) => format!("{}\n{owner}", terminated(&e.create)),
             _ => e.create.clone(),
@@ -88,11 +88,7 @@ impl ItemContext<'_> {
         let key = item.key(e);
         let record = self.journal.map(|j| j.record_sql(&key));
         let result = match item.work {
-            Work::Data { file } => self.load_data(client, e, file..file + 1, record).await,
-            Work::AllData => {
-                let files = e.data.as_ref().map_or(0, |d| d.files.len());
-                self.load_data(client, e, 0..files, record).await
-            }
+            Work::Data { file } => self.load_data(client, e, file, record).await,
             work => {
                 let sql = item_sql(e, work, self.no_owner);
                 self.run_ddl(client, &sql, record).await.map(|_| 0)
@@ -171,18 +167,17 @@ impl ItemContext<'_> {
         &self,
         client: &Client,
         e: &Entry,
-        files: std::ops::Range<usize>,
+        file: usize,
         record: Option<String>,
     ) -> Result<u64> {
         let data = e
             .data
             .as_ref()
             .ok_or_else(|| Error::Other("no data in this entry".into()))?;
-        let chosen = data
+        let f = data
             .files
-            .get(files.clone())
-            .filter(|f| !f.is_empty())
-            .ok_or_else(|| Error::Other(format!("no files {files:?}")))?;
+            .get(file)
+            .ok_or_else(|| Error::Other(format!("no file {file}")))?;
         let table = e.table;
         let created = table.is_some_and(|t| self.created(t) && !self.partitioned.contains(&t));
         let name = qualified(e.schema.as_deref().unwrap_or("public"), &e.name);
@@ -192,8 +187,7 @@ impl ItemContext<'_> {
             // Created in this very transaction: every chunk may be frozen.
             TxnMode::Single => created,
             TxnMode::PerItem => {
-                // Only an item holding all the table's files may empty it first.
-                let fresh = created && chosen.len() == data.files.len();
+                let fresh = created && data.files.len() == 1;
                 if fresh {
                     before.push_str(&format!("TRUNCATE TABLE ONLY {name};\n"));
                 }
@@ -212,36 +206,32 @@ impl ItemContext<'_> {
         }
         // Large objects are written by statements, not one COPY: only a transaction
         // keeps a damaged file from leaving objects half-written.
-        let own_txn = self.mode == TxnMode::PerItem
-            && (blobs || chosen.len() > 1 || !(before.is_empty() && after.is_empty()));
+        let own_txn =
+            self.mode == TxnMode::PerItem && (blobs || !(before.is_empty() && after.is_empty()));
         if own_txn {
             before.insert_str(0, "BEGIN;\n");
             after.push_str("\nCOMMIT;");
         }
-        let copy = if freeze {
-            with_freeze(&data.copy)
-        } else {
-            data.copy.clone()
+        let spec = LoadSpec {
+            root: self.archive,
+            file: f,
+            method: self.toc.header.codec.method,
+            algo: self.toc.header.checksum,
+            copy: if freeze {
+                with_freeze(&data.copy)
+            } else {
+                data.copy.clone()
+            },
         };
         let result = async {
             if !before.is_empty() {
                 client.batch_execute(&before).await.map_err(server_error)?;
             }
-            let mut rows = 0;
-            for file in chosen {
-                let spec = LoadSpec {
-                    root: self.archive,
-                    file,
-                    method: self.toc.header.codec.method,
-                    algo: self.toc.header.checksum,
-                    copy: copy.clone(),
-                };
-                rows += if blobs {
-                    crate::blobs::load(client, &spec).await?
-                } else {
-                    load(client, &spec).await?
-                };
-            }
+            let rows = if blobs {
+                crate::blobs::load(client, &spec).await?
+            } else {
+                load(client, &spec).await?
+            };
             if !after.is_empty() {
                 client.batch_execute(&after).await.map_err(server_error)?;
             }

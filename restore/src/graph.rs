@@ -59,8 +59,6 @@ pub enum Work {
     Attach,
     /// One data file of the entry.
     Data { file: usize },
-    /// Every data file of the entry in one transaction (`PlanOptions::whole_tables`).
-    AllData,
 }
 
 #[derive(Clone, Debug)]
@@ -83,7 +81,6 @@ impl Item {
             Work::Ddl | Work::Attach => e.id.to_string(),
             Work::IndexBuild => format!("{}.index", e.id),
             Work::Data { file } => format!("{}.{file}", e.id),
-            Work::AllData => format!("{}.all", e.id),
         }
     }
 }
@@ -107,9 +104,6 @@ pub struct PlanOptions {
     pub no_data_for_failed_tables: bool,
     /// Data items run ALTER TABLE ... DISABLE TRIGGER (SHARE ROW EXCLUSIVE).
     pub disable_triggers: bool,
-    /// A table this restore creates is loaded by one item, all its files in one transaction
-    /// after a TRUNCATE, so every row is written frozen (`RestoreOptions::whole_tables`).
-    pub whole_tables: bool,
 }
 
 /// Builds the DAG of the entries with `selected[i]`. Dependencies on unselected entries
@@ -166,26 +160,19 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
         };
         let (first, last) = if let Some(data) = &e.data {
             let table_created = e.table.is_some_and(|t| by_id.contains_key(&t));
-            let whole = opts.whole_tables && table_created && data.files.len() > 1;
-            let files = if whole { 1 } else { data.files.len() };
-            let mode = data_lock(files, table_created, opts.disable_triggers);
-            let nodes: Vec<NodeIndex> = if whole {
-                let size = data.files.iter().map(|f| f.file.raw_size).sum();
-                let locks = e.table.map(|t| (t, mode)).into_iter().collect();
-                vec![graph.add_node(node(Work::AllData, size, locks))]
-            } else {
-                data.files
-                    .iter()
-                    .enumerate()
-                    .map(|(k, f)| {
-                        graph.add_node(node(
-                            Work::Data { file: k },
-                            f.file.raw_size,
-                            e.table.map(|t| (t, mode)).into_iter().collect(),
-                        ))
-                    })
-                    .collect()
-            };
+            let mode = data_lock(data.files.len(), table_created, opts.disable_triggers);
+            let nodes: Vec<NodeIndex> = data
+                .files
+                .iter()
+                .enumerate()
+                .map(|(k, f)| {
+                    graph.add_node(node(
+                        Work::Data { file: k },
+                        f.file.raw_size,
+                        e.table.map(|t| (t, mode)).into_iter().collect(),
+                    ))
+                })
+                .collect();
             (nodes.clone(), nodes)
         } else if let (Some(_), true, Some(t)) = (&e.index_build, opts.split_index_builds, e.table)
         {
@@ -464,30 +451,6 @@ mod tests {
             )
             .unwrap();
         assert!(plan.graph[soft].soft);
-    }
-
-    #[test]
-    fn whole_tables_load_a_split_table_by_one_item_that_may_truncate_it() {
-        let toc = toc();
-        let opts = PlanOptions {
-            split_index_builds: true,
-            whole_tables: true,
-            ..Default::default()
-        };
-        let plan = build(&toc, &[true; 8], opts).unwrap();
-        assert_eq!(plan.graph.node_count(), 9);
-        let all = node(&plan, &toc, 3, Work::AllData);
-        assert_eq!(plan.graph[all].size, 20);
-        assert_eq!(plan.graph[all].locks, vec![(1, LockMode::AccessExclusive)]);
-        assert_eq!(
-            preds(&plan, &toc, node(&plan, &toc, 5, Work::IndexBuild)),
-            vec!["1", "3.all"]
-        );
-        // A table this restore does not create keeps its files side by side.
-        let mut selected = [true; 8];
-        selected[0] = false;
-        let plan = build(&toc, &selected, opts).unwrap();
-        node(&plan, &toc, 3, Work::Data { file: 1 });
     }
 
     #[test]

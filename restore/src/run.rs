@@ -46,10 +46,6 @@ pub struct RestoreOptions {
     /// ANALYZE the restored tables at the end.
     pub analyze: bool,
     pub progress: bool,
-    /// Load each table this restore creates in one transaction (TRUNCATE, then `COPY …
-    /// FREEZE` of each of its files) instead of its files side by side: slower for a big
-    /// table on a server that extends relations in bulk, but no row is left to freeze.
-    pub whole_tables: bool,
 }
 
 /// The options that shape a script (`-f`).
@@ -306,7 +302,6 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
             split_index_builds: true,
             no_data_for_failed_tables: opts.no_data_for_failed_tables,
             disable_triggers: opts.disable_triggers && data_only(&toc, &selected),
-            whole_tables: opts.whole_tables,
         },
     )?;
     let finished: Vec<bool> = plan
@@ -349,7 +344,7 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
         plan.graph
             .node_indices()
             .filter(|n| !finished[n.index()])
-            .filter(|n| matches!(plan.graph[*n].work, Work::Data { .. } | Work::AllData))
+            .filter(|n| matches!(plan.graph[*n].work, Work::Data { .. }))
             .map(|n| plan.graph[n].size)
             .sum(),
     );
@@ -378,7 +373,7 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
         let e = &toc.entries[item.entry];
         match r {
             Ok(_) => {
-                if matches!(item.work, Work::Data { .. } | Work::AllData) {
+                if matches!(item.work, Work::Data { .. }) {
                     progress.inc(item.size);
                 }
                 if e.kind == "TABLE" {

@@ -123,7 +123,6 @@ impl<'a> Build<'a> {
         has_statistics: &HashSet<String>,
         source: String,
     ) -> Result<String> {
-        crate::hooks::pause_at("loaded").await;
         let vacuum_started = Instant::now();
         freeze_and_analyze(&self.conn(), jobs, has_statistics).await?;
         tracing::info!(

@@ -1,6 +1,5 @@
 //! Test hooks: with the `test-hooks` feature, `RSEED_TEST_PAUSE=<stage>` stops a builder
-//! at that stage (`loaded`: restored, nothing vacuumed yet; `vacuum`: after the first
-//! table is made ready; `rename`: with the
+//! at that stage (`vacuum`: after the first table is made ready; `rename`: with the
 //! template ready under its build name), so a test can kill it exactly there. Without
 //! the feature (release binaries) this is nothing.
 

@@ -327,8 +327,6 @@ async fn restore_into(
         resume: false,
         analyze: false,
         progress: opts.progress,
-        // The template is frozen next: rows written frozen leave that nothing to rewrite.
-        whole_tables: true,
     })
     .await?;
     if let Some(first) = summary.errors.first() {

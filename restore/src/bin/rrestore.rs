@@ -342,7 +342,6 @@ async fn restore_into(cli: &Cli, selection: Selection, dbname: &str) -> Result<E
     };
     exit_on_interrupt(cancellers.clone(), after);
     let opts = RestoreOptions {
-        whole_tables: false,
         archive: cli.archive.clone(),
         conn,
         jobs: cli.jobs as usize,

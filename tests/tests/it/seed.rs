@@ -286,55 +286,6 @@ fn a_changed_row_gets_a_new_template_and_prune_keeps_the_latest() {
     );
 }
 
-/// A table big enough for rdump to split into several files is loaded into the template
-/// by one transaction of `COPY ... FREEZE`s: its pages are frozen before any vacuum runs
-/// (the builder is stopped right after the restore), so making the template ready does
-/// not rewrite the table. The finished copy equals the source.
-#[test]
-fn a_split_table_is_loaded_frozen_before_the_vacuum() {
-    let cluster = Cluster::start();
-    cluster.psql("postgres", "CREATE DATABASE big");
-    // ~85 MB of heap: above twice rdump's smallest chunk, so `-j 2` splits it.
-    cluster.psql(
-        "big",
-        "CREATE TABLE wide (id int PRIMARY KEY, pad text);
-         INSERT INTO wide SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 360000) g;",
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let archive = archive_of(&cluster, "big", dir.path(), "big.dir");
-    let toc = archive_format::toc::Toc::read(&archive).unwrap();
-    let files = toc
-        .entries
-        .iter()
-        .find(|e| e.kind == "TABLE DATA" && e.name == "wide")
-        .and_then(|e| e.data.as_ref())
-        .map_or(0, |d| d.files.len());
-    assert!(files > 1, "the table was not split ({files} file)");
-
-    let child = builder_paused_at(&cluster, archive.to_str().unwrap(), "loaded");
-    let build = leftover_builds(&cluster);
-    assert!(!build.is_empty() && !build.contains(','), "{build:?}");
-    cluster.psql(&build, "CREATE EXTENSION pg_visibility");
-    let (pages, frozen) = (
-        cluster.psql(&build, "SELECT pg_relation_size('wide') / 8192"),
-        cluster.psql(
-            &build,
-            "SELECT all_frozen FROM pg_visibility_map_summary('wide')",
-        ),
-    );
-    assert!(pages.parse::<u64>().unwrap() > 8000, "{pages} pages");
-    assert_eq!(frozen, pages, "pages frozen by the load, of all");
-    signal(&child, libc::SIGKILL);
-    finish(child, Duration::from_secs(30));
-
-    let source = Content::of(&cluster, "big");
-    seed(
-        &cluster,
-        &["-j", "2", "-d", "copy", archive.to_str().unwrap()],
-    );
-    source.assert_matches(&cluster, "copy");
-}
-
 /// A seeded database carries planner statistics for its tables, and every page of every
 /// table is frozen (nothing left for a vacuum to do).
 #[test]
