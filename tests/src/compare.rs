@@ -34,62 +34,14 @@ pub fn normalize_schema_dump(dump: &str) -> String {
     out
 }
 
-/// Session settings that fix the text form of every value, so the digest of equal data is
-/// equal whatever the cluster's or database's defaults.
-const DIGEST_SESSION: &str = "\
-SET TimeZone = 'UTC';
-SET DateStyle = 'ISO, YMD';
-SET IntervalStyle = 'postgres';
-SET extra_float_digits = 1;
-SET bytea_output = 'hex';
-SET lc_monetary = 'C';
-SET xmlbinary = 'base64';
-SET xmloption = 'content';
-";
-
-/// One query per relation, generated server-side and run with `\gexec`, in (schema, name)
-/// order by bytes:
-/// - tables and populated materialized views: `table s.t count=N md5=H`, where H is the md5 of
-///   the rows' md5s sorted bytewise (the same multiset of rows gives the same H, and sorting
-///   32-byte hashes instead of whole rows never meets the 1 GB text limit);
-///   `FROM ONLY`, so a parent's count excludes its inheritance children, which count themselves;
-/// - unpopulated materialized views: `matview s.m unpopulated`;
-/// - sequences: `sequence s.q last_value=N is_called=B`.
-///
-/// Then one line for large objects: their oids and the md5 of each one's content.
-const DIGEST_QUERIES: &str = r#"
-SELECT CASE
-    WHEN c.relkind = 'S' THEN
-        format('SELECT %L || last_value || '' is_called='' || is_called FROM %I.%I',
-               'sequence ' || format('%I.%I', n.nspname, c.relname) || ' last_value=',
-               n.nspname, c.relname)
-    WHEN c.relkind = 'm' AND NOT c.relispopulated THEN
-        format('SELECT %L', 'matview ' || format('%I.%I', n.nspname, c.relname) || ' unpopulated')
-    ELSE
-        format('SELECT %L || count(*) || '' md5='' || md5(coalesce(string_agg(h, '''' ORDER BY h COLLATE "C"), '''')) '
-               'FROM (SELECT md5(t::text) AS h FROM ONLY %I.%I AS t) AS rows',
-               CASE c.relkind WHEN 'm' THEN 'matview ' ELSE 'table ' END
-                   || format('%I.%I', n.nspname, c.relname) || ' count=',
-               n.nspname, c.relname)
-    END
-FROM pg_catalog.pg_class AS c
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'm', 'S')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%'
-  AND n.nspname NOT LIKE 'pg\_temp\_%'
-ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"
-\gexec
-SELECT 'large_objects count=' || count(*) || ' md5='
-       || md5(coalesce(string_agg(m.oid::text || ':' || md5(lo_get(m.oid)), ',' ORDER BY m.oid), ''))
-FROM pg_catalog.pg_largeobject_metadata AS m;
-"#;
+/// The digest script (tests/sql/data-digest.sql, shared with bench/regression-db.sh): every
+/// table's and populated materialized view's row count and row-hash digest, every sequence's
+/// state, and every large object with its owner, privileges, comment and content hash.
+const DIGEST_SCRIPT: &str = include_str!("../sql/data-digest.sql");
 
 /// See [`Cluster::data_digest`].
 pub fn data_digest(cluster: &Cluster, db: &str) -> String {
-    let mut script = String::from(DIGEST_SESSION);
-    script.push_str(DIGEST_QUERIES);
-    let mut digest = cluster.psql(db, &script);
+    let mut digest = cluster.psql(db, DIGEST_SCRIPT);
     digest.push('\n');
     digest
 }
