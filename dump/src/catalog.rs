@@ -332,7 +332,9 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                     NULLIF(co.confrelid, 0), co.convalidated, co.condeferrable, co.condeferred,
                     CASE WHEN co.contype IN ('p', 'u') THEN pg_catalog.pg_get_indexdef(co.conindid) END,
                     coalesce(i.indisclustered, false), coalesce(i.indisreplident, false),
-                    co.conislocal
+                    co.conislocal,
+                    -- conperiod exists from PostgreSQL 18 on.
+                    coalesce((pg_catalog.to_jsonb(co) ->> 'conperiod')::bool, false)
                FROM pg_catalog.pg_constraint co
                LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = co.conindid AND co.contype IN ('p', 'u', 'x')
               WHERE co.conrelid = ANY($1)
@@ -364,6 +366,7 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                 clustered: r.get(11),
                 replica_identity: r.get(12),
                 is_local: r.get(13),
+                period: r.get(14),
             }
         })
         .collect())

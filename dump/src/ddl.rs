@@ -434,10 +434,11 @@ fn index_marks(table: &str, index: &str, clustered: bool, replica_identity: bool
 }
 
 /// PRIMARY KEY / UNIQUE as a plain unique index plus `ADD CONSTRAINT ... USING INDEX`
-/// (not possible on partitioned tables).
+/// (not possible on partitioned tables, nor for a `WITHOUT OVERLAPS` key, whose GiST index
+/// the server refuses to take over: those are built by `ADD CONSTRAINT` itself).
 fn index_build(c: &Constraint, table: &Table) -> Option<archive_format::toc::IndexBuild> {
     let index_def = c.index_def.as_ref()?;
-    if table.kind == 'p' {
+    if table.kind == 'p' || c.period {
         return None;
     }
     let kind = match c.kind {

@@ -167,6 +167,8 @@ pub struct Constraint {
     pub index_def: Option<String>,
     /// The constraint's index carries the table's CLUSTER mark / replica identity.
     pub clustered: bool,
+    /// A `WITHOUT OVERLAPS` key or a `PERIOD` foreign key (PostgreSQL 18's `conperiod`).
+    pub period: bool,
     pub replica_identity: bool,
     /// Defined on the table itself (conislocal), not only inherited.
     pub is_local: bool,
