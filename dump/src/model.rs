@@ -42,6 +42,11 @@ pub struct Column {
     pub not_null_name: Option<String>,
     /// PostgreSQL 18+: the NOT NULL constraint is `NO INHERIT`.
     pub not_null_no_inherit: bool,
+    /// PostgreSQL 18+: the NOT NULL constraint's oid (comments name it).
+    pub not_null_oid: Option<u32>,
+    /// PostgreSQL 18+: the NOT NULL constraint is the table's own (`conislocal`), not
+    /// only inherited: a child keeps it, under its own name, whatever its parents have.
+    pub not_null_local: bool,
 }
 
 impl Column {
