@@ -176,7 +176,11 @@ pub async fn read_columns(
                 {compression},
                 -- -1 (up to 16) or NULL (17+) mean the default target.
                 (CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END)::int4,
-                coalesce(a.attoptions, '{{}}')::text[], coalesce(a.attfdwoptions, '{{}}')::text[],
+                -- Not pg_attver: Debian 12's PostgreSQL 15 stores it on every column, a new
+                -- value in each database, and no other server accepts it.
+                ARRAY(SELECT o FROM pg_catalog.unnest(a.attoptions) AS o
+                       WHERE o NOT LIKE 'pg\\_attver=%')::text[],
+                coalesce(a.attfdwoptions, '{{}}')::text[],
                 {nn_name}, {nn_no_inherit}, {nn_oid}, {nn_local}
            FROM pg_catalog.pg_attribute a
            JOIN pg_catalog.pg_type t ON t.oid = a.atttypid

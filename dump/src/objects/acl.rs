@@ -45,6 +45,9 @@ struct DefaultAcl {
     schema: Option<String>,
     /// TABLES, SEQUENCES, FUNCTIONS, TYPES, SCHEMAS, LARGE OBJECTS
     objects: &'static str,
+    /// Items of the built-in defaults that are gone (global entries only).
+    revoked: Vec<Item>,
+    /// Items beyond the built-in defaults, in order.
     items: Vec<Item>,
 }
 
@@ -124,7 +127,15 @@ WITH objs(classid, objid, subid, owner, acl, deftype, keyword, name) AS (
      WHERE d.datacl IS NOT NULL AND d.datname = pg_catalog.current_database()
 ), based AS (
     SELECT o.*,
-           coalesce(ip.initprivs,
+           -- The public schema starts, as pg_dump assumes, from PostgreSQL 15's
+           -- {owner=UC/owner,=U/owner} whatever the server: an empty database of any
+           -- version restores into that, and an older server's wider default is carried over.
+           coalesce(CASE WHEN o.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                          AND o.name = 'public'
+                         THEN pg_catalog.format('{%1$s=UC/%1$s,=U/%1$s}',
+                                  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(o.owner)))::pg_catalog.aclitem[]
+                    END,
+                    ip.initprivs,
                     CASE WHEN o.subid > 0 THEN '{}'::pg_catalog.aclitem[]
                          ELSE pg_catalog.acldefault(o.deftype, o.owner) END) AS base
       FROM objs o
@@ -195,17 +206,38 @@ pub async fn read(client: &Client) -> Result<Acls> {
 
     let rows = client
         .query(
-            "SELECT pg_catalog.pg_get_userbyid(d.defaclrole)::text,
-                    CASE WHEN d.defaclnamespace <> 0 THEN
-                         (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = d.defaclnamespace) END,
-                    d.defaclobjtype::text,
+            // Like objects' privileges, the change from where they start: the built-in
+            // defaults for a role's global entry, nothing for a per-schema one (which adds).
+            "WITH d AS (
+                 SELECT d.oid, d.defaclrole, d.defaclnamespace, d.defaclobjtype, d.defaclacl AS acl,
+                        CASE WHEN d.defaclnamespace = 0 THEN
+                             pg_catalog.acldefault(CASE d.defaclobjtype WHEN 'S' THEN 's'
+                                                   ELSE d.defaclobjtype END::\"char\", d.defaclrole)
+                             ELSE '{}'::pg_catalog.aclitem[] END AS base
+                   FROM pg_catalog.pg_default_acl d
+             ), ch AS (
+                 SELECT d.*, 0 AS step,
+                        ARRAY(SELECT i FROM pg_catalog.unnest(d.base) AS i WHERE NOT i = ANY (d.acl)) AS items
+                   FROM d
+                 UNION ALL
+                 SELECT d.*, 1,
+                        ARRAY(SELECT u.i FROM pg_catalog.unnest(d.acl) WITH ORDINALITY AS u(i, n)
+                               WHERE NOT u.i = ANY (d.base) ORDER BY u.n)
+                   FROM d
+             )
+             SELECT pg_catalog.pg_get_userbyid(ch.defaclrole)::text,
+                    CASE WHEN ch.defaclnamespace <> 0 THEN
+                         (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = ch.defaclnamespace) END,
+                    ch.defaclobjtype::text,
                     pg_catalog.pg_get_userbyid(x.grantor)::text,
                     CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
-                    x.privilege_type, x.is_grantable, d.oid
-               FROM pg_catalog.pg_default_acl d
-               LEFT JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) WITH ORDINALITY
+                    x.privilege_type, x.is_grantable, ch.oid, ch.step
+               FROM ch
+               -- aclexplode refuses an empty array; NULL gives no rows.
+               LEFT JOIN LATERAL pg_catalog.aclexplode(
+                        CASE WHEN pg_catalog.cardinality(ch.items) > 0 THEN ch.items END) WITH ORDINALITY
                     AS x(grantor, grantee, privilege_type, is_grantable, ord) ON true
-              ORDER BY d.oid, x.ord",
+              ORDER BY ch.oid, ch.step, x.ord",
             &[],
         )
         .await
@@ -233,6 +265,7 @@ pub async fn read(client: &Client) -> Result<Acls> {
                 role: r.get(0),
                 schema: r.get(1),
                 objects,
+                revoked: Vec::new(),
                 items: Vec::new(),
             });
         }
@@ -241,7 +274,13 @@ pub async fn read(client: &Client) -> Result<Acls> {
         };
         let grantor: Option<String> = r.get(3);
         let Some(grantor) = grantor else { continue };
-        push_privilege(&mut d.items, grantor, r.get(4), r.get(5), r.get(6));
+        let step: i32 = r.get(8);
+        let items = if step == 0 {
+            &mut d.revoked
+        } else {
+            &mut d.items
+        };
+        push_privilege(items, grantor, r.get(4), r.get(5), r.get(6));
     }
     Ok(out)
 }
@@ -430,16 +469,15 @@ impl Acls {
                 None => format!("ALTER DEFAULT PRIVILEGES FOR ROLE {}", quote_ident(&d.role)),
             };
             let mut sql = String::new();
-            // A global entry replaces the built-in defaults; a per-schema one adds to them.
-            if d.schema.is_none() {
+            for item in &d.revoked {
+                let grantee = item
+                    .grantee
+                    .as_deref()
+                    .map(quote_ident)
+                    .unwrap_or_else(|| "PUBLIC".into());
                 sql.push_str(&format!(
-                    "{prefix} REVOKE ALL ON {} FROM PUBLIC;\n",
+                    "{prefix} REVOKE ALL ON {} FROM {grantee};\n",
                     d.objects
-                ));
-                sql.push_str(&format!(
-                    "{prefix} REVOKE ALL ON {} FROM {};\n",
-                    d.objects,
-                    quote_ident(&d.role)
                 ));
             }
             for item in &d.items {
@@ -462,6 +500,9 @@ impl Acls {
                         d.objects
                     ));
                 }
+            }
+            if sql.is_empty() {
+                continue;
             }
             let name = format!(
                 "DEFAULT PRIVILEGES FOR {} {}{}",
