@@ -147,14 +147,16 @@ pub async fn read_columns(
     // NO INHERIT; a NOT VALID one is added after the data (see `read_constraints`).
     // The name is always written out: the one PostgreSQL would choose may be taken by
     // then (a partition created before its parent carries the parent's name).
-    let (not_null, nn_name, nn_no_inherit) = if server_version >= 180000 {
+    let (not_null, nn_name, nn_no_inherit, nn_oid, nn_local) = if server_version >= 180000 {
         (
             "a.attnotnull AND coalesce(nn.convalidated, true)",
             "nn.conname::text",
             "coalesce(nn.connoinherit, false)",
+            "nn.oid",
+            "coalesce(nn.conislocal AND nn.convalidated, false)",
         )
     } else {
-        ("a.attnotnull", "NULL::text", "false")
+        ("a.attnotnull", "NULL::text", "false", "NULL::oid", "false")
     };
     let nn_join = if server_version >= 180000 {
         "LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = a.attrelid AND nn.contype = 'n'
@@ -174,8 +176,12 @@ pub async fn read_columns(
                 {compression},
                 -- -1 (up to 16) or NULL (17+) mean the default target.
                 (CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END)::int4,
-                coalesce(a.attoptions, '{{}}')::text[], coalesce(a.attfdwoptions, '{{}}')::text[],
-                {nn_name}, {nn_no_inherit}
+                -- Not pg_attver: Debian 12's PostgreSQL 15 stores it on every column, a new
+                -- value in each database, and no other server accepts it.
+                ARRAY(SELECT o FROM pg_catalog.unnest(a.attoptions) AS o
+                       WHERE o NOT LIKE 'pg\\_attver=%')::text[],
+                coalesce(a.attfdwoptions, '{{}}')::text[],
+                {nn_name}, {nn_no_inherit}, {nn_oid}, {nn_local}
            FROM pg_catalog.pg_attribute a
            JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
            {nn_join}
@@ -215,6 +221,8 @@ pub async fn read_columns(
             fdw_options: r.get(17),
             not_null_name: r.get(18),
             not_null_no_inherit: r.get(19),
+            not_null_oid: r.get(20),
+            not_null_local: r.get(21),
         });
     }
     for t in tables.iter_mut() {
@@ -332,14 +340,19 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                     NULLIF(co.confrelid, 0), co.convalidated, co.condeferrable, co.condeferred,
                     CASE WHEN co.contype IN ('p', 'u') THEN pg_catalog.pg_get_indexdef(co.conindid) END,
                     coalesce(i.indisclustered, false), coalesce(i.indisreplident, false),
-                    co.conislocal
+                    co.conislocal,
+                    -- conperiod exists from PostgreSQL 18 on.
+                    coalesce((pg_catalog.to_jsonb(co) ->> 'conperiod')::bool, false)
                FROM pg_catalog.pg_constraint co
                LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = co.conindid AND co.contype IN ('p', 'u', 'x')
               WHERE co.conrelid = ANY($1)
                 -- NOT NULL constraints (PostgreSQL 18) are columns' business unless NOT VALID.
                 AND (co.contype IN ('p', 'u', 'c', 'f', 'x') OR (co.contype = 'n' AND NOT co.convalidated))
-                -- A partition's copy of its parent's foreign key comes with the parent's.
-                AND (co.contype <> 'f' OR co.conparentid = 0)
+                -- A partition's copy of its parent's foreign key comes with the parent's, and
+                -- so does its copy of an exclusion constraint (PostgreSQL 17+), which
+                -- PostgreSQL 17 cannot attach to the parent's (ALTER INDEX ... ATTACH
+                -- PARTITION finds the definitions different).
+                AND (co.contype NOT IN ('f', 'x') OR co.conparentid = 0)
               ORDER BY co.conrelid, co.conname",
             &[&oids],
         )
@@ -364,6 +377,7 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                 clustered: r.get(11),
                 replica_identity: r.get(12),
                 is_local: r.get(13),
+                period: r.get(14),
             }
         })
         .collect())

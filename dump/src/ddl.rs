@@ -104,6 +104,28 @@ impl TocBuilder {
                 })
                 .collect()
         };
+        // PostgreSQL 18: a child's own NOT NULL on a column it inherits keeps its own name
+        // (CREATE TABLE ... INHERITS would give it the parent's) and stays the child's when
+        // the parent's goes; and a child's validated one under a parent's NOT VALID one (which
+        // comes after the data, and no other parent has a valid one) must exist before: a
+        // table constraint of the child's CREATE TABLE, as pg_dump writes both.
+        if plan.strategy == inheritance::Strategy::Inherits {
+            for c in t.columns.iter().filter(|c| !plan.prints(c)) {
+                let of_parents = parents
+                    .iter()
+                    .filter_map(|p| p.columns.iter().find(|pc| pc.name == c.name));
+                let (mut not_valid, mut valid) = (false, false);
+                for pc in of_parents {
+                    not_valid |= !pc.not_null && pc.not_null_name.is_some();
+                    valid |= pc.not_null;
+                }
+                // With another parent's valid one, the child inherits that at CREATE TABLE.
+                let parent_not_valid = not_valid && !valid;
+                if let Some(line) = own_not_null_line(c, parent_not_valid) {
+                    lines.push(line);
+                }
+            }
+        }
         let inline_checks: Vec<&&Constraint> =
             checks.iter().filter(|c| plan.prints_check(t, c)).collect();
         for c in &inline_checks {
@@ -204,6 +226,19 @@ impl TocBuilder {
             self.alias(ObjId::new(class::PG_ATTRDEF, d), id);
         }
         let tname = qualified(&t.schema, &t.name);
+        // Validated NOT NULL constraints (PostgreSQL 18) are made with the table: so that
+        // comments can name them. NOT VALID ones have entries of their own.
+        for c in t.columns.iter().filter(|c| c.not_null) {
+            if let (Some(oid), Some(n)) = (c.not_null_oid, &c.not_null_name) {
+                self.alias(ObjId::constraint(oid), id);
+                self.register(
+                    ObjId::constraint(oid),
+                    id,
+                    "CONSTRAINT",
+                    format!("{} ON {tname}", quote_ident(n)),
+                );
+            }
+        }
         for c in inline_checks {
             self.inline_checks.push(crate::toc_builder::InlineCheck {
                 obj: ObjId::constraint(c.oid),
@@ -323,10 +358,11 @@ impl TocBuilder {
             let tname = qualified(&table.schema, &table.name);
             let cname = quote_ident(&c.name);
             // A check reaches the children (it could not be added to the parent alone),
-            // and so does a foreign key on a partitioned table; a partitioned table's
-            // key is built on it alone and its partitions' keys attached to it.
+            // and so do a foreign key and an exclusion constraint on a partitioned table; a
+            // partitioned table's key is built on it alone and its partitions' keys
+            // attached to it.
             let only = match (c.kind, table.kind) {
-                ('c' | 'n', _) | ('f', 'p') => "",
+                ('c' | 'n', _) | ('f' | 'x', 'p') => "",
                 _ => "ONLY ",
             };
             let marks = index_marks(&tname, &cname, c.clustered, c.replica_identity);
@@ -434,10 +470,11 @@ fn index_marks(table: &str, index: &str, clustered: bool, replica_identity: bool
 }
 
 /// PRIMARY KEY / UNIQUE as a plain unique index plus `ADD CONSTRAINT ... USING INDEX`
-/// (not possible on partitioned tables).
+/// (not possible on partitioned tables, nor for a `WITHOUT OVERLAPS` key, whose GiST index
+/// the server refuses to take over: those are built by `ADD CONSTRAINT` itself).
 fn index_build(c: &Constraint, table: &Table) -> Option<archive_format::toc::IndexBuild> {
     let index_def = c.index_def.as_ref()?;
-    if table.kind == 'p' {
+    if table.kind == 'p' || c.period {
         return None;
     }
     let kind = match c.kind {
@@ -516,7 +553,9 @@ fn column_sql(t: &Table, c: &Column, seqs: &[Sequence], inherited_generation: bo
             }
         }
     }
-    if c.not_null && identity.is_none() {
+    // An identity column is NOT NULL by itself, but on PostgreSQL 18 its constraint has a
+    // name, which the server would otherwise choose (and a partition made earlier may hold).
+    if c.not_null && (identity.is_none() || c.not_null_name.is_some()) {
         if let Some(n) = &c.not_null_name {
             sql.push_str(&format!(" CONSTRAINT {}", quote_ident(n)));
         }
@@ -538,7 +577,30 @@ fn typed_column_sql(c: &Column) -> Option<String> {
         sql.push_str(&format!(" DEFAULT {d}"));
     }
     if c.not_null {
+        if let Some(n) = &c.not_null_name {
+            sql.push_str(&format!(" CONSTRAINT {}", quote_ident(n)));
+        }
         sql.push_str(" NOT NULL");
     }
     Some(sql)
+}
+
+/// `CONSTRAINT name NOT NULL col`: a child's validated NOT NULL on an inherited column that
+/// is its own, or under a parent's NOT VALID one (PostgreSQL 18), as a table constraint of
+/// its CREATE TABLE.
+fn own_not_null_line(c: &Column, parent_not_valid: bool) -> Option<String> {
+    if !(c.not_null && (c.not_null_local || parent_not_valid)) {
+        return None;
+    }
+    let name = c.not_null_name.as_ref()?;
+    Some(format!(
+        "CONSTRAINT {} NOT NULL {}{}",
+        quote_ident(name),
+        quote_ident(&c.name),
+        if c.not_null_no_inherit {
+            " NO INHERIT"
+        } else {
+            ""
+        }
+    ))
 }

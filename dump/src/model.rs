@@ -42,6 +42,11 @@ pub struct Column {
     pub not_null_name: Option<String>,
     /// PostgreSQL 18+: the NOT NULL constraint is `NO INHERIT`.
     pub not_null_no_inherit: bool,
+    /// PostgreSQL 18+: the NOT NULL constraint's oid (comments name it).
+    pub not_null_oid: Option<u32>,
+    /// PostgreSQL 18+: the NOT NULL constraint is the table's own (`conislocal`), not
+    /// only inherited: a child keeps it, under its own name, whatever its parents have.
+    pub not_null_local: bool,
 }
 
 impl Column {
@@ -167,6 +172,8 @@ pub struct Constraint {
     pub index_def: Option<String>,
     /// The constraint's index carries the table's CLUSTER mark / replica identity.
     pub clustered: bool,
+    /// A `WITHOUT OVERLAPS` key or a `PERIOD` foreign key (PostgreSQL 18's `conperiod`).
+    pub period: bool,
     pub replica_identity: bool,
     /// Defined on the table itself (conislocal), not only inherited.
     pub is_local: bool,

@@ -298,6 +298,8 @@ impl Selection {
         }
         if ATTACHED_KINDS.contains(&kind) || LINK_KINDS.contains(&kind) || e.table.is_some() {
             return match (kind, e.schema.as_deref()) {
+                // Privileges of PostgreSQL's own objects hang off nothing: a whole dump's.
+                ("ACL", _) if e.deps.is_empty() => self.include_everything(),
                 ("PUBLICATION TABLES IN SCHEMA", Some(s)) => self.schema_contents(s),
                 _ => true,
             };

@@ -24,6 +24,7 @@ pub struct Leader {
 /// worker will adopt, so the whole dump sees one moment of the database.
 pub async fn open_leader(opts: &ConnectOptions, lock_timeout_ms: u64) -> Result<Leader> {
     let client = opts.connect().await?;
+    pgconn::check_server_version(&client, "rdump").await?;
     client
         .batch_execute(SESSION_SETUP)
         .await

@@ -62,6 +62,11 @@ pub enum Error {
     /// The cancel request could not be delivered.
     #[error("could not send cancel request: {0}")]
     Cancel(String),
+
+    /// The server is a PostgreSQL version this toolkit does not support, or its version
+    /// could not be read (see [`crate::check_server_version`]).
+    #[error("{0}")]
+    UnsupportedServer(String),
 }
 
 impl Error {

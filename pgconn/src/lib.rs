@@ -33,6 +33,7 @@ mod pgpass;
 mod plain;
 mod prompt;
 mod resolve;
+mod server_version;
 mod tls;
 mod uri;
 
@@ -45,6 +46,9 @@ pub use error::{ConnectFailure, Error};
 pub use message::{server_message, session_ended};
 pub use options::{ConnectOptions, SessionAttrs};
 pub use plain::{PlainAddress, PlainEndpoint};
+pub use server_version::{
+    check_server_version, supported_version, NEWEST_SUPPORTED_MAJOR, OLDEST_SUPPORTED_MAJOR,
+};
 pub use tls::SslMode;
 
 #[cfg(test)]

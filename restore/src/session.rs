@@ -48,6 +48,8 @@ pub fn set_role_sql(role: Option<&str>) -> String {
 /// Opens one restore connection, set up for loading.
 pub async fn open(conn: &ConnectOptions, opts: &SessionOptions) -> Result<Worker> {
     let client = conn.connect().await?;
+    // Every session, the maintenance one of -C included: refused before anything is sent.
+    pgconn::check_server_version(&client, "rrestore").await?;
     setup(&client, opts).await?;
     let canceller = conn.canceller(&client).ok();
     if let Some(c) = &canceller {

@@ -443,9 +443,19 @@ impl Cluster {
         }
     }
 
-    /// `pg_dump --schema-only` of `db`, normalised for comparison (see [`crate::normalize_schema_dump`]).
+    /// `pg_dump --schema-only` of `db`, normalised for comparison (see
+    /// [`crate::normalize_schema_dump`]). The pg_dump is `PG_JUDGE_BINDIR`'s when set
+    /// (pg_dump 18, which reads every server from 13 on, so every version is judged alike),
+    /// else the one matching this server.
     pub fn schema_dump(&self, db: &str) -> String {
-        let mut cmd = self.client("pg_dump");
+        let mut cmd = match crate::pg_install::judge_pg_dump() {
+            Some(judge) => {
+                let mut cmd = std::process::Command::new(judge);
+                self.prepare(&mut cmd);
+                cmd
+            }
+            None => self.client("pg_dump"),
+        };
         cmd.args(["--schema-only", "--no-password"])
             .arg("-d")
             .arg(self.conninfo(db));

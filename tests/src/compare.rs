@@ -9,11 +9,19 @@ const MAX_DIFF_LINES: usize = 400;
 /// Makes two schema dumps of equal databases equal: drops `--` comment lines (they name
 /// versions and dump times), `\restrict` / `\unrestrict` lines (pg_dump 15.14+ writes them
 /// with a random key) and runs of blank lines. PostgreSQL's own upgrade test filters its
-/// dumps the same way.
+/// dumps the same way. Also drops the column option `pg_attver=N` that Debian 12's
+/// PostgreSQL 15 stores on every column, with a new N in each database (Debian's pg_dump
+/// 15 hides it; pg_dump 18 prints it).
 pub fn normalize_schema_dump(dump: &str) -> String {
     let mut out = String::with_capacity(dump.len());
     let mut blank_pending = false;
     for line in dump.lines() {
+        let without_attver = drop_pg_attver(line);
+        let line = match &without_attver {
+            Some(l) if l.is_empty() => continue,
+            Some(l) => l.as_str(),
+            None => line,
+        };
         if line.starts_with("--")
             || line.starts_with("\\restrict")
             || line.starts_with("\\unrestrict")
@@ -34,62 +42,34 @@ pub fn normalize_schema_dump(dump: &str) -> String {
     out
 }
 
-/// Session settings that fix the text form of every value, so the digest of equal data is
-/// equal whatever the cluster's or database's defaults.
-const DIGEST_SESSION: &str = "\
-SET TimeZone = 'UTC';
-SET DateStyle = 'ISO, YMD';
-SET IntervalStyle = 'postgres';
-SET extra_float_digits = 1;
-SET bytea_output = 'hex';
-SET lc_monetary = 'C';
-SET xmlbinary = 'base64';
-SET xmloption = 'content';
-";
+/// `None` when the line has no `pg_attver=` option; else the line without it, or "" when
+/// the statement set nothing else (`ALTER TABLE ONLY t ALTER COLUMN c SET (pg_attver=1);`).
+fn drop_pg_attver(line: &str) -> Option<String> {
+    let start = line.find("pg_attver=")?;
+    let digits = line[start + "pg_attver=".len()..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(line.len(), |n| start + "pg_attver=".len() + n);
+    let (mut before, mut after) = (&line[..start], &line[digits..]);
+    if let Some(b) = before.strip_suffix(", ") {
+        before = b;
+    } else if let Some(a) = after.strip_prefix(", ") {
+        after = a;
+    }
+    let rest = format!("{before}{after}");
+    if rest.ends_with(" SET ();") {
+        return Some(String::new());
+    }
+    Some(rest)
+}
 
-/// One query per relation, generated server-side and run with `\gexec`, in (schema, name)
-/// order by bytes:
-/// - tables and populated materialized views: `table s.t count=N md5=H`, where H is the md5 of
-///   the rows' md5s sorted bytewise (the same multiset of rows gives the same H, and sorting
-///   32-byte hashes instead of whole rows never meets the 1 GB text limit);
-///   `FROM ONLY`, so a parent's count excludes its inheritance children, which count themselves;
-/// - unpopulated materialized views: `matview s.m unpopulated`;
-/// - sequences: `sequence s.q last_value=N is_called=B`.
-///
-/// Then one line for large objects: their oids and the md5 of each one's content.
-const DIGEST_QUERIES: &str = r#"
-SELECT CASE
-    WHEN c.relkind = 'S' THEN
-        format('SELECT %L || last_value || '' is_called='' || is_called FROM %I.%I',
-               'sequence ' || format('%I.%I', n.nspname, c.relname) || ' last_value=',
-               n.nspname, c.relname)
-    WHEN c.relkind = 'm' AND NOT c.relispopulated THEN
-        format('SELECT %L', 'matview ' || format('%I.%I', n.nspname, c.relname) || ' unpopulated')
-    ELSE
-        format('SELECT %L || count(*) || '' md5='' || md5(coalesce(string_agg(h, '''' ORDER BY h COLLATE "C"), '''')) '
-               'FROM (SELECT md5(t::text) AS h FROM ONLY %I.%I AS t) AS rows',
-               CASE c.relkind WHEN 'm' THEN 'matview ' ELSE 'table ' END
-                   || format('%I.%I', n.nspname, c.relname) || ' count=',
-               n.nspname, c.relname)
-    END
-FROM pg_catalog.pg_class AS c
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'm', 'S')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%'
-  AND n.nspname NOT LIKE 'pg\_temp\_%'
-ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"
-\gexec
-SELECT 'large_objects count=' || count(*) || ' md5='
-       || md5(coalesce(string_agg(m.oid::text || ':' || md5(lo_get(m.oid)), ',' ORDER BY m.oid), ''))
-FROM pg_catalog.pg_largeobject_metadata AS m;
-"#;
+/// The digest script (tests/sql/data-digest.sql, shared with bench/regression-db.sh): every
+/// table's and populated materialized view's row count and row-hash digest, every sequence's
+/// state, and every large object with its owner, privileges, comment and content hash.
+const DIGEST_SCRIPT: &str = include_str!("../sql/data-digest.sql");
 
 /// See [`Cluster::data_digest`].
 pub fn data_digest(cluster: &Cluster, db: &str) -> String {
-    let mut script = String::from(DIGEST_SESSION);
-    script.push_str(DIGEST_QUERIES);
-    let mut digest = cluster.psql(db, &script);
+    let mut digest = cluster.psql(db, DIGEST_SCRIPT);
     digest.push('\n');
     digest
 }
@@ -178,6 +158,18 @@ mod tests {
     fn normalisation_keeps_sql_that_merely_contains_dashes() {
         let dump = "CREATE TABLE t (a int DEFAULT 1 -- x\n);\n";
         assert_eq!(normalize_schema_dump(dump), dump);
+    }
+
+    #[test]
+    fn normalisation_drops_debians_pg_attver_option() {
+        let dump = "ALTER TABLE ONLY s.t ALTER COLUMN a SET (pg_attver=1234);\n\
+                    ALTER TABLE ONLY s.t ALTER COLUMN b SET (n_distinct=2, pg_attver=99);\n\
+                    ALTER TABLE ONLY s.t ALTER COLUMN c SET (pg_attver=7, n_distinct=3);\n";
+        assert_eq!(
+            normalize_schema_dump(dump),
+            "ALTER TABLE ONLY s.t ALTER COLUMN b SET (n_distinct=2);\n\
+             ALTER TABLE ONLY s.t ALTER COLUMN c SET (n_distinct=3);\n"
+        );
     }
 
     #[test]

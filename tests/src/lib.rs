@@ -30,14 +30,16 @@ mod scratch;
 mod server_user;
 mod template;
 mod tls;
+mod upgrade_adjust;
 
 pub use cluster::{Cluster, ClusterOptions};
 pub use command::{check, clean_pg_env, describe, mask_password, run, run_with_stdin};
 pub use compare::{assert_same, compare_databases, diff, normalize_schema_dump};
-pub use fixtures::{create_fixture_roles, load_roundtrip};
+pub use fixtures::{create_fixture_roles, load_roundtrip, load_zoo, load_zoo_for};
 pub use paths::{
     build_workspace_binaries, fixture, rbackup_bin, rdump_bin, rrestore_bin, rseed_bin,
     workspace_root,
 };
 pub use pg_install::{default_bindir, version_bindir};
 pub use quote::{conninfo_value, quote_ident, quote_literal};
+pub use upgrade_adjust::adjust_for_upgrade;

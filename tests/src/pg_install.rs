@@ -78,6 +78,18 @@ pub fn version_bindir(var: &str, what: &str) -> Option<PathBuf> {
     None
 }
 
+/// `PG_JUDGE_BINDIR/pg_dump`, when that variable is set: the pg_dump that judges round trips.
+pub fn judge_pg_dump() -> Option<PathBuf> {
+    let dir = std::env::var_os("PG_JUDGE_BINDIR").filter(|d| !d.is_empty())?;
+    let pg_dump = PathBuf::from(dir).join("pg_dump");
+    assert!(
+        pg_dump.is_file(),
+        "PG_JUDGE_BINDIR is set but {} does not exist",
+        pg_dump.display()
+    );
+    Some(pg_dump)
+}
+
 /// A client program (psql, pg_dump, ...): from `bindir` when it has one, else from the
 /// system installation, else whatever PATH finds.
 pub fn client_tool(bindir: &Path, name: &str) -> PathBuf {

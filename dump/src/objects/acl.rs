@@ -1,9 +1,10 @@
 //! Privileges: GRANT / REVOKE for every dumped object whose ACL is set, column
 //! privileges, and ALTER DEFAULT PRIVILEGES. Read in two queries.
 //!
-//! An object's ACL is rebuilt item by item in its original order (REVOKE ALL from
-//! PUBLIC and the owner first, then one GRANT per item, as its grantor), so the
-//! restored array is the same array, not just an equivalent one.
+//! An object's ACL is dumped as its change from where the object started (see
+//! [`ACL_QUERY`]): REVOKE ALL from the grantees whose starting item is gone, then one GRANT
+//! per new item in the ACL's order, as its grantor. Privileges changed on PostgreSQL's own
+//! objects (`GRANT SELECT (rolname) ON pg_catalog.pg_authid TO auditor`) are dumped too.
 
 use archive_format::sql::quote_ident;
 use archive_format::toc::Section;
@@ -30,7 +31,12 @@ struct Acl {
     obj: ObjId,
     column: Option<String>,
     owner: String,
+    /// Items of the object's starting ACL (its default, or `pg_init_privs`) that are gone.
+    revoked: Vec<Item>,
+    /// Items that are not in the starting ACL, in the ACL's order.
     items: Vec<Item>,
+    /// A built-in object no family dumps: the GRANT keyword and name to use.
+    builtin: Option<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -39,6 +45,9 @@ struct DefaultAcl {
     schema: Option<String>,
     /// TABLES, SEQUENCES, FUNCTIONS, TYPES, SCHEMAS, LARGE OBJECTS
     objects: &'static str,
+    /// Items of the built-in defaults that are gone (global entries only).
+    revoked: Vec<Item>,
+    /// Items beyond the built-in defaults, in order.
     items: Vec<Item>,
 }
 
@@ -48,50 +57,115 @@ pub struct Acls {
     defaults: Vec<DefaultAcl>,
 }
 
+/// Every object with privileges set: user objects (which the families designate), and
+/// PostgreSQL's own objects in `pg_catalog` and `information_schema`, named here since no
+/// family dumps them. `base` is where the object started: its `pg_init_privs` entry
+/// (built-in objects, extension members), else `acldefault` for its kind and owner (none
+/// for a column). Only the change from that start is dumped, as pg_dump does: the items of
+/// the start that are gone are revoked, the items that are new are granted, in the order
+/// the ACL has them. So a restore into a newer server keeps what that server adds to the
+/// defaults (the owner's MAINTAIN on tables from PostgreSQL 17 on).
 const ACL_QUERY: &str = "
-WITH objs(classid, objid, subid, owner, acl) AS (
-    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, c.oid, 0::int2, c.relowner, c.relacl
-      FROM pg_catalog.pg_class c WHERE c.relacl IS NOT NULL AND c.oid >= 16384
+WITH objs(classid, objid, subid, owner, acl, deftype, keyword, name) AS (
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, c.oid, 0::int2, c.relowner, c.relacl,
+           CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\",
+           CASE WHEN n.nspname IN ('pg_catalog', 'information_schema') THEN 'TABLE' END,
+           pg_catalog.format('%I.%I', n.nspname, c.relname)
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relacl IS NOT NULL
+       AND (c.oid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
     UNION ALL
-    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, a.attrelid, a.attnum, c.relowner, a.attacl
+    SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, a.attrelid, a.attnum, c.relowner, a.attacl,
+           'c'::\"char\",
+           CASE WHEN n.nspname IN ('pg_catalog', 'information_schema') THEN 'TABLE' END,
+           pg_catalog.format('%I.%I', n.nspname, c.relname)
       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-     WHERE a.attacl IS NOT NULL AND a.attrelid >= 16384 AND a.attnum > 0
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE a.attacl IS NOT NULL AND a.attnum > 0
+       AND (a.attrelid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
     UNION ALL
-    SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass::oid, n.oid, 0, n.nspowner, n.nspacl
+    SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass::oid, n.oid, 0, n.nspowner, n.nspacl,
+           'n', CASE WHEN n.nspname IN ('pg_catalog', 'information_schema') THEN 'SCHEMA' END,
+           pg_catalog.quote_ident(n.nspname)
       FROM pg_catalog.pg_namespace n WHERE n.nspacl IS NOT NULL
     UNION ALL
-    SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass::oid, p.oid, 0, p.proowner, p.proacl
-      FROM pg_catalog.pg_proc p WHERE p.proacl IS NOT NULL AND p.oid >= 16384
+    SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass::oid, p.oid, 0, p.proowner, p.proacl, 'f',
+           CASE WHEN n.nspname IN ('pg_catalog', 'information_schema')
+                THEN CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END END,
+           -- The session's search_path is empty: the signature comes schema-qualified.
+           p.oid::pg_catalog.regprocedure::text
+      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+     WHERE p.proacl IS NOT NULL
+       AND (p.oid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
     UNION ALL
-    SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::oid, t.oid, 0, t.typowner, t.typacl
-      FROM pg_catalog.pg_type t WHERE t.typacl IS NOT NULL AND t.oid >= 16384
+    SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::oid, t.oid, 0, t.typowner, t.typacl, 'T',
+           CASE WHEN n.nspname IN ('pg_catalog', 'information_schema') THEN 'TYPE' END,
+           pg_catalog.format_type(t.oid, NULL)
+      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+     WHERE t.typacl IS NOT NULL
+       AND (t.oid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
     UNION ALL
-    SELECT 'pg_catalog.pg_language'::pg_catalog.regclass::oid, l.oid, 0, l.lanowner, l.lanacl
+    SELECT 'pg_catalog.pg_language'::pg_catalog.regclass::oid, l.oid, 0, l.lanowner, l.lanacl, 'l',
+           NULL, NULL
       FROM pg_catalog.pg_language l WHERE l.lanacl IS NOT NULL AND l.oid >= 16384
     UNION ALL
-    SELECT 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass::oid, w.oid, 0, w.fdwowner, w.fdwacl
+    SELECT 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass::oid, w.oid, 0, w.fdwowner, w.fdwacl,
+           'F', NULL, NULL
       FROM pg_catalog.pg_foreign_data_wrapper w WHERE w.fdwacl IS NOT NULL
     UNION ALL
-    SELECT 'pg_catalog.pg_foreign_server'::pg_catalog.regclass::oid, s.oid, 0, s.srvowner, s.srvacl
+    SELECT 'pg_catalog.pg_foreign_server'::pg_catalog.regclass::oid, s.oid, 0, s.srvowner, s.srvacl,
+           'S', NULL, NULL
       FROM pg_catalog.pg_foreign_server s WHERE s.srvacl IS NOT NULL
     UNION ALL
-    SELECT 'pg_catalog.pg_largeobject'::pg_catalog.regclass::oid, m.oid, 0, m.lomowner, m.lomacl
+    SELECT 'pg_catalog.pg_largeobject'::pg_catalog.regclass::oid, m.oid, 0, m.lomowner, m.lomacl,
+           'L', NULL, NULL
       FROM pg_catalog.pg_largeobject_metadata m WHERE m.lomacl IS NOT NULL
     UNION ALL
-    SELECT 'pg_catalog.pg_database'::pg_catalog.regclass::oid, d.oid, 0, d.datdba, d.datacl
+    SELECT 'pg_catalog.pg_database'::pg_catalog.regclass::oid, d.oid, 0, d.datdba, d.datacl,
+           'd', NULL, NULL
       FROM pg_catalog.pg_database d
      WHERE d.datacl IS NOT NULL AND d.datname = pg_catalog.current_database()
+), based AS (
+    SELECT o.*,
+           -- The public schema starts, as pg_dump assumes, from PostgreSQL 15's
+           -- {owner=UC/owner,=U/owner} whatever the server: an empty database of any
+           -- version restores into that, and an older server's wider default is carried over.
+           coalesce(CASE WHEN o.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                          AND o.name = 'public'
+                         THEN pg_catalog.format('{%1$s=UC/%1$s,=U/%1$s}',
+                                  pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(o.owner)))::pg_catalog.aclitem[]
+                    END,
+                    ip.initprivs,
+                    CASE WHEN o.subid > 0 THEN '{}'::pg_catalog.aclitem[]
+                         ELSE pg_catalog.acldefault(o.deftype, o.owner) END) AS base
+      FROM objs o
+      LEFT JOIN pg_catalog.pg_init_privs ip
+             ON ip.classoid = o.classid AND ip.objoid = o.objid AND ip.objsubid = o.subid
+), changes(classid, objid, subid, owner, keyword, name, step, items) AS (
+    -- step 0: items of the start that are gone; step 1: new items, in the ACL's order.
+    SELECT b.classid, b.objid, b.subid, b.owner, b.keyword, b.name, 0,
+           ARRAY(SELECT i FROM pg_catalog.unnest(b.base) AS i WHERE NOT i = ANY (b.acl))
+      FROM based b
+    UNION ALL
+    SELECT b.classid, b.objid, b.subid, b.owner, b.keyword, b.name, 1,
+           ARRAY(SELECT u.i FROM pg_catalog.unnest(b.acl) WITH ORDINALITY AS u(i, n)
+                  WHERE NOT u.i = ANY (b.base) ORDER BY u.n)
+      FROM based b
+), nonempty AS MATERIALIZED (
+    -- aclexplode refuses an empty (zero-dimensional) array.
+    SELECT * FROM changes WHERE pg_catalog.cardinality(items) > 0
 )
-SELECT o.classid, o.objid,
-       CASE WHEN o.subid > 0 THEN (SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                                    WHERE a.attrelid = o.objid AND a.attnum = o.subid) END,
-       pg_catalog.pg_get_userbyid(o.owner)::text,
+SELECT ch.classid, ch.objid,
+       CASE WHEN ch.subid > 0 THEN (SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                                     WHERE a.attrelid = ch.objid AND a.attnum = ch.subid) END,
+       pg_catalog.pg_get_userbyid(ch.owner)::text,
        pg_catalog.pg_get_userbyid(x.grantor)::text,
        CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
-       x.privilege_type, x.is_grantable, x.ord
-  FROM objs o
-  LEFT JOIN LATERAL pg_catalog.aclexplode(o.acl) WITH ORDINALITY AS x(grantor, grantee, privilege_type, is_grantable, ord) ON true
- ORDER BY o.classid, o.objid, o.subid, x.ord";
+       x.privilege_type, x.is_grantable, ch.step, ch.keyword, ch.name
+  FROM nonempty ch
+  CROSS JOIN LATERAL pg_catalog.aclexplode(ch.items) WITH ORDINALITY
+       AS x(grantor, grantee, privilege_type, is_grantable, ord)
+ ORDER BY ch.classid, ch.objid, ch.subid, ch.step, x.ord";
 
 pub async fn read(client: &Client) -> Result<Acls> {
     let rows = client
@@ -107,34 +181,63 @@ pub async fn read(client: &Client) -> Result<Acls> {
             .last()
             .is_none_or(|a| a.obj != obj || a.column != column);
         if fresh {
+            let keyword: Option<String> = r.get(9);
+            let name: Option<String> = r.get(10);
             out.acls.push(Acl {
                 obj,
                 column,
                 owner: r.get(3),
+                revoked: Vec::new(),
                 items: Vec::new(),
+                builtin: keyword.zip(name),
             });
         }
         let Some(acl) = out.acls.last_mut() else {
             continue;
         };
-        let grantor: Option<String> = r.get(4);
-        let Some(grantor) = grantor else { continue }; // an empty ACL: no items
-        push_privilege(&mut acl.items, grantor, r.get(5), r.get(6), r.get(7));
+        let step: i32 = r.get(8);
+        let items = if step == 0 {
+            &mut acl.revoked
+        } else {
+            &mut acl.items
+        };
+        push_privilege(items, r.get(4), r.get(5), r.get(6), r.get(7));
     }
 
     let rows = client
         .query(
-            "SELECT pg_catalog.pg_get_userbyid(d.defaclrole)::text,
-                    CASE WHEN d.defaclnamespace <> 0 THEN
-                         (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = d.defaclnamespace) END,
-                    d.defaclobjtype::text,
+            // Like objects' privileges, the change from where they start: the built-in
+            // defaults for a role's global entry, nothing for a per-schema one (which adds).
+            "WITH d AS (
+                 SELECT d.oid, d.defaclrole, d.defaclnamespace, d.defaclobjtype, d.defaclacl AS acl,
+                        CASE WHEN d.defaclnamespace = 0 THEN
+                             pg_catalog.acldefault(CASE d.defaclobjtype WHEN 'S' THEN 's'
+                                                   ELSE d.defaclobjtype END::\"char\", d.defaclrole)
+                             ELSE '{}'::pg_catalog.aclitem[] END AS base
+                   FROM pg_catalog.pg_default_acl d
+             ), ch AS (
+                 SELECT d.*, 0 AS step,
+                        ARRAY(SELECT i FROM pg_catalog.unnest(d.base) AS i WHERE NOT i = ANY (d.acl)) AS items
+                   FROM d
+                 UNION ALL
+                 SELECT d.*, 1,
+                        ARRAY(SELECT u.i FROM pg_catalog.unnest(d.acl) WITH ORDINALITY AS u(i, n)
+                               WHERE NOT u.i = ANY (d.base) ORDER BY u.n)
+                   FROM d
+             )
+             SELECT pg_catalog.pg_get_userbyid(ch.defaclrole)::text,
+                    CASE WHEN ch.defaclnamespace <> 0 THEN
+                         (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = ch.defaclnamespace) END,
+                    ch.defaclobjtype::text,
                     pg_catalog.pg_get_userbyid(x.grantor)::text,
                     CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
-                    x.privilege_type, x.is_grantable, d.oid
-               FROM pg_catalog.pg_default_acl d
-               LEFT JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) WITH ORDINALITY
+                    x.privilege_type, x.is_grantable, ch.oid, ch.step
+               FROM ch
+               -- aclexplode refuses an empty array; NULL gives no rows.
+               LEFT JOIN LATERAL pg_catalog.aclexplode(
+                        CASE WHEN pg_catalog.cardinality(ch.items) > 0 THEN ch.items END) WITH ORDINALITY
                     AS x(grantor, grantee, privilege_type, is_grantable, ord) ON true
-              ORDER BY d.oid, x.ord",
+              ORDER BY ch.oid, ch.step, x.ord",
             &[],
         )
         .await
@@ -162,6 +265,7 @@ pub async fn read(client: &Client) -> Result<Acls> {
                 role: r.get(0),
                 schema: r.get(1),
                 objects,
+                revoked: Vec::new(),
                 items: Vec::new(),
             });
         }
@@ -170,7 +274,13 @@ pub async fn read(client: &Client) -> Result<Acls> {
         };
         let grantor: Option<String> = r.get(3);
         let Some(grantor) = grantor else { continue };
-        push_privilege(&mut d.items, grantor, r.get(4), r.get(5), r.get(6));
+        let step: i32 = r.get(8);
+        let items = if step == 0 {
+            &mut d.revoked
+        } else {
+            &mut d.items
+        };
+        push_privilege(items, grantor, r.get(4), r.get(5), r.get(6));
     }
     Ok(out)
 }
@@ -215,6 +325,31 @@ fn grant_keyword(keyword: &str) -> &str {
     }
 }
 
+/// `REVOKE ALL` from each grantee whose item of the starting ACL is gone, as the item's
+/// grantor.
+fn revoke_statements(revoked: &[Item], on: &str, owner: &str) -> String {
+    let mut sql = String::new();
+    for item in revoked {
+        let grantee = item
+            .grantee
+            .as_deref()
+            .map(quote_ident)
+            .unwrap_or_else(|| "PUBLIC".into());
+        let as_other = owner != item.grantor;
+        if as_other {
+            sql.push_str(&format!(
+                "SET SESSION AUTHORIZATION {};\n",
+                quote_ident(&item.grantor)
+            ));
+        }
+        sql.push_str(&format!("REVOKE ALL ON {on} FROM {grantee};\n"));
+        if as_other {
+            sql.push_str("RESET SESSION AUTHORIZATION;\n");
+        }
+    }
+    sql
+}
+
 fn grant_statements(items: &[Item], on: &str, owner: Option<&str>) -> String {
     let mut sql = String::new();
     for item in items {
@@ -257,43 +392,51 @@ impl Acls {
         order.sort_by_key(|a| (a.obj.class != class::PG_NAMESPACE, a.column.is_some()));
         let mut acl_of: HashMap<u32, u32> = HashMap::new();
         for acl in order {
-            let Some(d) = toc.designators.get(&acl.obj).cloned() else {
-                continue;
-            };
-            let Some(parent) = toc.entries.get(d.entry as usize - 1) else {
-                continue;
-            };
-            let (section, schema) = (parent.section, parent.schema.clone());
-            let keyword = grant_keyword(d.keyword);
-            // GRANT names an aggregate of no arguments as a function: agg(), not agg(*).
-            let d_name = match (d.keyword, d.name.strip_suffix("(*)")) {
-                ("AGGREGATE", Some(bare)) => format!("{bare}()"),
-                _ => d.name.clone(),
-            };
-            let (on, mut sql, name) = match &acl.column {
-                // Column privileges start from none: only the grants.
-                Some(col) => (
-                    format!("{keyword} {d_name}"),
-                    String::new(),
-                    format!("COLUMN {}.{}", d.name, quote_ident(col)),
-                ),
-                None => {
-                    let on = format!("{keyword} {d_name}");
-                    let reset = format!(
-                        "REVOKE ALL ON {on} FROM PUBLIC;\nREVOKE ALL ON {on} FROM {};\n",
-                        quote_ident(&acl.owner)
-                    );
-                    (on.clone(), reset, on)
+            let designated = toc.designators.get(&acl.obj).cloned();
+            // (entry it hangs off, GRANT keyword, name in GRANT, name for the display)
+            let (parent_id, keyword, on_name, display) = match (&designated, &acl.builtin) {
+                (Some(d), _) => {
+                    // GRANT names an aggregate of no arguments as a function: agg(), not agg(*).
+                    let on_name = match (d.keyword, d.name.strip_suffix("(*)")) {
+                        ("AGGREGATE", Some(bare)) => format!("{bare}()"),
+                        _ => d.name.clone(),
+                    };
+                    (
+                        Some(d.entry),
+                        grant_keyword(d.keyword).to_owned(),
+                        on_name,
+                        d.name.clone(),
+                    )
                 }
+                (None, Some((keyword, name))) => {
+                    (None, keyword.clone(), name.clone(), name.clone())
+                }
+                (None, None) => continue,
             };
-            let grants = match &acl.column {
-                Some(col) => grant_statements(&acl.items, &on, Some(&acl.owner)).replace(
+            let parent = match parent_id {
+                Some(id) => match toc.entries.get(id as usize - 1) {
+                    Some(p) => Some(p),
+                    None => continue,
+                },
+                None => None,
+            };
+            // A built-in object's privileges come after everything, as pg_dump has them.
+            let (section, schema) = parent
+                .map(|p| (p.section, p.schema.clone()))
+                .unwrap_or((Section::PostData, None));
+            let on = format!("{keyword} {on_name}");
+            let name = match &acl.column {
+                Some(col) => format!("COLUMN {display}.{}", quote_ident(col)),
+                None => format!("{keyword} {display}"),
+            };
+            let mut sql = revoke_statements(&acl.revoked, &on, &acl.owner);
+            sql.push_str(&grant_statements(&acl.items, &on, Some(&acl.owner)));
+            if let Some(col) = &acl.column {
+                sql = sql.replace(
                     &format!(" ON {on} "),
                     &format!(" ({}) ON {on} ", quote_ident(col)),
-                ),
-                None => grant_statements(&acl.items, &on, Some(&acl.owner)),
-            };
-            sql.push_str(&grants);
+                );
+            }
             let mut e = entry(
                 "ACL",
                 section,
@@ -303,17 +446,17 @@ impl Acls {
                 sql.trim_end().to_owned(),
                 String::new(),
             );
-            e.deps.push(d.entry);
+            e.deps.extend(parent_id);
             let schema_entry = schema
                 .as_deref()
                 .and_then(|s| toc.schema_ids.get(s))
                 .copied();
-            let earlier = [schema_entry, acl.column.as_ref().map(|_| d.entry)];
+            let earlier = [schema_entry, acl.column.as_ref().and(parent_id)];
             e.deps
                 .extend(earlier.into_iter().flatten().filter_map(|x| acl_of.get(&x)));
             let id = toc.push(e, None);
-            if acl.column.is_none() {
-                acl_of.insert(d.entry, id);
+            if let (None, Some(parent_id)) = (&acl.column, parent_id) {
+                acl_of.insert(parent_id, id);
             }
         }
         for d in &self.defaults {
@@ -326,16 +469,15 @@ impl Acls {
                 None => format!("ALTER DEFAULT PRIVILEGES FOR ROLE {}", quote_ident(&d.role)),
             };
             let mut sql = String::new();
-            // A global entry replaces the built-in defaults; a per-schema one adds to them.
-            if d.schema.is_none() {
+            for item in &d.revoked {
+                let grantee = item
+                    .grantee
+                    .as_deref()
+                    .map(quote_ident)
+                    .unwrap_or_else(|| "PUBLIC".into());
                 sql.push_str(&format!(
-                    "{prefix} REVOKE ALL ON {} FROM PUBLIC;\n",
+                    "{prefix} REVOKE ALL ON {} FROM {grantee};\n",
                     d.objects
-                ));
-                sql.push_str(&format!(
-                    "{prefix} REVOKE ALL ON {} FROM {};\n",
-                    d.objects,
-                    quote_ident(&d.role)
                 ));
             }
             for item in &d.items {
@@ -358,6 +500,9 @@ impl Acls {
                         d.objects
                     ));
                 }
+            }
+            if sql.is_empty() {
+                continue;
             }
             let name = format!(
                 "DEFAULT PRIVILEGES FOR {} {}{}",

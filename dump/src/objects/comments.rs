@@ -30,7 +30,10 @@ pub async fn read(client: &Client) -> Result<Comments> {
                            WHERE a.attrelid = d.objoid AND a.attnum = d.objsubid) END,
                     d.description, d.objsubid
                FROM pg_catalog.pg_description d
-              WHERE d.objoid >= 16384 OR d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+              -- A large object's oid is whatever lo_create was given, low ones included.
+              WHERE d.objoid >= 16384
+                 OR d.classoid IN ('pg_catalog.pg_namespace'::pg_catalog.regclass,
+                                   'pg_catalog.pg_largeobject'::pg_catalog.regclass)
              UNION ALL
              -- The database's own comment is a shared one.
              SELECT s.classoid, s.objoid, NULL, s.description, 0

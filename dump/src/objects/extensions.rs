@@ -26,9 +26,6 @@ struct Extension {
     name: String,
     schema: String,
     version: String,
-    /// The version `CREATE EXTENSION` installs when none is given, if the server has
-    /// the extension's control file.
-    default_version: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -66,9 +63,7 @@ fn member_keyword(identify_type: &str) -> Option<&'static str> {
 pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Extensions> {
     let rows = client
         .query(
-            "SELECT x.oid, x.extname::text, n.nspname::text, x.extversion,
-                    (SELECT a.default_version FROM pg_catalog.pg_available_extensions a
-                      WHERE a.name = x.extname)
+            "SELECT x.oid, x.extname::text, n.nspname::text, x.extversion
                FROM pg_catalog.pg_extension x
                JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
               WHERE x.oid >= $1::oid
@@ -123,7 +118,6 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Extensions> {
                 name: r.get(1),
                 schema: r.get(2),
                 version: r.get(3),
-                default_version: r.get(4),
             })
             .collect(),
     })
@@ -133,13 +127,10 @@ impl Extensions {
     pub fn add_entries(&self, toc: &mut TocBuilder) {
         for x in &self.extensions {
             let name = quote_ident(&x.name);
-            // Like pg_dump, let the target install its default version (a dump is often
-            // restored into a newer server, whose packages may lack the old script); only
-            // a version the user chose on purpose is asked for explicitly.
-            let version = match &x.default_version {
-                Some(default) if *default == x.version => String::new(),
-                _ => format!(" VERSION {}", quote_literal(&x.version)),
-            };
+            // The version the source has, as pg_upgrade keeps it: a newer server's default
+            // may differ in its members (argument names, new functions), and the user
+            // updates with ALTER EXTENSION ... UPDATE when they choose to.
+            let version = format!(" VERSION {}", quote_literal(&x.version));
             let create = format!(
                 "CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {}{version};",
                 quote_ident(&x.schema)

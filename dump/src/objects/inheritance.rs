@@ -118,7 +118,9 @@ pub fn after_create(t: &Table, plan: &Plan, parents: &[&Table]) -> String {
                 let parent_not_null = from_parents
                     .iter()
                     .any(|p| p.not_null || p.not_null_name.is_some());
-                if !plan.prints(c) && c.not_null && !parent_not_null {
+                // A child's own, named one is part of its CREATE TABLE (PostgreSQL 18).
+                let own_named = c.not_null && c.not_null_local && c.not_null_name.is_some();
+                if !plan.prints(c) && c.not_null && !parent_not_null && !own_named {
                     sql.push_str(&match &c.not_null_name {
                         Some(n) => format!(
                             "\nALTER TABLE ONLY {name} ADD CONSTRAINT {} NOT NULL {col};",
@@ -175,6 +177,8 @@ mod tests {
             fdw_options: Vec::new(),
             not_null_name: None,
             not_null_no_inherit: false,
+            not_null_oid: None,
+            not_null_local: false,
         }
     }
 

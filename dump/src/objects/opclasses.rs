@@ -111,7 +111,10 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_amproc'::pg_catalog.regclass
                AND d.objid = ap.oid
                AND d.refclassid IN ('pg_catalog.pg_opclass'::pg_catalog.regclass, 'pg_catalog.pg_opfamily'::pg_catalog.regclass)
-         WHERE ap.oid >= 16384 AND {amproc_own}",
+         WHERE ap.oid >= 16384 AND {amproc_own}
+         -- Members of one strategy or support number (cross-type ones) in the order they
+         -- were added, which is the order the server lists them in afterwards.
+         ORDER BY 1, 5, 2",
         amop_own = not_extension_member("pg_catalog.pg_amop", "ao.oid"),
         amproc_own = not_extension_member("pg_catalog.pg_amproc", "ap.oid")
     );

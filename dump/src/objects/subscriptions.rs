@@ -29,6 +29,8 @@ struct Subscription {
 #[derive(Debug, Default)]
 pub struct Subscriptions {
     subscriptions: Vec<Subscription>,
+    /// `server_version_num` of the dumped server.
+    server_version: u32,
 }
 
 pub async fn read(client: &Client, ctx: &Ctx) -> Result<Subscriptions> {
@@ -71,6 +73,7 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Subscriptions> {
         .await
         .during(|| "reading subscriptions".into())?;
     Ok(Subscriptions {
+        server_version: ctx.server_version,
         subscriptions: rows
             .iter()
             .map(|r| Subscription {
@@ -100,10 +103,11 @@ fn option_exprs(v: u32) -> Vec<&'static str> {
     if v >= 140000 {
         e.push("CASE WHEN s.subbinary THEN 'binary = true' END");
     }
+    // Always said: the default changed (off up to 17, parallel from 18).
     if v >= 160000 {
-        e.push("CASE s.substream WHEN 't' THEN 'streaming = on' WHEN 'p' THEN 'streaming = parallel' END");
+        e.push("'streaming = ' || CASE s.substream WHEN 't' THEN 'on' WHEN 'p' THEN 'parallel' ELSE 'off' END");
     } else if v >= 140000 {
-        e.push("CASE WHEN s.substream THEN 'streaming = on' END");
+        e.push("'streaming = ' || CASE WHEN s.substream THEN 'on' ELSE 'off' END");
     }
     if v >= 150000 {
         e.push("CASE WHEN s.subtwophasestate <> 'd' THEN 'two_phase = on' END");
@@ -131,12 +135,40 @@ impl Subscriptions {
                 .map_or("NONE".to_owned(), quote_literal);
             let mut options = vec!["connect = false".to_owned(), format!("slot_name = {slot}")];
             options.extend(s.options.iter().cloned());
-            let create = format!(
-                "CREATE SUBSCRIPTION {name} CONNECTION {} PUBLICATION {} WITH ({});",
-                quote_literal(&s.conninfo),
-                publications.join(", "),
-                options.join(", ")
-            );
+            let statement = |extra: &[&str]| {
+                let mut all = options.clone();
+                all.extend(extra.iter().map(|o| o.to_string()));
+                format!(
+                    "CREATE SUBSCRIPTION {name} CONNECTION {} PUBLICATION {} WITH ({});",
+                    quote_literal(&s.conninfo),
+                    publications.join(", "),
+                    all.join(", ")
+                )
+            };
+            let create = match self.server_version {
+                v if v >= 160000 => statement(&[]),
+                // Before 16 a subscription applied changes as its owner and (before 14)
+                // never streamed; newer servers default otherwise and the older ones know
+                // no such options: said only where the restoring server has them, as
+                // pg_upgrade keeps them.
+                v => {
+                    let streaming_too: &[&str] = if v < 140000 {
+                        &["streaming = off"]
+                    } else {
+                        &[]
+                    };
+                    let on_16 = statement(&[streaming_too, &["run_as_owner = true"]].concat());
+                    let on_14 = statement(streaming_too);
+                    let older = statement(&[]);
+                    let body = format!(
+                        "BEGIN\n    IF pg_catalog.current_setting('server_version_num')::int >= 160000 THEN\n        EXECUTE {};\n    ELSIF pg_catalog.current_setting('server_version_num')::int >= 140000 THEN\n        EXECUTE {};\n    ELSE\n        EXECUTE {};\n    END IF;\nEND",
+                        quote_literal(&on_16),
+                        quote_literal(&on_14),
+                        quote_literal(&older)
+                    );
+                    format!("DO {};", quote_literal(&body))
+                }
+            };
             let e = entry(
                 "SUBSCRIPTION",
                 Section::PostData,
@@ -168,7 +200,7 @@ mod tests {
         assert!(v15.contains("s.substream THEN") && v15.contains("subtwophasestate"));
         assert!(!v15.contains("suborigin"));
         let v16 = option_exprs(160000).join(" ");
-        assert!(v16.contains("WHEN 'p' THEN 'streaming = parallel'") && v16.contains("suborigin"));
+        assert!(v16.contains("WHEN 'p' THEN 'parallel'") && v16.contains("suborigin"));
         assert!(!v16.contains("subfailover"));
         assert!(option_exprs(180000).join(" ").contains("subfailover"));
     }
