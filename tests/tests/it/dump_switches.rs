@@ -414,7 +414,7 @@ fn snapshot_dumps_the_exported_moment() {
     });
     cluster.psql(
         "src",
-        "INSERT INTO app.users VALUES (1000, 'late@x.org', NULL); SELECT setval('app.counter', 99)",
+        "INSERT INTO app.users VALUES (1000, 'late@x.org', NULL)",
     );
     let c = case("snapshot", &["--snapshot", &snapshot, "-j", "2"], &[], "");
     both_ways(&cluster, work.path(), &c);
@@ -425,9 +425,12 @@ fn snapshot_dumps_the_exported_moment() {
         ),
         "0"
     );
+
+    // (Sequences are outside transactions: a setval after the snapshot would show in
+    // both tools' dumps, so only rows tell.)
     assert_eq!(
-        cluster.psql("r_snapshot", "SELECT last_value FROM app.counter"),
-        "42"
+        cluster.psql("src", "SELECT count(*) FROM app.users WHERE id = 1000"),
+        "1"
     );
     rt.block_on(holder.batch_execute("COMMIT")).unwrap();
 
