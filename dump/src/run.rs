@@ -188,6 +188,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
                 owner_kept || sel.relation(&s.schema, &s.name)
             }
         });
+        catalog::read_sequence_values(client, &mut cat.sequences).await?;
         cat.constraints = catalog::read_constraints(client, &cat.tables).await?;
         cat.indexes = catalog::read_indexes(client, &cat.tables).await?;
         let ctx = objects::Ctx {

@@ -455,3 +455,78 @@ fn snapshot_dumps_the_exported_moment() {
     );
     assert!(!dir.join("toc.json").exists());
 }
+
+/// `--enable-row-security`, dumping as a user the table's policies apply to: without the
+/// switch both tools refuse (the rows would be silently cut), with it both dump the rows
+/// the user may see, and the restored databases hold just those.
+#[test]
+fn row_security_switch_dumps_what_the_user_may_see() {
+    let Some(cluster) = source() else { return };
+    cluster.psql(
+        "src",
+        "CREATE ROLE rls_reader LOGIN;
+         GRANT USAGE ON SCHEMA app TO rls_reader;
+         GRANT SELECT ON app.docs TO rls_reader;
+         INSERT INTO app.docs VALUES (3, 'rls_reader', 'for the reader');",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let as_reader = |tool: &str, dir: &Path, rls: bool| -> std::process::Output {
+        let mut cmd = if tool == "pg_dump" {
+            let mut c = cluster.client("pg_dump");
+            c.arg("-Fd");
+            c
+        } else {
+            let mut c = std::process::Command::new(rdump_tests::rdump_bin());
+            cluster.prepare(&mut c);
+            c
+        };
+        cmd.args(["-h", &cluster.socket_dir().display().to_string()])
+            .args(["-p", &cluster.port().to_string(), "-U", "rls_reader"])
+            .args(["-t", "app.docs", "-f"])
+            .arg(dir);
+        if rls {
+            cmd.arg("--enable-row-security");
+        }
+        cmd.arg("src");
+        run(&mut cmd)
+    };
+    for tool in ["pg_dump", "rdump"] {
+        let refused = as_reader(tool, &work.path().join(format!("{tool}_off")), false);
+        assert!(
+            !refused.status.success(),
+            "{tool} dumped a table whose policies cut its rows"
+        );
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(why.contains("row-level security"), "{tool}: {why}");
+        let dir = work.path().join(format!("{tool}_on"));
+        let out = as_reader(tool, &dir, true);
+        assert!(
+            out.status.success(),
+            "{tool} --enable-row-security: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let db = format!("rls_{tool}");
+        cluster.create_db(&db);
+        cluster.psql(&db, SCHEMAS_PREP);
+        if tool == "pg_dump" {
+            let mut pg_restore = cluster.client("pg_restore");
+            pg_restore
+                .args(["--exit-on-error", "-d"])
+                .arg(cluster.conninfo(&db))
+                .arg(&dir);
+            check(&mut pg_restore);
+        } else {
+            restore(&cluster, &db, &dir, &["-e"]);
+        }
+        assert_eq!(
+            cluster.psql(
+                &db,
+                "SELECT string_agg(body, ',' ORDER BY id) FROM app.docs"
+            ),
+            "for the reader"
+        );
+    }
+    if let Err(report) = compare_databases(&cluster, "rls_pg_dump", &cluster, "rls_rdump") {
+        panic!("--enable-row-security: rdump differs from pg_dump 18:\n{report}");
+    }
+}
