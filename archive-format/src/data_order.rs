@@ -129,6 +129,7 @@ mod tests {
                 },
                 rows: 1,
             }],
+            via_root: false,
         });
         Entry {
             id,
@@ -146,6 +147,7 @@ mod tests {
             data,
             index_build: None,
             database: None,
+            min_server_version: None,
         }
     }
 

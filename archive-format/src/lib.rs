@@ -13,6 +13,7 @@ pub mod data_order;
 pub mod database;
 mod direct_io;
 pub mod error;
+pub mod filter;
 pub mod hashing;
 pub mod record;
 pub mod sql;

@@ -3,6 +3,8 @@
 //! Every name that goes into generated SQL passes through here; catalog text is never
 //! pasted unquoted.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 /// Keywords that PostgreSQL will not accept as a bare identifier everywhere
 /// (reserved, column-name and type/function-name categories of PostgreSQL 13–18).
 /// Unreserved keywords need no quotes.
@@ -173,12 +175,23 @@ const KEYWORDS: &[&str] = &[
     "xmltable",
 ];
 
-/// Quotes an identifier when PostgreSQL needs it quoted to read it back unchanged.
+/// `--quote-all-identifiers`: every identifier quoted, keyword or not.
+static QUOTE_ALL: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`quote_ident`] quote every identifier, for the rest of the process (rdump's
+/// `--quote-all-identifiers`, for SQL read by a server with other keywords).
+pub fn set_quote_all_identifiers(on: bool) {
+    QUOTE_ALL.store(on, Ordering::Relaxed);
+}
+
+/// Quotes an identifier when PostgreSQL needs it quoted to read it back unchanged (or
+/// always, after [`set_quote_all_identifiers`]).
 pub fn quote_ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+    let plain = !QUOTE_ALL.load(Ordering::Relaxed)
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

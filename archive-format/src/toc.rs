@@ -19,7 +19,14 @@ use crate::record::FileRecord;
 pub const TOC_FILE: &str = "toc.json";
 pub const FORMAT_MAJOR: u32 = 1;
 /// 1.1: the DATABASE entry carries its properties typed (`Entry::database`).
-pub const FORMAT_MINOR: u32 = 1;
+/// 1.2: planner statistics ([`STATISTICS_DATA`] entries, `Entry::min_server_version`) and
+/// `TableData::via_root`.
+pub const FORMAT_MINOR: u32 = 2;
+
+/// The kind of the entry that restores one relation's planner statistics (pg_dump 18's
+/// name): its `create` calls `pg_restore_relation_stats` / `pg_restore_attribute_stats`,
+/// its `table` is the relation's entry (table, materialized view or index).
+pub const STATISTICS_DATA: &str = "STATISTICS DATA";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormatVersion {
@@ -134,6 +141,10 @@ pub struct Entry {
     /// On the DATABASE entry: the database's properties, so it can be made under any name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseProps>,
+    /// The oldest server (`server_version_num`) the entry's SQL runs on: a restore into an
+    /// older one skips the entry (statistics need PostgreSQL 18's restore functions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_server_version: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +161,11 @@ pub struct TableData {
     /// e.g. `COPY "s"."t" ("a", "b") FROM stdin`
     pub copy: String,
     pub files: Vec<DataFile>,
+    /// A partition's rows loaded through its partition root (`--load-via-partition-root`):
+    /// `copy` names the root, so rows go wherever the target's partitioning puts them,
+    /// and the partition itself must not be truncated or frozen into.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub via_root: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,6 +338,7 @@ mod tests {
                     data: None,
                     index_build: None,
                     database: None,
+                    min_server_version: None,
                 },
                 Entry {
                     id: 2,
@@ -338,6 +355,7 @@ mod tests {
                     size: 10,
                     index_build: None,
                     database: None,
+                    min_server_version: None,
                     data: Some(TableData {
                         copy: "COPY public.t (a) FROM stdin".into(),
                         files: vec![DataFile {
@@ -349,6 +367,7 @@ mod tests {
                             },
                             rows: 3,
                         }],
+                        via_root: false,
                     }),
                 },
             ],

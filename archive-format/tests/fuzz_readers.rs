@@ -38,6 +38,7 @@ fn entry(id: u32, kind: &str, section: Section, deps: Vec<u32>, table: Option<u3
         data: None,
         index_build: None,
         database: None,
+        min_server_version: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn sample_toc() -> Toc {
                 rows: 2,
             },
         ],
+        via_root: false,
     });
     Toc {
         header: Header {

@@ -231,6 +231,7 @@ pub async fn read_columns(
     Ok(())
 }
 
+/// Every user sequence's definition; the values come from [`read_sequence_values`].
 pub async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
@@ -254,7 +255,7 @@ pub async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
         .query(&sql, &[])
         .await
         .during(|| "reading sequences".into())?;
-    let mut seqs: Vec<Sequence> = rows
+    let seqs: Vec<Sequence> = rows
         .iter()
         .map(|r| {
             let owner_table: Option<u32> = r.get(11);
@@ -280,11 +281,12 @@ pub async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
             }
         })
         .collect();
-    read_sequence_values(client, &mut seqs).await?;
     Ok(seqs)
 }
 
-async fn read_sequence_values(client: &Client, seqs: &mut [Sequence]) -> Result<()> {
+/// The current value of each sequence. Only for the sequences dumped: reading one takes
+/// the right to read it, which a user dumping a part of the database may lack elsewhere.
+pub async fn read_sequence_values(client: &Client, seqs: &mut [Sequence]) -> Result<()> {
     let values = sequence_states(
         client,
         seqs.iter()

@@ -73,6 +73,8 @@ pub struct DataPlan {
     /// Ctrl-C: its stop flag is the workers' own, and each worker's connection is
     /// registered with it for cancelling.
     pub interrupt: Interrupt,
+    /// How the workers' sessions are set up (row security, quoting).
+    pub switches: crate::session::SessionSwitches,
 }
 
 /// What every worker shares.
@@ -87,6 +89,7 @@ struct Shared {
     interrupt: Interrupt,
     opts: ConnectOptions,
     snapshot: String,
+    switches: crate::session::SessionSwitches,
     root: PathBuf,
     codec: Codec,
     checksum: ChecksumAlgo,
@@ -108,6 +111,7 @@ impl Shared {
             interrupt: plan.interrupt.clone(),
             opts: opts.clone(),
             snapshot: snapshot.to_owned(),
+            switches: plan.switches.clone(),
             root: plan.root.clone(),
             codec: plan.codec,
             checksum: plan.checksum,

@@ -12,6 +12,7 @@ pub mod interrupt;
 pub mod model;
 pub mod objects;
 pub mod pattern;
+pub mod relstats;
 pub mod run;
 pub mod select;
 pub mod session;

@@ -21,8 +21,9 @@ use crate::error::{Error, QueryContext, Result};
 use crate::interrupt::{Canceller, Interrupt};
 use crate::model::{Catalog, Table};
 use crate::objects::{self, ObjId};
+use crate::relstats;
 use crate::select::{SelectOptions, Selection};
-use crate::session::{lock_tables, open_leader};
+use crate::session::{lock_tables, open_leader, SessionSwitches};
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Clone, Debug)]
@@ -38,6 +39,11 @@ pub struct DumpOptions {
     pub select: SelectOptions,
     /// Triggered on Ctrl-C; see [`Interrupt`].
     pub interrupt: Interrupt,
+    /// `--enable-row-security`, `--quote-all-identifiers`, `--snapshot`,
+    /// `--serializable-deferrable`.
+    pub switches: SessionSwitches,
+    /// `--load-via-partition-root`: partitions' rows load through their root table.
+    pub load_via_partition_root: bool,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -65,7 +71,7 @@ pub async fn dump(opts: &DumpOptions) -> Result<DumpSummary> {
 
 async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
     let started = Instant::now();
-    let leader = open_leader(&opts.conn, opts.lock_timeout_ms).await?;
+    let leader = open_leader(&opts.conn, opts.lock_timeout_ms, &opts.switches).await?;
     let client = &leader.client;
     if let Ok(c) = opts.conn.canceller(client) {
         opts.interrupt.register(Canceller::Tokio(c));
@@ -120,6 +126,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         .tables
         .iter()
         .filter(|t| t.has_data() && sel.table_data(&t.schema, &t.name))
+        .filter(|t| !(t.unlogged && opts.select.no_unlogged_table_data))
     {
         let mut e = entry(
             "TABLE DATA",
@@ -165,6 +172,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         jobs: opts.jobs,
         progress: progress.clone(),
         interrupt: opts.interrupt.clone(),
+        switches: opts.switches.clone(),
     };
     let data_phase = data::run(&opts.conn, &leader.snapshot, items, &plan);
     let ddl_phase = async {
@@ -180,6 +188,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
                 owner_kept || sel.relation(&s.schema, &s.name)
             }
         });
+        catalog::read_sequence_values(client, &mut cat.sequences).await?;
         cat.constraints = catalog::read_constraints(client, &cat.tables).await?;
         cat.indexes = catalog::read_indexes(client, &cat.tables).await?;
         let ctx = objects::Ctx {
@@ -194,7 +203,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         deps::apply(&mut toc, &edges);
         deps::split_check_loops(&mut toc, &edges);
         families.add_annotations(&mut toc);
-        if sel.large_objects() && sel.section(Section::Data) {
+        if sel.large_objects() {
             families
                 .large_objects
                 .dump_data(
@@ -205,6 +214,9 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
                     ChecksumAlgo::DEFAULT,
                 )
                 .await?;
+        }
+        if opts.select.statistics {
+            relstats::add_entries(client, &mut toc, server_version_num.max(0) as u32).await?;
         }
         deps::fix_sections(&mut toc);
         for w in deps::break_cycles(&mut toc) {
@@ -276,7 +288,26 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
             e.data = Some(TableData {
                 copy: format!("COPY {} FROM stdin", chunks::copy_target(t)),
                 files: files.into_iter().map(|(_, f)| f).collect(),
+                via_root: false,
             });
+        }
+    }
+    let roots = if opts.load_via_partition_root {
+        partition_roots(client, &cat.tables).await?
+    } else {
+        HashMap::new()
+    };
+    for t in cat.tables.iter().filter(|t| t.has_data()) {
+        let (Some(root), Some(&data_id)) = (roots.get(&t.oid), toc.data_ids.get(&t.oid)) else {
+            continue;
+        };
+        if let Some(data) = toc.entry_mut(data_id).and_then(|e| e.data.as_mut()) {
+            let columns = chunks::copy_target(t);
+            let columns = columns
+                .strip_prefix(&qualified(&t.schema, &t.name))
+                .unwrap_or("");
+            data.copy = format!("COPY {root}{columns} FROM stdin");
+            data.via_root = true;
         }
     }
     ext_config.finish(&mut toc, &mut files_by_entry);
@@ -305,6 +336,19 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
                     "compress": opts.codec.to_string(),
                     "no_owner": opts.no_owner,
                 });
+                for (k, v) in [
+                    ("load_via_partition_root", opts.load_via_partition_root),
+                    ("quote_all_identifiers", opts.switches.quote_all_identifiers),
+                    ("enable_row_security", opts.switches.row_security),
+                    (
+                        "serializable_deferrable",
+                        opts.switches.serializable_deferrable,
+                    ),
+                ] {
+                    if let (true, Some(o)) = (v, o.as_object_mut()) {
+                        o.insert(k.into(), serde_json::json!(true));
+                    }
+                }
                 if let (Some(o), serde_json::Value::Object(s)) =
                     (o.as_object_mut(), opts.select.describe())
                 {
@@ -322,6 +366,38 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
     toc.write(&out.root)?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// The root table of every partition among `tables` (qualified), for
+/// `--load-via-partition-root`; the root need not be dumped itself.
+async fn partition_roots(
+    client: &tokio_postgres::Client,
+    tables: &[Table],
+) -> Result<HashMap<u32, String>> {
+    let oids: Vec<u32> = tables
+        .iter()
+        .filter(|t| t.is_partition())
+        .map(|t| t.oid)
+        .collect();
+    let rows = client
+        .query(
+            "SELECT p.oid, n.nspname::text, r.relname::text
+               FROM unnest($1::pg_catalog.oid[]) AS p(oid)
+               JOIN pg_catalog.pg_class r ON r.oid = pg_catalog.pg_partition_root(p.oid)
+               JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace",
+            &[&oids],
+        )
+        .await
+        .during(|| "finding the partition roots".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<_, u32>(0),
+                qualified(&r.get::<_, String>(1), &r.get::<_, String>(2)),
+            )
+        })
+        .collect())
 }
 
 fn build_entries(toc: &mut TocBuilder, cat: &Catalog) {

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use archive_format::data_order::data_order;
-use archive_format::toc::{Entry, Section};
+use archive_format::toc::{Entry, Section, STATISTICS_DATA};
 use tokio_postgres::Client;
 
 use crate::error::{Error, QueryContext, Result};
@@ -27,10 +27,25 @@ pub struct SelectOptions {
     pub extensions: Vec<String>,
     /// A pattern of `-n`, `-t` or `-e` that matches nothing is an error.
     pub strict_names: bool,
-    /// Sections to dump; empty means all (`-s`, `-a` and `--section` fill it).
+    /// `--table-and-children`: `-t` with every inheritance child and partition.
+    pub tables_and_children: Vec<String>,
+    pub exclude_tables_and_children: Vec<String>,
+    pub exclude_table_data_and_children: Vec<String>,
+    pub exclude_extensions: Vec<String>,
+    /// Sections to dump (`--section`); empty means all.
     pub sections: Vec<Section>,
-    /// `-s`, which also leaves large objects out.
-    pub schema_only: bool,
+    /// No object definitions (`-a`, `--no-schema`, `--statistics-only`).
+    pub no_schema: bool,
+    /// No rows, large objects or refreshes (`-s`, `--no-data`, `--statistics-only`).
+    pub no_data: bool,
+    /// Planner statistics (`--statistics`, `--statistics-only`); off by default, as in
+    /// pg_dump 18.
+    pub statistics: bool,
+    /// Sequence values even when data is not dumped (`--sequence-data`).
+    pub sequence_data: bool,
+    /// `--no-unlogged-table-data`
+    pub no_unlogged_table_data: bool,
+    pub no_policies: bool,
     pub no_acl: bool,
     pub no_comments: bool,
     pub no_security_labels: bool,
@@ -54,11 +69,27 @@ impl SelectOptions {
         list("exclude_tables", &self.exclude_tables);
         list("exclude_table_data", &self.exclude_table_data);
         list("extensions", &self.extensions);
+        list("tables_and_children", &self.tables_and_children);
+        list(
+            "exclude_tables_and_children",
+            &self.exclude_tables_and_children,
+        );
+        list(
+            "exclude_table_data_and_children",
+            &self.exclude_table_data_and_children,
+        );
+        list("exclude_extensions", &self.exclude_extensions);
         if !self.sections.is_empty() {
             let s: Vec<&str> = self.sections.iter().map(|s| s.as_str()).collect();
             m.insert("sections".into(), serde_json::json!(s));
         }
         for (k, v) in [
+            ("no_schema", self.no_schema),
+            ("no_data", self.no_data),
+            ("statistics", self.statistics),
+            ("sequence_data", self.sequence_data),
+            ("no_unlogged_table_data", self.no_unlogged_table_data),
+            ("no_policies", self.no_policies),
             ("no_acl", self.no_acl),
             ("no_comments", self.no_comments),
             ("no_security_labels", self.no_security_labels),
@@ -86,6 +117,7 @@ pub struct Selection {
     exclude_tables: HashSet<QualifiedName>,
     exclude_data: HashSet<QualifiedName>,
     include_extensions: Option<HashSet<u32>>,
+    exclude_extensions: HashSet<u32>,
     extension_names: HashMap<String, u32>,
 }
 
@@ -134,16 +166,29 @@ impl Selection {
         sel.exclude_schemas = schemas(client, &opts.exclude_schemas, false, database).await?;
         let any_tables = !(opts.tables.is_empty()
             && opts.exclude_tables.is_empty()
-            && opts.exclude_table_data.is_empty());
+            && opts.exclude_table_data.is_empty()
+            && opts.tables_and_children.is_empty()
+            && opts.exclude_tables_and_children.is_empty()
+            && opts.exclude_table_data_and_children.is_empty());
         if any_tables {
             client
                 .batch_execute("RESET search_path")
                 .await
                 .during(|| "resetting search_path to match table patterns".into())?;
             let found = async {
-                let inc = relations(client, &opts.tables, strict, database).await?;
-                let exc = relations(client, &opts.exclude_tables, false, database).await?;
-                let data = relations(client, &opts.exclude_table_data, false, database).await?;
+                let mut inc = relations(client, &opts.tables, strict, database).await?;
+                let mut exc = relations(client, &opts.exclude_tables, false, database).await?;
+                let mut data = relations(client, &opts.exclude_table_data, false, database).await?;
+                let with_children = |patterns: &[String], strict: bool| {
+                    let patterns = patterns.to_vec();
+                    async move {
+                        let roots = relations(client, &patterns, strict, database).await?;
+                        descendants(client, roots).await
+                    }
+                };
+                inc.extend(with_children(&opts.tables_and_children, strict).await?);
+                exc.extend(with_children(&opts.exclude_tables_and_children, false).await?);
+                data.extend(with_children(&opts.exclude_table_data_and_children, false).await?);
                 Result::<_>::Ok((inc, exc, data))
             }
             .await;
@@ -152,7 +197,7 @@ impl Selection {
                 .await
                 .during(|| "emptying search_path again".into())?;
             let (inc, exc, data) = found?;
-            if !opts.tables.is_empty() {
+            if !(opts.tables.is_empty() && opts.tables_and_children.is_empty()) {
                 if inc.is_empty() {
                     return Err(Error::Usage("no matching tables were found".into()));
                 }
@@ -170,32 +215,13 @@ impl Selection {
             .during(|| "reading the list of extensions".into())?;
         sel.extension_names = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
         if !opts.extensions.is_empty() {
-            let mut found = HashSet::new();
-            for p in &opts.extensions {
-                let pat = NamePattern::parse(p);
-                if pat.parts.len() > 1 {
-                    return Err(improper(p));
-                }
-                let rows = client
-                    .query(
-                        "SELECT oid FROM pg_catalog.pg_extension
-                          WHERE extname OPERATOR(pg_catalog.~) $1 COLLATE pg_catalog.default",
-                        &[&pat.name()],
-                    )
-                    .await
-                    .during(|| format!("matching extension pattern \"{p}\""))?;
-                if rows.is_empty() && strict {
-                    return Err(Error::Usage(format!(
-                        "no matching extensions were found for pattern \"{p}\""
-                    )));
-                }
-                found.extend(rows.iter().map(|r| r.get::<_, u32>(0)));
-            }
+            let found = extensions(client, &opts.extensions, strict).await?;
             if found.is_empty() {
                 return Err(Error::Usage("no matching extensions were found".into()));
             }
             sel.include_extensions = Some(found);
         }
+        sel.exclude_extensions = extensions(client, &opts.exclude_extensions, false).await?;
         Ok(sel)
     }
 
@@ -235,9 +261,14 @@ impl Selection {
         included && !self.exclude_tables.contains(&key)
     }
 
+    /// Whether rows, large objects and sequence values are dumped at all.
+    pub fn data(&self) -> bool {
+        self.section(Section::Data) && !self.opts.no_data
+    }
+
     /// Whether the rows of a dumped table are.
     pub fn table_data(&self, schema: &str, name: &str) -> bool {
-        self.section(Section::Data)
+        self.data()
             && !self
                 .exclude_data
                 .contains(&(schema.to_owned(), name.to_owned()))
@@ -263,15 +294,27 @@ impl Selection {
     }
 
     pub fn extension(&self, oid: u32) -> bool {
-        match &self.include_extensions {
+        let included = match &self.include_extensions {
             Some(x) => x.contains(&oid),
             None => self.include_everything(),
-        }
+        };
+        included && !self.exclude_extensions.contains(&oid)
     }
 
-    /// Large objects: with everything, never with `-s` (pg_dump 15).
+    /// Large objects: with everything and with data, never with `-s` (pg_dump 15).
     pub fn large_objects(&self) -> bool {
-        self.include_everything() && !self.opts.schema_only
+        self.include_everything() && self.data()
+    }
+
+    /// Whether the kind of content `e` is (definition, data, statistics) is dumped.
+    fn content(&self, e: &Entry) -> bool {
+        let o = &self.opts;
+        match e.kind.as_str() {
+            STATISTICS_DATA => o.statistics,
+            "SEQUENCE SET" => !o.no_data || o.sequence_data,
+            _ if e.section == Section::Data => !o.no_data,
+            _ => !o.no_schema,
+        }
     }
 
     pub fn section(&self, s: Section) -> bool {
@@ -291,9 +334,10 @@ impl Selection {
             || (o.no_comments && kind == "COMMENT")
             || (o.no_security_labels && kind == "SECURITY LABEL")
             || (o.no_publications && kind.starts_with("PUBLICATION"))
-            || (o.no_subscriptions && kind == "SUBSCRIPTION");
+            || (o.no_subscriptions && kind == "SUBSCRIPTION")
+            || (o.no_policies && matches!(kind, "POLICY" | "ROW SECURITY"));
         // pg_dump -s makes no data objects at all, a refresh among them.
-        if switched_off || (o.schema_only && kind == "MATERIALIZED VIEW DATA") {
+        if switched_off || (o.no_data && kind == "MATERIALIZED VIEW DATA") {
             return false;
         }
         if ATTACHED_KINDS.contains(&kind) || LINK_KINDS.contains(&kind) || e.table.is_some() {
@@ -338,7 +382,7 @@ impl Selection {
         let keep: Vec<bool> = keep
             .into_iter()
             .zip(&entries)
-            .map(|(k, e)| k.unwrap_or(false) && self.section(e.section))
+            .map(|(k, e)| k.unwrap_or(false) && self.section(e.section) && self.content(e))
             .collect();
         let kept_id = |id: u32| index.get(&id).is_some_and(|&i| keep[i]);
         // Data only (`-a`): the keys stay behind, so the order they impose on the rows is
@@ -454,6 +498,63 @@ fn cross_database(pattern: &str) -> Error {
     Error::Usage(format!(
         "cross-database references are not implemented: {pattern}"
     ))
+}
+
+/// Extensions matching any of `patterns`.
+async fn extensions(client: &Client, patterns: &[String], strict: bool) -> Result<HashSet<u32>> {
+    let mut found = HashSet::new();
+    for p in patterns {
+        let pat = NamePattern::parse(p);
+        if pat.parts.len() > 1 {
+            return Err(improper(p));
+        }
+        let rows = client
+            .query(
+                "SELECT oid FROM pg_catalog.pg_extension
+                  WHERE extname OPERATOR(pg_catalog.~) $1 COLLATE pg_catalog.default",
+                &[&pat.name()],
+            )
+            .await
+            .during(|| format!("matching extension pattern \"{p}\""))?;
+        if rows.is_empty() && strict {
+            return Err(Error::Usage(format!(
+                "no matching extensions were found for pattern \"{p}\""
+            )));
+        }
+        found.extend(rows.iter().map(|r| r.get::<_, u32>(0)));
+    }
+    Ok(found)
+}
+
+/// The relations `roots` and every inheritance child and partition below them.
+async fn descendants(
+    client: &Client,
+    roots: HashSet<QualifiedName>,
+) -> Result<HashSet<QualifiedName>> {
+    if roots.is_empty() {
+        return Ok(roots);
+    }
+    let (schemas, names): (Vec<String>, Vec<String>) = roots.into_iter().unzip();
+    let rows = client
+        .query(
+            "WITH RECURSIVE tree(oid) AS (
+                 SELECT c.oid FROM pg_catalog.pg_class c
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                   JOIN unnest($1::text[], $2::text[]) AS r(s, t)
+                     ON n.nspname = r.s AND c.relname = r.t
+                 UNION
+                 SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)
+             SELECT n.nspname::text, c.relname::text FROM tree
+               JOIN pg_catalog.pg_class c ON c.oid = tree.oid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+            &[&schemas, &names],
+        )
+        .await
+        .during(|| "finding the children of the tables asked for with their children".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect())
 }
 
 /// Schema names matching any of `patterns`.

@@ -20,22 +20,78 @@ pub struct Leader {
     pub snapshot: String,
 }
 
+/// pg_dump's switches that change how the dump's sessions run, not what they dump.
+#[derive(Clone, Debug, Default)]
+pub struct SessionSwitches {
+    /// `--enable-row-security`: dump only the rows the user's policies let it see
+    /// (otherwise a table with policies that apply to the user fails the dump).
+    pub row_security: bool,
+    /// `--quote-all-identifiers`: the server's deparsed SQL quotes every name too.
+    pub quote_all_identifiers: bool,
+    /// `--serializable-deferrable`: wait for a snapshot no serializable transaction can
+    /// contradict.
+    pub serializable_deferrable: bool,
+    /// `--snapshot`: a snapshot another session exported, instead of a new one.
+    pub snapshot: Option<String>,
+}
+
+impl SessionSwitches {
+    /// The settings every session of the dump starts with.
+    fn setup_sql(&self) -> String {
+        let mut sql = SESSION_SETUP.replace(
+            "SET row_security = off;",
+            if self.row_security {
+                "SET row_security = on;"
+            } else {
+                "SET row_security = off;"
+            },
+        );
+        if self.quote_all_identifiers {
+            sql.push_str("\nSET quote_all_identifiers = true;");
+        }
+        sql
+    }
+}
+
 /// Opens the leader: a read-only REPEATABLE READ transaction whose snapshot every
 /// worker will adopt, so the whole dump sees one moment of the database.
-pub async fn open_leader(opts: &ConnectOptions, lock_timeout_ms: u64) -> Result<Leader> {
+pub async fn open_leader(
+    opts: &ConnectOptions,
+    lock_timeout_ms: u64,
+    switches: &SessionSwitches,
+) -> Result<Leader> {
     let client = opts.connect().await?;
     pgconn::check_server_version(&client, "rdump").await?;
     client
-        .batch_execute(SESSION_SETUP)
+        .batch_execute(&switches.setup_sql())
         .await
         .during(|| "setting up the dump session".into())?;
+    // pg_dump's choice: a given snapshot is read in REPEATABLE READ whatever else.
+    let isolation = if switches.serializable_deferrable && switches.snapshot.is_none() {
+        "SERIALIZABLE, READ ONLY, DEFERRABLE"
+    } else {
+        "REPEATABLE READ, READ ONLY"
+    };
     client
         .batch_execute(&format!(
             "SET lock_timeout = {lock_timeout_ms};
-             BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;"
+             BEGIN ISOLATION LEVEL {isolation};"
         ))
         .await
         .during(|| "starting the snapshot transaction".into())?;
+    if let Some(snapshot) = &switches.snapshot {
+        client
+            .batch_execute(&format!(
+                "SET TRANSACTION SNAPSHOT {}",
+                archive_format::sql::quote_literal(snapshot)
+            ))
+            .await
+            .during(|| format!("using snapshot \"{snapshot}\""))?;
+        return Ok(Leader {
+            client,
+            snapshot: snapshot.clone(),
+        });
+    }
     let row = client
         .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
         .await
@@ -61,9 +117,12 @@ pub const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// transaction in the leader's snapshot (`SET TRANSACTION SNAPSHOT` must be the
 /// transaction's first statement, so they cannot share one implicit transaction).
 /// Shared by both worker clients (tokio-postgres and `wire`).
-pub fn worker_setup_sql(snapshot: &str) -> [String; 2] {
+pub fn worker_setup_sql(snapshot: &str, switches: &SessionSwitches) -> [String; 2] {
     [
-        format!("{SESSION_SETUP}\nSET lock_timeout = {WORKER_LOCK_TIMEOUT_MS};"),
+        format!(
+            "{}\nSET lock_timeout = {WORKER_LOCK_TIMEOUT_MS};",
+            switches.setup_sql()
+        ),
         format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
              SET TRANSACTION SNAPSHOT {};",
@@ -73,9 +132,13 @@ pub fn worker_setup_sql(snapshot: &str) -> [String; 2] {
 }
 
 /// Opens a worker connection inside the leader's snapshot.
-pub async fn open_worker(opts: &ConnectOptions, snapshot: &str) -> Result<Client> {
+pub async fn open_worker(
+    opts: &ConnectOptions,
+    snapshot: &str,
+    switches: &SessionSwitches,
+) -> Result<Client> {
     let client = opts.connect().await?;
-    for sql in worker_setup_sql(snapshot) {
+    for sql in worker_setup_sql(snapshot, switches) {
         client
             .batch_execute(&sql)
             .await

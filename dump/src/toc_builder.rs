@@ -134,6 +134,15 @@ impl TocBuilder {
         self.by_obj.get(&obj).copied()
     }
 
+    /// Every relation (pg_class OID) that has an entry, with that entry's id.
+    pub fn relation_entries(&self) -> HashMap<u32, u32> {
+        self.by_obj
+            .iter()
+            .filter(|(obj, _)| obj.class == crate::objects::class::PG_CLASS)
+            .map(|(obj, id)| (obj.oid, *id))
+            .collect()
+    }
+
     pub fn entry_mut(&mut self, id: u32) -> Option<&mut Entry> {
         self.entries.get_mut(id as usize - 1)
     }
@@ -174,5 +183,6 @@ pub fn entry(
         data: None,
         index_build: None,
         database: None,
+        min_server_version: None,
     }
 }

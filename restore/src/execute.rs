@@ -111,6 +111,39 @@ impl ItemContext<'_> {
         })
     }
 
+    /// Runs the DDL items `nodes` in one transaction, each with its resume record. `None`
+    /// when it failed and was rolled back (nothing of it stays).
+    pub async fn run_batch(
+        &self,
+        client: &Client,
+        nodes: &[petgraph::graph::NodeIndex],
+    ) -> Option<Vec<(petgraph::graph::NodeIndex, Result<u64>)>> {
+        let mut text = String::from("BEGIN;\n");
+        for &n in nodes {
+            let item = &self.plan.graph[n];
+            let e = &self.toc.entries[item.entry];
+            text.push_str(&terminated(&item_sql(e, item.work, self.no_owner)));
+            text.push('\n');
+            if let Some(j) = self.journal {
+                text.push_str(&j.record_sql(&item.key(e)));
+                text.push('\n');
+            }
+        }
+        text.push_str("COMMIT;");
+        match client.batch_execute(&text).await {
+            Ok(()) => Some(nodes.iter().map(|n| (*n, Ok(0))).collect()),
+            Err(e) => {
+                tracing::debug!(
+                    "a batch of {} items failed ({}); running them one by one",
+                    nodes.len(),
+                    pgconn::server_message(&e)
+                );
+                let _ = client.batch_execute("ROLLBACK").await;
+                None
+            }
+        }
+    }
+
     async fn run_ddl(&self, client: &Client, sql: &str, record: Option<String>) -> Result<()> {
         let sql = terminated(sql);
         let record = record.filter(|_| self.mode == TxnMode::PerItem);
@@ -179,7 +212,10 @@ impl ItemContext<'_> {
             .get(file)
             .ok_or_else(|| Error::Other(format!("no file {file}")))?;
         let table = e.table;
-        let created = table.is_some_and(|t| self.created(t) && !self.partitioned.contains(&t));
+        // Rows loaded through the partition root may land in other partitions: this one
+        // is neither truncated nor frozen into.
+        let created = !data.via_root
+            && table.is_some_and(|t| self.created(t) && !self.partitioned.contains(&t));
         let name = qualified(e.schema.as_deref().unwrap_or("public"), &e.name);
         let mut before = String::new();
         let mut after = String::new();

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use archive_format::data_order::data_order;
-use archive_format::toc::{Entry, Section, Toc};
+use archive_format::toc::{Entry, Section, Toc, STATISTICS_DATA};
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 
@@ -20,21 +20,31 @@ use crate::select::ACL_KINDS;
 
 /// Passes of a restore; no item of a pass starts before every item of the earlier passes
 /// has finished (pg_restore's order: privileges after everything they could refer to,
-/// materialized views refreshed with their final privileges in place).
+/// materialized views refreshed with their final privileges in place; planner statistics
+/// last, since index builds and refreshes overwrite a relation's page and tuple counts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
     PreData,
     Main,
     Acl,
     PostAcl,
+    Statistics,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 4] = [Phase::PreData, Phase::Main, Phase::Acl, Phase::PostAcl];
+    pub const ALL: [Phase; 5] = [
+        Phase::PreData,
+        Phase::Main,
+        Phase::Acl,
+        Phase::PostAcl,
+        Phase::Statistics,
+    ];
 
     pub fn of(e: &Entry) -> Phase {
         let kind = e.kind.as_str();
-        if ACL_KINDS.contains(&kind) {
+        if kind == STATISTICS_DATA {
+            Phase::Statistics
+        } else if ACL_KINDS.contains(&kind) {
             Phase::Acl
         } else if kind == "MATERIALIZED VIEW DATA"
             || kind == "EVENT TRIGGER"
@@ -159,7 +169,7 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
             locks,
         };
         let (first, last) = if let Some(data) = &e.data {
-            let table_created = e.table.is_some_and(|t| by_id.contains_key(&t));
+            let table_created = !data.via_root && e.table.is_some_and(|t| by_id.contains_key(&t));
             let mode = data_lock(data.files.len(), table_created, opts.disable_triggers);
             let nodes: Vec<NodeIndex> = data
                 .files
@@ -277,6 +287,7 @@ fn ddl_locks(
         // CLUSTER ON / REPLICA IDENTITY after the index need more than CREATE INDEX.
         "INDEX" if !e.create.contains("\nALTER ") => vec![(table, LockMode::Share)],
         "TRIGGER" => vec![(table, LockMode::ShareRowExclusive)],
+        STATISTICS_DATA => vec![(table, LockMode::ShareUpdateExclusive)],
         "FK CONSTRAINT" => {
             let mut locks = vec![(table, LockMode::ShareRowExclusive)];
             locks.extend(
@@ -333,6 +344,7 @@ mod tests {
             data: None,
             index_build: None,
             database: None,
+            min_server_version: None,
         }
     }
 
@@ -350,6 +362,7 @@ mod tests {
                     rows: 1,
                 })
                 .collect(),
+            via_root: false,
         }
     }
 
@@ -466,6 +479,24 @@ mod tests {
             plan.graph[node(&plan, &toc, 3, Work::Data { file: 0 })].locks,
             vec![(1, LockMode::RowExclusive)]
         );
+    }
+
+    #[test]
+    fn statistics_come_last_and_only_share_the_table() {
+        let mut toc = toc();
+        let mut stats = entry(9, STATISTICS_DATA, Section::Data, vec![1, 3], Some(1));
+        stats.min_server_version = Some(180000);
+        toc.entries.push(stats);
+        let plan = build(&toc, &[true; 9], PlanOptions::default()).unwrap();
+        let n = node(&plan, &toc, 9, Work::Ddl);
+        assert_eq!(plan.graph[n].phase, Phase::Statistics);
+        assert_eq!(Phase::ALL.last(), Some(&Phase::Statistics));
+        assert_eq!(
+            plan.graph[n].locks,
+            vec![(1, LockMode::ShareUpdateExclusive)]
+        );
+        assert!(!LockMode::ShareUpdateExclusive.conflicts(LockMode::RowExclusive));
+        assert!(LockMode::ShareUpdateExclusive.conflicts(LockMode::ShareUpdateExclusive));
     }
 
     #[test]

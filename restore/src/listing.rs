@@ -107,6 +107,7 @@ mod tests {
             data: None,
             index_build: None,
             database: None,
+            min_server_version: None,
         };
         Toc {
             header: Header {

@@ -8,6 +8,8 @@ pub enum LockMode {
     RowExclusive,
     /// CREATE INDEX.
     Share,
+    /// Setting planner statistics (`pg_restore_relation_stats`).
+    ShareUpdateExclusive,
     /// ADD FOREIGN KEY, on both tables.
     ShareRowExclusive,
     /// Most ALTER TABLE forms; TRUNCATE before a single-chunk COPY FREEZE.
@@ -20,6 +22,7 @@ impl LockMode {
         match (self, other) {
             (AccessExclusive, _) | (_, AccessExclusive) => true,
             (RowExclusive, RowExclusive) | (Share, Share) => false,
+            (RowExclusive, ShareUpdateExclusive) | (ShareUpdateExclusive, RowExclusive) => false,
             _ => true,
         }
     }

@@ -88,6 +88,7 @@ mod tests {
             data: None,
             index_build: None,
             database: None,
+            min_server_version: None,
         };
         let toc = Toc {
             header: Header {

@@ -46,6 +46,9 @@ pub struct RestoreOptions {
     /// ANALYZE the restored tables at the end.
     pub analyze: bool,
     pub progress: bool,
+    /// `--transaction-size`: up to this many definitions per transaction on each
+    /// connection (0 or 1: each in its own).
+    pub transaction_size: usize,
 }
 
 /// The options that shape a script (`-f`).
@@ -101,6 +104,11 @@ pub fn check_options(opts: &RestoreOptions) -> Result<()> {
             "-C/--create and -1/--single-transaction cannot be used together: CREATE DATABASE \
              cannot run inside a transaction"
                 .into(),
+        ));
+    }
+    if opts.single_transaction && opts.transaction_size > 0 {
+        return Err(Error::Usage(
+            "options -1/--single-transaction and --transaction-size cannot be used together".into(),
         ));
     }
     if opts.single_transaction && opts.resume {
@@ -209,6 +217,34 @@ pub fn script(
     write_script(&plan, out)
 }
 
+/// Leaves out the entries the server is too old for (planner statistics before
+/// PostgreSQL 18), with one warning saying what was left out.
+fn skip_too_new(toc: &Toc, selected: &mut [bool], server_version: u32) {
+    let mut skipped: Vec<(&str, u32)> = Vec::new();
+    for (e, s) in toc.entries.iter().zip(selected.iter_mut()) {
+        if let (true, Some(min)) = (*s, e.min_server_version) {
+            if min > server_version {
+                *s = false;
+                skipped.push((e.kind.as_str(), min));
+            }
+        }
+    }
+    let Some(need) = skipped.iter().map(|(_, v)| *v).max() else {
+        return;
+    };
+    let mut kinds: Vec<&str> = skipped.iter().map(|(k, _)| *k).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    tracing::warn!(
+        "{} entries ({}) were not restored: they need PostgreSQL {} or later, and the server runs {}.{}; run ANALYZE to make planner statistics",
+        skipped.len(),
+        kinds.join(", "),
+        need / 10000,
+        server_version / 10000,
+        server_version % 10000
+    );
+}
+
 /// A data-only restore orders tables by their foreign keys; tables whose keys form a loop
 /// cannot be, and their rows may be refused unless the keys' triggers are disabled.
 fn warn_of_key_loops(toc: &Toc, selected: &[bool], disable_triggers: bool) {
@@ -227,7 +263,7 @@ fn warn_of_key_loops(toc: &Toc, selected: &[bool], disable_triggers: bool) {
 pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     check_options(opts)?;
     let started = Instant::now();
-    let (toc, selected) = read_selected(&opts.archive, &opts.selection, opts.create)?;
+    let (toc, mut selected) = read_selected(&opts.archive, &opts.selection, opts.create)?;
     let fingerprint = journal::fingerprint(&opts.archive)?;
     let mut errors: Vec<String> = Vec::new();
 
@@ -275,6 +311,8 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
             .map_err(server_error)?;
     }
 
+    let version = session::server_version(&workers[0].client).await?;
+    skip_too_new(&toc, &mut selected, version);
     warn_of_key_loops(&toc, &selected, opts.disable_triggers);
     let pos = positions(&toc, &opts.selection);
     let creation_order = serial_order(&toc, &selected, &|i| pos[i]);
@@ -348,24 +386,42 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
             .map(|n| plan.graph[n].size)
             .sum(),
     );
-    let execute = |n: NodeIndex, worker: Worker| -> ItemFuture<'_> {
+    let execute = |nodes: Vec<NodeIndex>, mut worker: Worker| -> ItemFuture<'_> {
         let ctx = &ctx;
         let conn = &conn;
         Box::pin(async move {
-            let result = ctx.run(&worker.client, n).await;
-            let (worker, result) = match result {
-                // The item failed, the server is fine: a new session takes over.
-                Err(Error::SessionDropped(m)) => match session::open(conn, &opts.session).await {
-                    Ok(fresh) => (fresh, Err(Error::Other(m))),
-                    Err(e) => (
-                        worker,
-                        Err(Error::ConnectionLost(format!("{m}; reconnecting: {e}"))),
-                    ),
-                },
-                r => (worker, r),
-            };
-            (n, worker, result)
+            if nodes.len() > 1 {
+                if let Some(done) = ctx.run_batch(&worker.client, &nodes).await {
+                    return (done, worker);
+                }
+                // The batch was rolled back: each item again on its own, so only the
+                // failing ones fail.
+            }
+            let mut results = Vec::with_capacity(nodes.len());
+            for n in nodes {
+                let result = ctx.run(&worker.client, n).await;
+                let result = match result {
+                    // The item failed, the server is fine: a new session takes over.
+                    Err(Error::SessionDropped(m)) => {
+                        match session::open(conn, &opts.session).await {
+                            Ok(fresh) => {
+                                worker = fresh;
+                                Err(Error::Other(m))
+                            }
+                            Err(e) => Err(Error::ConnectionLost(format!("{m}; reconnecting: {e}"))),
+                        }
+                    }
+                    r => r,
+                };
+                results.push((n, result));
+            }
+            (results, worker)
         })
+    };
+    let batchable = |n: NodeIndex| plan.graph[n].work == Work::Ddl;
+    let batching = schedule::Batching {
+        size: opts.transaction_size.max(1),
+        batchable: &batchable,
     };
     let failed_entries: Mutex<HashSet<usize>> = Mutex::new(HashSet::new());
     let on_done = |n: NodeIndex, r: &Result<u64>| {
@@ -399,10 +455,17 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     };
     let mut outcome = schedule::Outcome::default();
     if !stopped {
-        let (out, back) =
-            schedule::run(&plan, workers, &finished, exit_on_error, &execute, &on_done)
-                .await
-                .map_err(|e| resume_hint(e, journal.is_some()))?;
+        let (out, back) = schedule::run(
+            &plan,
+            workers,
+            &finished,
+            exit_on_error,
+            &batching,
+            &execute,
+            &on_done,
+        )
+        .await
+        .map_err(|e| resume_hint(e, journal.is_some()))?;
         workers = back;
         outcome = out;
         stopped = outcome.stopped;

@@ -50,18 +50,28 @@ pub struct Outcome {
     pub not_run: usize,
 }
 
-pub type ItemFuture<'a> = Pin<Box<dyn Future<Output = (NodeIndex, Worker, Result<u64>)> + 'a>>;
+/// What a batch of items gives back: each item's result, and the worker.
+pub type ItemFuture<'a> =
+    Pin<Box<dyn Future<Output = (Vec<(NodeIndex, Result<u64>)>, Worker)> + 'a>>;
+
+/// How many items one connection may run in one transaction (`--transaction-size`), and
+/// which items may share one (`batchable`).
+pub struct Batching<'a> {
+    pub size: usize,
+    pub batchable: &'a dyn Fn(NodeIndex) -> bool,
+}
 
 /// Runs every item of `plan` not already `finished` (done by an earlier, interrupted run).
-/// `execute(node, worker)` runs one item and hands the worker back; `on_done` sees every
-/// result. Returns the workers for further use. A lost connection ends the run with an
-/// error at once.
+/// `execute(nodes, worker)` runs a batch of items (one, unless `batching` allows more)
+/// and hands the worker back; `on_done` sees every result. Returns the workers for
+/// further use. A lost connection ends the run with an error at once.
 pub async fn run<'a>(
     plan: &'a Plan,
     workers: Vec<Worker>,
     finished: &[bool],
     exit_on_error: bool,
-    execute: &dyn Fn(NodeIndex, Worker) -> ItemFuture<'a>,
+    batching: &Batching<'_>,
+    execute: &dyn Fn(Vec<NodeIndex>, Worker) -> ItemFuture<'a>,
     on_done: &dyn Fn(NodeIndex, &Result<u64>),
 ) -> Result<(Outcome, Vec<Worker>)> {
     let mut state = State::new(plan, finished);
@@ -72,54 +82,53 @@ pub async fn run<'a>(
 
     loop {
         while !out.stopped && !free.is_empty() {
-            let Some(n) = state.pick() else { break };
+            let Some(n) = state.pick(&|_| true) else {
+                break;
+            };
             let Some(worker) = free.pop() else { break };
-            if let Some(c) = &worker.canceller {
-                cancellers.insert(n, c.clone());
-            }
             state.start(n);
-            running.push(execute(n, worker));
+            let mut batch = vec![n];
+            if batching.size > 1 && (batching.batchable)(n) {
+                while batch.len() < batching.size {
+                    let Some(m) = state.pick(batching.batchable) else {
+                        break;
+                    };
+                    state.start(m);
+                    batch.push(m);
+                }
+            }
+            if let Some(c) = &worker.canceller {
+                for m in &batch {
+                    cancellers.insert(*m, c.clone());
+                }
+            }
+            running.push(execute(batch, worker));
         }
-        let Some((n, worker, result)) = running.next().await else {
+        let Some((results, worker)) = running.next().await else {
             break;
         };
-        cancellers.remove(&n);
-        if out.stopped {
-            // The run is ending: whatever these did, they were asked to stop.
-            match result {
-                Ok(rows) => {
-                    on_done(n, &Ok(rows));
-                    state.finish(n, true);
-                    out.done += 1;
-                    out.rows += rows;
-                }
-                Err(_) => out.not_run += 1,
-            }
-            free.push(worker);
-            continue;
-        }
-        on_done(n, &result);
-        match result {
-            Ok(rows) => {
-                state.finish(n, true);
-                out.done += 1;
-                out.rows += rows;
-            }
-            Err(e) => {
-                if worker.client.is_closed() {
-                    return Err(Error::ConnectionLost(e.to_string()));
-                }
-                out.errors.push(e.to_string());
-                out.skipped.extend(state.finish(n, false));
-                if exit_on_error {
-                    out.stopped = true;
-                    for c in cancellers.values() {
-                        let _ = c.cancel().await;
-                    }
-                }
+        let mut lost = None;
+        for (n, result) in results {
+            cancellers.remove(&n);
+            let step = (n, result);
+            if let Err(e) = state_step(
+                &mut state,
+                &mut out,
+                &cancellers,
+                step,
+                &worker,
+                exit_on_error,
+                on_done,
+            )
+            .await
+            {
+                lost = Some(e);
             }
         }
         free.push(worker);
+        if let Some(e) = lost {
+            return Err(e);
+        }
     }
     if out.stopped {
         out.not_run += state.unfinished();
@@ -131,6 +140,53 @@ pub async fn run<'a>(
         )));
     }
     Ok((out, free))
+}
+
+/// Records the result of item `n`; a lost connection is the error returned.
+async fn state_step(
+    state: &mut State<'_>,
+    out: &mut Outcome,
+    cancellers: &HashMap<NodeIndex, Canceller>,
+    (n, result): (NodeIndex, Result<u64>),
+    worker: &Worker,
+    exit_on_error: bool,
+    on_done: &dyn Fn(NodeIndex, &Result<u64>),
+) -> Result<()> {
+    if out.stopped {
+        // The run is ending: whatever these did, they were asked to stop.
+        match result {
+            Ok(rows) => {
+                on_done(n, &Ok(rows));
+                state.finish(n, true);
+                out.done += 1;
+                out.rows += rows;
+            }
+            Err(_) => out.not_run += 1,
+        }
+        return Ok(());
+    }
+    on_done(n, &result);
+    match result {
+        Ok(rows) => {
+            state.finish(n, true);
+            out.done += 1;
+            out.rows += rows;
+        }
+        Err(e) => {
+            if worker.client.is_closed() {
+                return Err(Error::ConnectionLost(e.to_string()));
+            }
+            out.errors.push(e.to_string());
+            out.skipped.extend(state.finish(n, false));
+            if exit_on_error {
+                out.stopped = true;
+                for c in cancellers.values() {
+                    let _ = c.cancel().await;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The scheduler's bookkeeping over the graph.
@@ -212,13 +268,13 @@ impl<'a> State<'a> {
         })
     }
 
-    /// The largest ready item whose pass is open and whose locks are free.
-    fn pick(&mut self) -> Option<NodeIndex> {
+    /// The largest ready item `wanted` takes whose pass is open and whose locks are free.
+    fn pick(&mut self, wanted: &dyn Fn(NodeIndex) -> bool) -> Option<NodeIndex> {
         let g = &self.plan.graph;
         let pos = self
             .ready
             .iter()
-            .position(|n| self.phase_open(g[*n].phase) && !self.conflicts(*n))?;
+            .position(|n| self.phase_open(g[*n].phase) && !self.conflicts(*n) && wanted(*n))?;
         Some(self.ready.remove(pos))
     }
 

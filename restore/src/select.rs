@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::{Entry, Section, Toc};
+use archive_format::toc::{Entry, Section, Toc, STATISTICS_DATA};
 
 /// Kinds that `-t` matches: everything that lives in the relation namespace, with its data.
 const TABLE_KINDS: &[&str] = &[
@@ -26,6 +26,7 @@ const TABLE_KINDS: &[&str] = &[
     "MATERIALIZED VIEW DATA",
     "SEQUENCE",
     "SEQUENCE SET",
+    STATISTICS_DATA,
 ];
 const FUNCTION_KINDS: &[&str] = &["FUNCTION", "AGGREGATE", "PROCEDURE"];
 pub const ACL_KINDS: &[&str] = &["ACL", "DEFAULT ACL", "ACL LANGUAGE"];
@@ -35,8 +36,14 @@ pub const DATABASE_KINDS: &[&str] = &["DATABASE", "DATABASE PROPERTIES"];
 
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
-    /// Sections to restore; empty means all (`--section`, `-s`, `-a`).
+    /// Sections to restore (`--section`); empty means all.
     pub sections: Vec<Section>,
+    /// No object definitions (`-a`, `--no-schema`, `--statistics-only`).
+    pub no_schema: bool,
+    /// No data (`-s`, `--no-data`, `--statistics-only`).
+    pub no_data: bool,
+    /// No planner statistics (`-s`, `-a`, `--no-statistics`).
+    pub no_statistics: bool,
     /// `-L`: the entry ids to restore, in the list's order.
     pub use_list: Option<Vec<u32>>,
     pub schemas: Vec<String>,
@@ -114,6 +121,14 @@ impl Selection {
             return false;
         }
         if !self.sections.is_empty() && !self.sections.contains(&e.section) {
+            return false;
+        }
+        let content = match kind {
+            STATISTICS_DATA => !self.no_statistics,
+            _ if e.section == Section::Data => !self.no_data,
+            _ => !self.no_schema,
+        };
+        if !content {
             return false;
         }
         listed.is_none_or(|l| l.contains_key(&e.id))
@@ -200,6 +215,7 @@ mod tests {
             data: None,
             index_build: None,
             database: None,
+            min_server_version: None,
         }
     }
 
@@ -306,5 +322,40 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ids(&sel), vec![3, 5]);
+    }
+
+    #[test]
+    fn statistics_follow_their_switches() {
+        let mut t = toc();
+        let mut st = entry(11, STATISTICS_DATA, Section::Data, Some("s"), "t");
+        st.table = Some(2);
+        st.deps = vec![2, 4];
+        t.entries.push(st);
+        let ids = |sel: &Selection| -> Vec<u32> {
+            sel.apply(&t)
+                .iter()
+                .zip(&t.entries)
+                .filter(|(w, _)| **w)
+                .map(|(_, e)| e.id)
+                .collect()
+        };
+        assert!(ids(&Selection::default()).contains(&11));
+        let only = Selection {
+            no_schema: true,
+            no_data: true,
+            ..Default::default()
+        };
+        assert_eq!(ids(&only), vec![11]);
+        let schema_only = Selection {
+            no_data: true,
+            no_statistics: true,
+            ..Default::default()
+        };
+        assert_eq!(ids(&schema_only), vec![1, 2, 3, 5, 6, 7, 10]);
+        let table = Selection {
+            tables: vec!["t".into()],
+            ..Default::default()
+        };
+        assert_eq!(ids(&table), vec![2, 4, 6, 11]);
     }
 }

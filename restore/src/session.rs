@@ -45,6 +45,23 @@ pub fn set_role_sql(role: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// The server's `server_version_num`.
+pub async fn server_version(client: &Client) -> Result<u32> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.current_setting('server_version_num')::int4",
+            &[],
+        )
+        .await
+        .map_err(|e| {
+            Error::Other(format!(
+                "reading the server version: {}",
+                pgconn::server_message(&e)
+            ))
+        })?;
+    Ok(row.get::<_, i32>(0).max(0) as u32)
+}
+
 /// Opens one restore connection, set up for loading.
 pub async fn open(conn: &ConnectOptions, opts: &SessionOptions) -> Result<Worker> {
     let client = conn.connect().await?;

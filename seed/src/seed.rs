@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use archive_format::codec::Method;
 use archive_format::sql::qualified;
-use archive_format::toc::{Entry, Toc};
+use archive_format::toc::{Entry, Toc, STATISTICS_DATA};
 use archive_format::Codec;
 use pgconn::ConnectOptions;
 use restore::{RestoreOptions, Selection, SessionOptions};
@@ -327,6 +327,7 @@ async fn restore_into(
         resume: false,
         analyze: false,
         progress: opts.progress,
+        transaction_size: 0,
     })
     .await?;
     if let Some(first) = summary.errors.first() {
@@ -403,7 +404,7 @@ fn tables_with_statistics(toc: &Toc, selected: &[bool]) -> HashSet<String> {
     toc.entries
         .iter()
         .zip(selected)
-        .filter(|(e, s)| **s && e.kind == "STATISTICS DATA")
+        .filter(|(e, s)| **s && e.kind == STATISTICS_DATA)
         .filter_map(|(e, _)| toc.entry(e.table?))
         .map(|t| qualified(t.schema.as_deref().unwrap_or("public"), &t.name))
         .collect()
@@ -458,6 +459,8 @@ async fn dump_source(
         progress: false,
         select: dump::SelectOptions::default(),
         interrupt: dump::Interrupt::default(),
+        switches: Default::default(),
+        load_via_partition_root: false,
     })
     .await?;
     Ok(())

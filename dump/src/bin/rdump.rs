@@ -9,6 +9,7 @@ use anyhow::Context;
 use archive_format::toc::Section;
 use archive_format::Codec;
 use clap::{ArgAction, Parser};
+use dump::session::SessionSwitches;
 use dump::{DumpOptions, Error, Interrupt, SelectOptions};
 use pgconn::{ConnArgs, ConnectOptions};
 
@@ -57,6 +58,21 @@ struct Cli {
     /// Do not output commands to set ownership of objects.
     #[arg(short = 'O', long = "no-owner")]
     no_owner: bool,
+    /// Dump from SNAPSHOT, a snapshot another session exported (pg_export_snapshot()).
+    #[arg(long = "snapshot", value_name = "SNAPSHOT")]
+    snapshot: Option<String>,
+    /// Wait until the dump can run without serialization anomalies.
+    #[arg(long = "serializable-deferrable")]
+    serializable_deferrable: bool,
+    /// Dump only the rows row security policies let the user see.
+    #[arg(long = "enable-row-security")]
+    enable_row_security: bool,
+    /// Quote every identifier, even those that are not keywords.
+    #[arg(long = "quote-all-identifiers")]
+    quote_all_identifiers: bool,
+    /// Load partitions' rows through their partition root table.
+    #[arg(long = "load-via-partition-root")]
+    load_via_partition_root: bool,
     #[command(flatten)]
     select: SelectArgs,
     /// Log each step.
@@ -88,18 +104,57 @@ struct SelectArgs {
     /// Do not dump the rows of tables matching PATTERN (repeatable).
     #[arg(long = "exclude-table-data", value_name = "PATTERN")]
     exclude_table_data: Vec<String>,
+    /// Dump only tables matching PATTERN, with their inheritance children and partitions.
+    #[arg(long = "table-and-children", value_name = "PATTERN")]
+    table_and_children: Vec<String>,
+    /// Do not dump tables matching PATTERN, nor their children and partitions.
+    #[arg(long = "exclude-table-and-children", value_name = "PATTERN")]
+    exclude_table_and_children: Vec<String>,
+    /// Do not dump the rows of tables matching PATTERN, nor of their children.
+    #[arg(long = "exclude-table-data-and-children", value_name = "PATTERN")]
+    exclude_table_data_and_children: Vec<String>,
     /// Dump only extensions matching PATTERN (repeatable).
     #[arg(short = 'e', long = "extension", value_name = "PATTERN")]
     extension: Vec<String>,
+    /// Do not dump extensions matching PATTERN (repeatable).
+    #[arg(long = "exclude-extension", value_name = "PATTERN")]
+    exclude_extension: Vec<String>,
+    /// Include or exclude objects as the rules in FILE say (pg_dump's filter format).
+    #[arg(long = "filter", value_name = "FILE")]
+    filter: Vec<PathBuf>,
     /// Require each -n, -t and -e pattern to match at least one object.
     #[arg(long = "strict-names")]
     strict_names: bool,
-    /// Dump only the object definitions, not data.
+    /// Dump only the object definitions, no data or statistics.
     #[arg(short = 's', long = "schema-only")]
     schema_only: bool,
-    /// Dump only the data, not the object definitions.
+    /// Dump only the data, not the object definitions or statistics.
     #[arg(short = 'a', long = "data-only")]
     data_only: bool,
+    /// Do not dump object definitions.
+    #[arg(long = "no-schema")]
+    no_schema: bool,
+    /// Do not dump data.
+    #[arg(long = "no-data")]
+    no_data: bool,
+    /// Dump planner statistics (off by default, as in pg_dump 18).
+    #[arg(long = "statistics")]
+    statistics: bool,
+    /// Do not dump planner statistics.
+    #[arg(long = "no-statistics")]
+    no_statistics: bool,
+    /// Dump only planner statistics, not definitions or data.
+    #[arg(long = "statistics-only")]
+    statistics_only: bool,
+    /// Dump sequence values even when data is not dumped.
+    #[arg(long = "sequence-data")]
+    sequence_data: bool,
+    /// Do not dump the rows of unlogged tables.
+    #[arg(long = "no-unlogged-table-data")]
+    no_unlogged_table_data: bool,
+    /// Do not dump row security policies.
+    #[arg(long = "no-policies")]
+    no_policies: bool,
     /// Dump only the named section: pre-data, data or post-data (repeatable).
     #[arg(long = "section", value_name = "SECTION")]
     section: Vec<Section>,
@@ -129,48 +184,134 @@ struct SelectArgs {
 
 impl SelectArgs {
     fn options(&self) -> Result<SelectOptions, Error> {
-        if self.schema_only && self.data_only {
-            return Err(Error::Usage(
-                "options -s/--schema-only and -a/--data-only cannot be used together".into(),
-            ));
+        // pg_dump 18's refusals, in its words.
+        let pairs = [
+            (
+                self.schema_only,
+                "-s/--schema-only",
+                self.data_only,
+                "-a/--data-only",
+            ),
+            (
+                self.schema_only,
+                "-s/--schema-only",
+                self.no_schema,
+                "--no-schema",
+            ),
+            (self.data_only, "-a/--data-only", self.no_data, "--no-data"),
+            (
+                self.schema_only,
+                "-s/--schema-only",
+                self.statistics,
+                "--statistics",
+            ),
+            (
+                self.data_only,
+                "-a/--data-only",
+                self.statistics,
+                "--statistics",
+            ),
+            (
+                self.schema_only,
+                "-s/--schema-only",
+                self.statistics_only,
+                "--statistics-only",
+            ),
+            (
+                self.data_only,
+                "-a/--data-only",
+                self.statistics_only,
+                "--statistics-only",
+            ),
+            (
+                self.statistics,
+                "--statistics",
+                self.no_statistics,
+                "--no-statistics",
+            ),
+            (
+                self.statistics_only,
+                "--statistics-only",
+                self.no_statistics,
+                "--no-statistics",
+            ),
+        ];
+        for (a, a_name, b, b_name) in pairs {
+            if a && b {
+                return Err(Error::Usage(format!(
+                    "options {a_name} and {b_name} cannot be used together"
+                )));
+            }
         }
         let mut sections: Vec<Section> = if self.section.is_empty() {
             vec![Section::PreData, Section::Data, Section::PostData]
         } else {
             self.section.clone()
         };
-        if self.schema_only {
-            sections.retain(|s| *s != Section::Data);
-        }
-        if self.data_only {
-            sections.retain(|s| *s == Section::Data);
-        }
         sections.sort();
         sections.dedup();
-        if sections.is_empty() {
+        let only_data = sections == [Section::Data];
+        let has_data = sections.contains(&Section::Data);
+        if (self.schema_only && only_data) || (self.data_only && !has_data) {
             return Err(Error::Usage(
                 "--section and -s/-a together leave no section to dump".into(),
             ));
         }
         let everything = sections.len() == 3;
-        Ok(SelectOptions {
+        let mut opts = SelectOptions {
             schemas: self.schema.clone(),
             exclude_schemas: self.exclude_schema.clone(),
             tables: self.table.clone(),
             exclude_tables: self.exclude_table.clone(),
             exclude_table_data: self.exclude_table_data.clone(),
+            tables_and_children: self.table_and_children.clone(),
+            exclude_tables_and_children: self.exclude_table_and_children.clone(),
+            exclude_table_data_and_children: self.exclude_table_data_and_children.clone(),
             extensions: self.extension.clone(),
+            exclude_extensions: self.exclude_extension.clone(),
             strict_names: self.strict_names,
             sections: if everything { Vec::new() } else { sections },
-            schema_only: self.schema_only,
+            no_schema: self.data_only || self.no_schema || self.statistics_only,
+            no_data: self.schema_only || self.no_data || self.statistics_only,
+            statistics: (self.statistics || self.statistics_only) && !self.no_statistics,
+            sequence_data: self.sequence_data,
+            no_unlogged_table_data: self.no_unlogged_table_data,
+            no_policies: self.no_policies,
             no_acl: self.no_privileges,
             no_comments: self.no_comments,
             no_security_labels: self.no_security_labels,
             no_publications: self.no_publications,
             no_subscriptions: self.no_subscriptions,
             no_tablespaces: self.no_tablespaces,
-        })
+        };
+        for path in &self.filter {
+            apply_filter(&mut opts, path)?;
+        }
+        Ok(opts)
     }
+}
+
+/// Adds the rules of a `--filter` file to the switches they stand for.
+fn apply_filter(opts: &mut SelectOptions, path: &std::path::Path) -> Result<(), Error> {
+    use archive_format::filter::ObjectType as O;
+    let rules = archive_format::filter::read(path).map_err(|e| Error::Usage(e.to_string()))?;
+    for r in rules {
+        let list = match (r.include, r.object) {
+            (true, O::Schema) => &mut opts.schemas,
+            (false, O::Schema) => &mut opts.exclude_schemas,
+            (true, O::Table) => &mut opts.tables,
+            (false, O::Table) => &mut opts.exclude_tables,
+            (true, O::TableAndChildren) => &mut opts.tables_and_children,
+            (false, O::TableAndChildren) => &mut opts.exclude_tables_and_children,
+            (false, O::TableData) => &mut opts.exclude_table_data,
+            (false, O::TableDataAndChildren) => &mut opts.exclude_table_data_and_children,
+            (true, O::Extension) => &mut opts.extensions,
+            (false, O::Extension) => &mut opts.exclude_extensions,
+            _ => return Err(Error::Usage(r.unsupported(path, "rdump").to_string())),
+        };
+        list.push(r.pattern);
+    }
+    Ok(())
 }
 
 /// PostgreSQL time syntax as pg_dump takes it: a bare number is milliseconds.
@@ -302,7 +443,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         select,
         progress: std::io::stderr().is_terminal() && cli.verbose == 0,
         interrupt: Interrupt::default(),
+        switches: SessionSwitches {
+            row_security: cli.enable_row_security,
+            quote_all_identifiers: cli.quote_all_identifiers,
+            serializable_deferrable: cli.serializable_deferrable,
+            snapshot: cli.snapshot.clone(),
+        },
+        load_via_partition_root: cli.load_via_partition_root,
     };
+    archive_format::sql::set_quote_all_identifiers(cli.quote_all_identifiers);
     tracing::info!("dumping {} into {}", opts.conn.describe(), output.display());
     let summary = dump_or_interrupt(&opts)
         .await

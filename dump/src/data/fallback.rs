@@ -16,7 +16,7 @@ fn copy_context(label: &str) -> String {
 }
 
 pub(super) async fn run(shared: &Shared, done: &mut Vec<DataDone>) -> Result<ConnEnd> {
-    let client = open_worker(&shared.opts, &shared.snapshot).await?;
+    let client = open_worker(&shared.opts, &shared.snapshot, &shared.switches).await?;
     if let Ok(c) = shared.opts.canceller(&client) {
         shared.interrupt.register(Canceller::Tokio(c));
     }

@@ -34,7 +34,7 @@ pub(super) fn connect(
                 if let Some(c) = conn.canceller() {
                     shared.interrupt.register(Canceller::Plain(c));
                 }
-                for sql in worker_setup_sql(&shared.snapshot) {
+                for sql in worker_setup_sql(&shared.snapshot, &shared.switches) {
                     conn.execute(&sql)
                         .map_err(|e| wire_error("joining the leader's snapshot".into(), e))?;
                 }

@@ -347,6 +347,7 @@ impl ConfigData {
                 e.data = Some(TableData {
                     copy: format!("COPY {} FROM stdin", t.copy_target()),
                     files: done.into_iter().map(|(_, f)| f).collect(),
+                    via_root: false,
                 });
             }
         }

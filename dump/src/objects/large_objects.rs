@@ -164,6 +164,7 @@ impl LargeObjects {
                 e.data = Some(TableData {
                     copy: BLOBS_FORMAT.to_owned(),
                     files: vec![file],
+                    via_root: false,
                 });
             }
         }

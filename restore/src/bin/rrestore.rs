@@ -45,12 +45,30 @@ struct Cli {
     /// Restore as a single transaction (only with -j 1; implies -e).
     #[arg(short = '1', long = "single-transaction")]
     single_transaction: bool,
-    /// Restore only the schema (pre-data and post-data sections).
+    /// Restore only the schema, no data or statistics.
     #[arg(short = 's', long = "schema-only", conflicts_with = "data_only")]
     schema_only: bool,
     /// Restore only the data.
     #[arg(short = 'a', long = "data-only")]
     data_only: bool,
+    /// Do not restore object definitions.
+    #[arg(long = "no-schema")]
+    no_schema: bool,
+    /// Do not restore data.
+    #[arg(long = "no-data")]
+    no_data: bool,
+    /// Restore the planner statistics the archive holds (the default).
+    #[arg(long = "statistics")]
+    statistics: bool,
+    /// Do not restore planner statistics.
+    #[arg(long = "no-statistics")]
+    no_statistics: bool,
+    /// Restore only planner statistics, not definitions or data.
+    #[arg(long = "statistics-only")]
+    statistics_only: bool,
+    /// Restore or skip objects as the rules in FILE say (pg_restore's filter format).
+    #[arg(long = "filter", value_name = "FILE")]
+    filter: Vec<PathBuf>,
     /// Restore the named section: pre-data, data or post-data (repeatable).
     #[arg(long = "section", value_name = "SECTION", value_parser = parse_section)]
     section: Vec<Section>,
@@ -105,6 +123,9 @@ struct Cli {
     /// ANALYZE the restored tables at the end.
     #[arg(long = "analyze")]
     analyze: bool,
+    /// Commit after every N definitions, on each connection.
+    #[arg(long = "transaction-size", value_name = "N")]
+    transaction_size: Option<usize>,
     /// maintenance_work_mem for index builds [default: the server's, raised to 256MB].
     #[arg(long = "maintenance-work-mem", value_name = "SIZE")]
     maintenance_work_mem: Option<String>,
@@ -197,12 +218,69 @@ fn init_logging(verbose: u8) {
 }
 
 fn selection(cli: &Cli) -> Result<Selection, Error> {
-    let mut sections = cli.section.clone();
-    if cli.schema_only {
-        sections.extend([Section::PreData, Section::PostData]);
+    // pg_restore 18's refusals, in its words.
+    let pairs = [
+        (
+            cli.schema_only,
+            "-s/--schema-only",
+            cli.no_schema,
+            "--no-schema",
+        ),
+        (cli.data_only, "-a/--data-only", cli.no_data, "--no-data"),
+        (
+            cli.schema_only,
+            "-s/--schema-only",
+            cli.statistics,
+            "--statistics",
+        ),
+        (
+            cli.data_only,
+            "-a/--data-only",
+            cli.statistics,
+            "--statistics",
+        ),
+        (
+            cli.schema_only,
+            "-s/--schema-only",
+            cli.statistics_only,
+            "--statistics-only",
+        ),
+        (
+            cli.data_only,
+            "-a/--data-only",
+            cli.statistics_only,
+            "--statistics-only",
+        ),
+        (
+            cli.statistics,
+            "--statistics",
+            cli.no_statistics,
+            "--no-statistics",
+        ),
+        (
+            cli.statistics_only,
+            "--statistics-only",
+            cli.no_statistics,
+            "--no-statistics",
+        ),
+    ];
+    for (a, a_name, b, b_name) in pairs {
+        if a && b {
+            return Err(Error::Usage(format!(
+                "options {a_name} and {b_name} cannot be used together"
+            )));
+        }
     }
-    if cli.data_only {
-        sections.push(Section::Data);
+    let mut names = NameLists {
+        schemas: cli.schema.clone(),
+        exclude_schemas: cli.exclude_schema.clone(),
+        tables: cli.table.clone(),
+        triggers: cli.trigger.clone(),
+        indexes: cli.index.clone(),
+        functions: cli.function.clone(),
+    };
+    for path in &cli.filter {
+        names.add_filter(path)?;
     }
     let use_list = match &cli.use_list {
         None => None,
@@ -222,18 +300,52 @@ fn selection(cli: &Cli) -> Result<Selection, Error> {
         }
     };
     Ok(Selection {
-        sections,
+        sections: cli.section.clone(),
+        no_schema: cli.data_only || cli.no_schema || cli.statistics_only,
+        no_data: cli.schema_only || cli.no_data || cli.statistics_only,
+        no_statistics: cli.schema_only || cli.data_only || cli.no_statistics,
         use_list,
-        schemas: cli.schema.clone(),
-        exclude_schemas: cli.exclude_schema.clone(),
-        tables: cli.table.clone(),
-        triggers: cli.trigger.clone(),
-        indexes: cli.index.clone(),
-        functions: cli.function.clone(),
+        schemas: names.schemas,
+        exclude_schemas: names.exclude_schemas,
+        tables: names.tables,
+        triggers: names.triggers,
+        indexes: names.indexes,
+        functions: names.functions,
         no_acl: cli.no_privileges,
         no_comments: cli.no_comments,
         create_db: cli.create,
     })
+}
+
+/// The name switches (`-n -N -t -T -I -P`), to which `--filter` files add.
+struct NameLists {
+    schemas: Vec<String>,
+    exclude_schemas: Vec<String>,
+    tables: Vec<String>,
+    triggers: Vec<String>,
+    indexes: Vec<String>,
+    functions: Vec<String>,
+}
+
+impl NameLists {
+    /// Adds the rules of a `--filter` file; pg_restore takes only these.
+    fn add_filter(&mut self, path: &std::path::Path) -> Result<(), Error> {
+        use archive_format::filter::ObjectType as O;
+        let rules = archive_format::filter::read(path).map_err(|e| Error::Usage(e.to_string()))?;
+        for r in rules {
+            let list = match (r.include, r.object) {
+                (true, O::Schema) => &mut self.schemas,
+                (false, O::Schema) => &mut self.exclude_schemas,
+                (true, O::Table) => &mut self.tables,
+                (true, O::Trigger) => &mut self.triggers,
+                (true, O::Index) => &mut self.indexes,
+                (true, O::Function) => &mut self.functions,
+                _ => return Err(Error::Usage(r.unsupported(path, "rrestore").to_string())),
+            };
+            list.push(r.pattern);
+        }
+        Ok(())
+    }
 }
 
 /// Standard output for "-", else a new file; the path of a regular file is kept to remove
@@ -362,6 +474,7 @@ async fn restore_into(cli: &Cli, selection: Selection, dbname: &str) -> Result<E
         resume: cli.resume,
         analyze: cli.analyze,
         progress: std::io::stderr().is_terminal() && cli.verbose == 0,
+        transaction_size: cli.transaction_size.unwrap_or(0),
     };
     restore::check_options(&opts)?;
     tracing::info!(

@@ -215,6 +215,8 @@ fn selection(cli: &Cli) -> Result<Selection, Error> {
         } else {
             Vec::new()
         },
+        // Definitions only: no planner statistics either, as pg_restore -s.
+        no_statistics: cli.schema_only,
         use_list,
         schemas: cli.schema.clone(),
         exclude_schemas: cli.exclude_schema.clone(),

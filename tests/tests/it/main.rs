@@ -4,6 +4,7 @@
 mod bad_input;
 mod dump_data;
 mod dump_selection;
+mod dump_switches;
 mod harness;
 mod pgconn;
 mod physical_incremental;
@@ -31,6 +32,7 @@ mod restore_support;
 mod roundtrip;
 mod seed;
 mod seed_library;
+mod statistics;
 mod tools;
 mod versions;
 mod zoo;
