@@ -101,22 +101,10 @@ pub struct PushOptions {
 }
 
 fn hash_file(path: &Path, algo: ChecksumAlgo) -> Result<(u64, String)> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = algo.hasher();
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut buf = vec![0u8; IO_BUFFER];
-    let mut size = 0u64;
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                size += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, e)),
-        }
-    }
-    Ok((size, hasher.finish_hex()))
+    archive_format::hashing::hash_range(&file, 0, u64::MAX, &mut buf, algo)
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Refuses a segment written by another cluster than the repository's.

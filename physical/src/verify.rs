@@ -108,8 +108,8 @@ pub fn verify(repo_root: &std::path::Path, set: Option<&str>, jobs: usize) -> Re
             let src = &all_sources[item.backup];
             let path = src.path(&item.blob);
             let result = src.method(&item.blob).and_then(|method| {
-                let stored = src.stored(&path, &item.blob, item.raw_size, &item.raw_checksum);
-                read_chunk(stored, method, src.algo(), buf, |_| Ok(()))
+                let stored = src.stored(&item.blob, item.raw_size, &item.raw_checksum);
+                read_chunk(&path, stored, method, src.algo(), buf, |_| Ok(()))
             });
             (path, result)
         },
