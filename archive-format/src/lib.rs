@@ -15,6 +15,7 @@ pub mod database;
 pub mod direct_io;
 pub mod error;
 pub mod hashing;
+pub mod layout;
 pub mod record;
 pub mod sql;
 pub mod toc;

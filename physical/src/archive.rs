@@ -13,6 +13,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use archive_format::layout::repository as layout;
 use archive_format::{open_verified, ChecksumAlgo, Codec, DataFileWriter, FileRecord};
 use serde::{Deserialize, Serialize};
 
@@ -52,8 +53,8 @@ impl WalRecord {
 /// The directory an archived file lives in.
 pub fn archive_dir(repo: &Repo, name: &str, kind: WalFileKind) -> PathBuf {
     match kind {
-        WalFileKind::TimelineHistory => repo.wal_dir().join("history"),
-        _ => repo.wal_dir().join(&name[..16]),
+        WalFileKind::TimelineHistory => repo.root().join(layout::wal_history()),
+        _ => repo.root().join(layout::wal_group(&name[..16])),
     }
 }
 
@@ -70,7 +71,7 @@ pub fn checked_name(name: &str) -> Result<WalFileKind> {
 pub fn load_record(repo: &Repo, name: &str) -> Result<Option<(PathBuf, WalRecord)>> {
     let kind = checked_name(name)?;
     let dir = archive_dir(repo, name, kind);
-    let path = dir.join(format!("{name}.json"));
+    let path = dir.join(layout::wal_record(&name));
     let data = match std::fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -152,7 +153,7 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
         }
         return Err(Error::Failed(format!(
             "{}: {name} is already archived with different contents ({} bytes, checksum {}; this file: {size} bytes, checksum {checksum}); is another cluster archiving into this repository?",
-            dir.join(format!("{name}.json")).display(),
+            dir.join(layout::wal_record(&name)).display(),
             record.size,
             record.checksum
         )));
@@ -176,7 +177,7 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
         out.write_all(&buf[..n])?;
     }
     let stored = out.finish()?;
-    let file = format!("{name}{}", opts.codec.method.extension());
+    let file = layout::wal_stored(&name, opts.codec.method.extension());
     std::fs::rename(dir.join(&tmp), dir.join(&file)).map_err(|e| Error::io(dir.join(&file), e))?;
     archive_format::atomic::fsync_dir(&dir)?;
     let record = WalRecord {
@@ -192,7 +193,7 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
     };
     let json = serde_json::to_vec_pretty(&record)
         .map_err(|e| Error::Failed(format!("cannot serialise the WAL record: {e}")))?;
-    archive_format::atomic::write_atomic(&dir.join(format!("{name}.json")), &json)?;
+    archive_format::atomic::write_atomic(&dir.join(layout::wal_record(&name)), &json)?;
     tracing::info!("archived {name}");
     Ok(PushOutcome::Stored)
 }

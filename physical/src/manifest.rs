@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::lsn::Lsn;
 
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub use archive_format::layout::repository::backup::MANIFEST_FILE;
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -11,14 +11,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use archive_format::layout::repository as layout;
+
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, MANIFEST_FILE};
 use crate::pgcontrol::ClusterIdentity;
 
-pub const REPO_FILE: &str = "repo.json";
-pub const BACKUPS_DIR: &str = "backups";
-pub const WAL_DIR: &str = "wal";
-const LOCK_FILE: &str = "lock";
+pub use archive_format::layout::repository::{BACKUPS_DIR, LOCK_FILE, REPO_FILE, WAL_DIR};
 const REPO_FORMAT: &str = "rbackup-repository";
 const REPO_FORMAT_VERSION: u32 = 1;
 
@@ -143,7 +142,7 @@ impl Repo {
     }
 
     pub fn backup_dir(&self, label: &str) -> PathBuf {
-        self.backups_dir().join(label)
+        self.root.join(layout::backup(label))
     }
 
     pub fn wal_dir(&self) -> PathBuf {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::archive;
 use crate::error::{Error, Result};
 use crate::lsn;
-use crate::manifest::{BlobRef, Manifest};
+use crate::manifest::{BlobRef, Manifest, MANIFEST_FILE};
 use crate::pool::run_parallel;
 use crate::repo::Repo;
 use crate::sources::Sources;
@@ -76,7 +76,7 @@ pub fn verify(repo_root: &std::path::Path, set: Option<&str>, jobs: usize) -> Re
                 problems
                     .entry(rel_name(
                         &repo,
-                        &repo.backup_dir(label).join("manifest.json"),
+                        &repo.backup_dir(label).join(MANIFEST_FILE),
                     ))
                     .or_insert_with(|| (e.to_string(), BTreeSet::new()));
                 continue;
@@ -89,7 +89,7 @@ pub fn verify(repo_root: &std::path::Path, set: Option<&str>, jobs: usize) -> Re
             Ok(s) => s,
             Err(e) => {
                 problems
-                    .entry(format!("backups/{label}"))
+                    .entry(archive_format::layout::repository::backup(label))
                     .or_insert_with(|| (e.to_string(), BTreeSet::new()));
                 continue;
             }

@@ -8,6 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use archive_format::hashing::hash_range;
+use archive_format::layout::repository::backup as layout;
 use archive_format::{
     verify_file, BlockCompressor, BundleWriter, ChecksumAlgo, Codec, DataFileWriter, FileRecord,
 };
@@ -229,12 +230,7 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
         }
     }
 
-    let rel_store = format!(
-        "data/pgdata/{}.{}{}",
-        src.rel,
-        job.index,
-        ctx.codec.method.extension()
-    );
+    let rel_store = layout::chunk(&src.rel, job.index, ctx.codec.method.extension());
     let store_path = ctx.backup_dir.join(&rel_store);
     if let Some(parent) = store_path.parent() {
         create_private_dir_all(parent)?;
@@ -292,7 +288,7 @@ fn copy_bundle(
     number: usize,
     members: &[BundleMember],
 ) -> Result<Outcome> {
-    let rel_store = format!("data/bundles/{number:06}");
+    let rel_store = layout::bundle(number);
     let mut bundle: Option<BundleWriter> = None;
     let mut results = Vec::with_capacity(members.len());
     for m in members {
@@ -330,7 +326,7 @@ fn copy_bundle(
             .compress(&w.buf[..n], &mut w.packed)
             .map_err(|e| Error::io(&src.abs, e))?;
         if bundle.is_none() {
-            let dir = ctx.backup_dir.join("data/bundles");
+            let dir = ctx.backup_dir.join(layout::BUNDLES_DIR);
             create_private_dir_all(&dir)?;
             remove_stale(&ctx.backup_dir.join(&rel_store))?;
             bundle = Some(BundleWriter::create(ctx.backup_dir, &rel_store, ctx.algo)?);

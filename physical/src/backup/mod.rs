@@ -327,7 +327,7 @@ fn store_small_file(
     codec: Codec,
     algo: ChecksumAlgo,
 ) -> Result<(FileEntry, FileRecord)> {
-    let rel = format!("data/{path}{}", codec.method.extension());
+    let rel = archive_format::layout::repository::backup::generated(path, codec.method.extension());
     crate::store::remove_stale(&backup_dir.join(&rel))?;
     let mut out = DataFileWriter::create(backup_dir, &rel, codec, algo)?;
     out.write_all(data)?;

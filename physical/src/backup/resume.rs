@@ -20,8 +20,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{BackupType, Chunk};
 use crate::repo::Repo;
 
-pub const ATTEMPT_FILE: &str = "attempt.json";
-pub const JOURNAL_FILE: &str = "journal.jsonl";
+pub use archive_format::layout::repository::backup::{ATTEMPT_FILE, JOURNAL_FILE};
 
 /// What an attempt was doing; an interrupted attempt is resumed only by an equal one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
