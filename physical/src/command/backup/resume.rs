@@ -17,8 +17,8 @@ use archive_format::{Codec, FileRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::manifest::{BackupType, Chunk};
-use crate::repo::Repo;
+use crate::repository::manifest::{BackupType, Chunk};
+use crate::repository::Repo;
 
 pub use archive_format::layout::repository::backup::{ATTEMPT_FILE, JOURNAL_FILE};
 
@@ -123,7 +123,7 @@ pub fn prepare_backup_dir(
         }
     }
     if !taken {
-        crate::repo::create_private_dir_all(&dir)?;
+        crate::repository::create_private_dir_all(&dir)?;
     }
     let json = serde_json::to_vec_pretty(attempt)
         .map_err(|e| Error::Failed(format!("cannot serialise {ATTEMPT_FILE}: {e}")))?;
@@ -163,7 +163,7 @@ impl Journal {
 /// Removes the attempt's bookkeeping once the manifest is written.
 pub fn finish(dir: &Path) -> Result<()> {
     for name in [JOURNAL_FILE, ATTEMPT_FILE] {
-        crate::store::remove_stale(&dir.join(name))?;
+        crate::repository::store::remove_stale(&dir.join(name))?;
     }
     Ok(())
 }
@@ -171,8 +171,8 @@ pub fn finish(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::BlobRef;
-    use crate::pgcontrol::ClusterIdentity;
+    use crate::postgres::pgcontrol::ClusterIdentity;
+    use crate::repository::manifest::BlobRef;
 
     fn attempt(t: BackupType) -> Attempt {
         Attempt {

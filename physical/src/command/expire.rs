@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::archive;
+use crate::command::archive;
 use crate::error::{Error, Result};
-use crate::label;
-use crate::lsn::{self, WalFileKind};
-use crate::manifest::{BackupType, Manifest, MANIFEST_FILE};
-use crate::repo::Repo;
+use crate::postgres::lsn::{self, WalFileKind};
+use crate::repository::label;
+use crate::repository::manifest::{BackupType, Manifest, MANIFEST_FILE};
+use crate::repository::Repo;
 
 #[derive(Clone, Debug, Default)]
 pub struct ExpireOptions {
@@ -99,7 +99,7 @@ pub fn expire(repo_root: &std::path::Path, opts: &ExpireOptions) -> Result<Expir
         // mistaken for a complete one.
         for label in expired.iter().rev() {
             let dir = repo.backup_dir(label);
-            crate::store::remove_stale(&dir.join(MANIFEST_FILE))?;
+            crate::repository::store::remove_stale(&dir.join(MANIFEST_FILE))?;
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             tracing::info!("expired backup {label}");
         }
@@ -133,8 +133,8 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
         }
         removed += 1;
         if !dry_run {
-            crate::store::remove_stale(&dir.join(format!("{}.json", record.name)))?;
-            crate::store::remove_stale(&dir.join(&record.file))?;
+            crate::repository::store::remove_stale(&dir.join(format!("{}.json", record.name)))?;
+            crate::repository::store::remove_stale(&dir.join(&record.file))?;
             // Empty directories go too; a non-empty one simply stays.
             let _ = std::fs::remove_dir(&dir);
         }
@@ -145,7 +145,7 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::tests::sample;
+    use crate::repository::manifest::tests::sample;
 
     fn m(label: &str, t: BackupType, reference: Option<&str>) -> Manifest {
         let mut m = sample();

@@ -16,7 +16,7 @@ use archive_format::{ChecksumAlgo, Codec, FileRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::lsn::Lsn;
+use crate::postgres::lsn::Lsn;
 
 pub use archive_format::layout::repository::backup::MANIFEST_FILE;
 pub const FORMAT_VERSION: u32 = 1;
@@ -264,7 +264,7 @@ impl Manifest {
             }
         }
         for b in blob_files {
-            if crate::label::parse(&b.backup).is_none() {
+            if crate::repository::label::parse(&b.backup).is_none() {
                 return Err(format!("{:?} is not a backup label", b.backup));
             }
             if b.offset.checked_add(b.stored_size).is_none() {

@@ -18,10 +18,10 @@ use archive_format::{open_verified, ChecksumAlgo, Codec, DataFileWriter, FileRec
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::lsn::{wal_file_kind, WalFileKind};
-use crate::pgcontrol;
-use crate::repo::{create_private_dir_all, Repo};
-use crate::store::{remove_stale, IO_BUFFER};
+use crate::postgres::lsn::{wal_file_kind, WalFileKind};
+use crate::postgres::pgcontrol;
+use crate::repository::store::{remove_stale, IO_BUFFER};
+use crate::repository::{create_private_dir_all, Repo};
 
 /// The record of one archived WAL file (`NAME.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ pub fn checked_name(name: &str) -> Result<WalFileKind> {
 pub fn load_record(repo: &Repo, name: &str) -> Result<Option<(PathBuf, WalRecord)>> {
     let kind = checked_name(name)?;
     let dir = archive_dir(repo, name, kind);
-    let path = dir.join(layout::wal_record(&name));
+    let path = dir.join(layout::wal_record(name));
     let data = match std::fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

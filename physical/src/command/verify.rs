@@ -8,14 +8,14 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::archive;
+use crate::command::archive;
 use crate::error::{Error, Result};
-use crate::lsn;
-use crate::manifest::{BlobRef, Manifest, MANIFEST_FILE};
 use crate::pool::run_parallel;
-use crate::repo::Repo;
-use crate::sources::Sources;
-use crate::store::{read_chunk, IO_BUFFER};
+use crate::postgres::lsn;
+use crate::repository::manifest::{BlobRef, Manifest, MANIFEST_FILE};
+use crate::repository::sources::Sources;
+use crate::repository::store::{read_chunk, IO_BUFFER};
+use crate::repository::Repo;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Problem {
@@ -74,10 +74,7 @@ pub fn verify(repo_root: &std::path::Path, set: Option<&str>, jobs: usize) -> Re
             Ok(m) => m,
             Err(e) => {
                 problems
-                    .entry(rel_name(
-                        &repo,
-                        &repo.backup_dir(label).join(MANIFEST_FILE),
-                    ))
+                    .entry(rel_name(&repo, &repo.backup_dir(label).join(MANIFEST_FILE)))
                     .or_insert_with(|| (e.to_string(), BTreeSet::new()));
                 continue;
             }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use archive_format::{ChecksumAlgo, Extent, FileRecord, Method};
 
 use crate::error::{Error, Result};
-use crate::manifest::{BlobRef, Manifest};
-use crate::repo::Repo;
+use crate::repository::manifest::{BlobRef, Manifest};
+use crate::repository::Repo;
 
 /// Blob records of one backup.
 struct BackupBlobs {

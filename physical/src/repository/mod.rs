@@ -1,12 +1,12 @@
-//! The repository: `repo.json` (which cluster it belongs to), `backups/<label>/`, `wal/`.
+//! The repository: `repo.json` (which cluster it belongs to), `backups/<label>/`, `wal/`
+//! (paths in `archive_format::layout::repository`), with what lives in it: backup
+//! labels, manifests, the lock, stored chunks and where a backup's chunks are found.
 //!
 //! Everything in it is private to its owner: directories 0700, files 0600 (the binary
 //! also sets umask 077, so nothing slips through with wider bits).
 
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,8 +14,16 @@ use serde::{Deserialize, Serialize};
 use archive_format::layout::repository as layout;
 
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, MANIFEST_FILE};
-use crate::pgcontrol::ClusterIdentity;
+use crate::postgres::pgcontrol::ClusterIdentity;
+use manifest::{Manifest, MANIFEST_FILE};
+
+pub mod label;
+mod lock;
+pub mod manifest;
+pub mod sources;
+pub mod store;
+
+pub use lock::RepoLock;
 
 pub use archive_format::layout::repository::{BACKUPS_DIR, LOCK_FILE, REPO_FILE, WAL_DIR};
 const REPO_FORMAT: &str = "rbackup-repository";
@@ -161,7 +169,7 @@ impl Repo {
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             if let Some(name) = entry.file_name().to_str() {
-                if crate::label::parse(name).is_some() {
+                if crate::repository::label::parse(name).is_some() {
                     labels.push(name.to_owned());
                 }
             }
@@ -194,38 +202,6 @@ impl Repo {
         }
         Ok(manifest)
     }
-
-    /// Takes the repository's lock for commands that change backups (backup, expire);
-    /// held until the returned value is dropped.
-    pub fn lock(&self) -> Result<RepoLock> {
-        let path = self.root.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        // SAFETY: flock on a descriptor we own; it has no memory-safety preconditions.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::WouldBlock {
-                return Err(Error::Setup(format!(
-                    "{}: another rbackup backup or expire is running on this repository",
-                    path.display()
-                )));
-            }
-            return Err(Error::io(&path, err));
-        }
-        Ok(RepoLock { _file: file })
-    }
-}
-
-/// The repository lock; released on drop (and by the kernel if the process dies).
-#[derive(Debug)]
-pub struct RepoLock {
-    _file: File,
 }
 
 /// Sets `path`'s permission bits.

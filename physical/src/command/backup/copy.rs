@@ -16,12 +16,12 @@ use archive_format::{
 use super::plan::{BundleMember, ChunkJob, Job};
 use super::resume::Candidates;
 use crate::error::{Error, Result};
-use crate::lsn::Lsn;
-use crate::manifest::{BlobRef, Chunk};
-use crate::pagecheck::{self, PageStatus};
-use crate::repo::create_private_dir_all;
-use crate::store::{remove_stale, IO_BUFFER};
-use crate::walk::SourceFile;
+use crate::postgres::lsn::Lsn;
+use crate::postgres::pagecheck::{self, PageStatus};
+use crate::postgres::walk::SourceFile;
+use crate::repository::create_private_dir_all;
+use crate::repository::manifest::{BlobRef, Chunk};
+use crate::repository::store::{remove_stale, IO_BUFFER};
 
 /// Page checksum validation settings (present when the cluster has checksums).
 #[derive(Clone, Copy, Debug)]

@@ -21,11 +21,11 @@ use archive_format::ChecksumAlgo;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::manifest::{FileEntry, Manifest};
 use crate::pool::run_parallel;
-use crate::repo::Repo;
-use crate::sources::Sources;
-use crate::store::{read_chunk, IO_BUFFER};
+use crate::repository::manifest::{FileEntry, Manifest};
+use crate::repository::sources::Sources;
+use crate::repository::store::{read_chunk, IO_BUFFER};
+use crate::repository::Repo;
 /// Chunks smaller than this are written through the page cache (and their files are
 /// not preallocated).
 const DIRECT_MIN: u64 = 1 << 20;
@@ -395,7 +395,7 @@ impl FileWriter<'_> {
         };
         let final_path = self.pgdata.join(CONTROL_FILE);
         let tmp = self.pgdata.join("global/pg_control.rbackup-tmp");
-        crate::store::remove_stale(&tmp)?;
+        crate::repository::store::remove_stale(&tmp)?;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -469,7 +469,7 @@ fn write_wal(pgdata: &Path, manifest: &Manifest, sources: &Sources, jobs: usize)
         || vec![0u8; IO_BUFFER],
         |buf, w| -> Result<()> {
             let path = pgdata.join("pg_wal").join(&w.name);
-            crate::store::remove_stale(&path)?;
+            crate::repository::store::remove_stale(&path)?;
             let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)

@@ -10,11 +10,11 @@ use archive_format::layout::repository::backup as layout;
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter, FileRecord};
 
 use crate::error::{Error, Result};
-use crate::lsn::{self, Lsn, WalFileKind};
-use crate::manifest::{BlobRef, WalEntry};
 use crate::pool::run_parallel;
-use crate::repo::create_private_dir_all;
-use crate::store::{remove_stale, IO_BUFFER};
+use crate::postgres::lsn::{self, Lsn, WalFileKind};
+use crate::repository::create_private_dir_all;
+use crate::repository::manifest::{BlobRef, WalEntry};
+use crate::repository::store::{remove_stale, IO_BUFFER};
 
 /// Names of the segments from `start_wal` to the one holding the byte before `stop_lsn`.
 pub fn segment_names(start_wal: &str, stop_lsn: Lsn, segment_size: u64) -> Result<Vec<String>> {
