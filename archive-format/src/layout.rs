@@ -104,7 +104,10 @@ mod tests {
         assert_eq!(archive::table_data(7, None, ".zst"), "data/7.copy.zst");
         assert_eq!(archive::table_data(7, Some(2), ""), "data/7.2.copy");
         assert_eq!(repository::backup("L"), "backups/L");
-        assert_eq!(repository::wal_group("0000000100000000"), "wal/0000000100000000");
+        assert_eq!(
+            repository::wal_group("0000000100000000"),
+            "wal/0000000100000000"
+        );
         assert_eq!(repository::wal_history(), "wal/history");
         assert_eq!(
             repository::backup::chunk("base/5/1259", 0, ".zst"),
@@ -112,6 +115,9 @@ mod tests {
         );
         assert_eq!(repository::backup::bundle(3), "data/bundles/000003");
         assert_eq!(repository::backup::wal("X", ".lz4"), "wal/X.lz4");
-        assert_eq!(repository::backup::generated("backup_label", ""), "data/backup_label");
+        assert_eq!(
+            repository::backup::generated("backup_label", ""),
+            "data/backup_label"
+        );
     }
 }

@@ -18,6 +18,7 @@ pub mod hashing;
 pub mod layout;
 pub mod record;
 pub mod sql;
+pub mod storage;
 pub mod toc;
 
 pub use bundle::BundleWriter;

@@ -14,6 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use archive_format::layout::repository as layout;
+use archive_format::storage::{wait, Bytes, Key, Storage};
 use archive_format::{open_verified, ChecksumAlgo, Codec, DataFileWriter, FileRecord};
 use serde::{Deserialize, Serialize};
 
@@ -50,12 +51,23 @@ impl WalRecord {
     }
 }
 
+/// The WAL archive group an archived file lives in, relative to the repository root.
+fn group(name: &str, kind: WalFileKind) -> String {
+    match kind {
+        WalFileKind::TimelineHistory => layout::wal_history(),
+        _ => layout::wal_group(&name[..16]),
+    }
+}
+
 /// The directory an archived file lives in.
 pub fn archive_dir(repo: &Repo, name: &str, kind: WalFileKind) -> PathBuf {
-    match kind {
-        WalFileKind::TimelineHistory => repo.root().join(layout::wal_history()),
-        _ => repo.root().join(layout::wal_group(&name[..16])),
-    }
+    repo.root().join(group(name, kind))
+}
+
+/// The key of `name`'s record in the repository.
+fn record_key(name: &str, kind: WalFileKind) -> Result<Key> {
+    let group = group(name, kind);
+    Ok(Key::new(format!("{group}/{}", layout::wal_record(name)))?)
 }
 
 /// Checks an archiver file name; anything else is a usage error.
@@ -71,11 +83,12 @@ pub fn checked_name(name: &str) -> Result<WalFileKind> {
 pub fn load_record(repo: &Repo, name: &str) -> Result<Option<(PathBuf, WalRecord)>> {
     let kind = checked_name(name)?;
     let dir = archive_dir(repo, name, kind);
-    let path = dir.join(layout::wal_record(name));
-    let data = match std::fs::read(&path) {
+    let key = record_key(name, kind)?;
+    let path = repo.storage().locate(&key);
+    let data = match wait(repo.storage().get(&key)) {
         Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, e)),
+        Err(archive_format::Error::Missing { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
     let record: WalRecord = serde_json::from_slice(&data)
         .map_err(|e| Error::corrupt(&path, format!("not a WAL record: {e}")))?;
@@ -193,7 +206,9 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
     };
     let json = serde_json::to_vec_pretty(&record)
         .map_err(|e| Error::Failed(format!("cannot serialise the WAL record: {e}")))?;
-    archive_format::atomic::write_atomic(&dir.join(layout::wal_record(&name)), &json)?;
+    // The record last: it is what makes the segment archived.
+    let key = record_key(&name, kind)?;
+    wait(repo.storage().publish(&key, Bytes::from(json)))?;
     tracing::info!("archived {name}");
     Ok(PushOutcome::Stored)
 }

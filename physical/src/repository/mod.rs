@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use archive_format::layout::repository as layout;
+use archive_format::storage::{wait, Bytes, Key, LocalDir, Prefixed, Storage};
 
 use crate::error::{Error, Result};
 use crate::postgres::pgcontrol::ClusterIdentity;
@@ -43,7 +44,15 @@ pub struct RepoMeta {
 #[derive(Debug)]
 pub struct Repo {
     root: PathBuf,
+    /// The repository's objects (repo.json, manifests, WAL records) are read and
+    /// written through it.
+    store: LocalDir,
     meta: RepoMeta,
+}
+
+/// The key of a fixed object name (a constant of the layout).
+pub(crate) fn key(name: &str) -> Result<Key> {
+    Ok(Key::new(name)?)
 }
 
 /// Creates `path` and any missing parents with mode 0700.
@@ -58,17 +67,19 @@ pub fn create_private_dir_all(path: &Path) -> Result<()> {
 impl Repo {
     /// Opens an existing repository.
     pub fn open(root: &Path) -> Result<Repo> {
-        let path = root.join(REPO_FILE);
-        let data = match std::fs::read(&path) {
+        let store = LocalDir::new(root);
+        let repo_key = key(REPO_FILE)?;
+        let path = store.locate(&repo_key);
+        let data = match wait(store.get(&repo_key)) {
             Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(archive_format::Error::Missing { .. }) => {
                 return Err(Error::Setup(format!(
                     "{}: not found; {} is not an rbackup repository (a first backup or archive-push creates one)",
                     path.display(),
                     root.display()
                 )))
             }
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(e) => return Err(e.into()),
         };
         let meta: RepoMeta = serde_json::from_slice(&data)
             .map_err(|e| Error::corrupt(&path, format!("not a repository description: {e}")))?;
@@ -84,6 +95,7 @@ impl Repo {
         }
         Ok(Repo {
             root: root.to_path_buf(),
+            store,
             meta,
         })
     }
@@ -91,7 +103,9 @@ impl Repo {
     /// Opens the repository at `root`, creating it for `identity` when it does not exist;
     /// an existing one must belong to the same cluster.
     pub fn open_or_create(root: &Path, identity: &ClusterIdentity) -> Result<Repo> {
-        if !root.join(REPO_FILE).exists() {
+        let store = LocalDir::new(root);
+        let repo_key = key(REPO_FILE)?;
+        if wait(store.head(&repo_key))?.is_none() {
             create_private_dir_all(root)?;
             for sub in [BACKUPS_DIR, WAL_DIR] {
                 create_private_dir_all(&root.join(sub))?;
@@ -107,7 +121,7 @@ impl Repo {
                 .map_err(|e| Error::Failed(format!("cannot serialise repo.json: {e}")))?;
             // Two first users racing: both write the same identity, or the check below
             // catches the loser.
-            archive_format::atomic::write_atomic(&root.join(REPO_FILE), &json)?;
+            wait(store.publish(&repo_key, Bytes::from(json)))?;
             tracing::info!("created repository {}", root.display());
         }
         let repo = Repo::open(root)?;
@@ -143,6 +157,11 @@ impl Repo {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The repository's objects.
+    pub fn storage(&self) -> &LocalDir {
+        &self.store
     }
 
     pub fn backups_dir(&self) -> PathBuf {
@@ -193,7 +212,8 @@ impl Repo {
     }
 
     pub fn load_manifest(&self, label: &str) -> Result<Manifest> {
-        let manifest = Manifest::load(&self.backup_dir(label))?;
+        let backup = Prefixed::new(&self.store, key(&layout::backup(label))?);
+        let manifest = Manifest::load_from(&backup)?;
         if manifest.label != label {
             return Err(Error::corrupt(
                 self.backup_dir(label).join(MANIFEST_FILE),

@@ -7,6 +7,7 @@
 //! and reuses each journaled chunk whose source bytes still hash the same and whose stored
 //! file still verifies; everything else is copied again. Other leftovers are removed.
 
+use archive_format::storage::{wait, Bytes, Key, LocalDir, Storage};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -63,7 +64,8 @@ impl Candidates {
 }
 
 fn read_attempt(dir: &Path) -> Option<Attempt> {
-    let data = std::fs::read(dir.join(ATTEMPT_FILE)).ok()?;
+    let key = Key::new(ATTEMPT_FILE).ok()?;
+    let data = wait(LocalDir::new(dir).get(&key)).ok()?;
     serde_json::from_slice(&data).ok()
 }
 
@@ -127,7 +129,8 @@ pub fn prepare_backup_dir(
     }
     let json = serde_json::to_vec_pretty(attempt)
         .map_err(|e| Error::Failed(format!("cannot serialise {ATTEMPT_FILE}: {e}")))?;
-    archive_format::atomic::write_atomic(&dir.join(ATTEMPT_FILE), &json)?;
+    let key = crate::repository::key(ATTEMPT_FILE)?;
+    wait(LocalDir::new(&dir).publish(&key, Bytes::from(json)))?;
     Ok((dir, candidates))
 }
 
