@@ -64,14 +64,21 @@ pub mod repository {
         pub const MANIFEST_FILE: &str = "manifest.json";
         /// What an attempt in progress is, so a later run can resume it.
         pub const ATTEMPT_FILE: &str = "attempt.json";
-        /// Chunks an attempt has stored, for a resuming run.
-        pub const JOURNAL_FILE: &str = "journal.jsonl";
+        /// Chunks an attempt has stored, for a resuming run: one object per chunk.
+        pub const JOURNAL_DIR: &str = "journal";
         /// Chunk files of the data directory's files.
         pub const PGDATA_DIR: &str = "data/pgdata";
         /// Bundles of small files.
         pub const BUNDLES_DIR: &str = "data/bundles";
         /// WAL the backup needs to be consistent.
         pub const WAL_DIR: &str = "wal";
+
+        /// The journal entry of the chunk stored as `stored` (its path in the backup),
+        /// named by a digest of that path so the journal stays one flat directory.
+        pub fn journal_entry(stored: &str) -> String {
+            let digest = crate::ChecksumAlgo::DEFAULT.digest_hex(stored.as_bytes());
+            format!("{JOURNAL_DIR}/{digest}.json")
+        }
 
         /// Chunk `index` of the data-directory file `rel`.
         pub fn chunk(rel: &str, index: usize, ext: &str) -> String {
