@@ -121,6 +121,12 @@ mod tests {
             "data/pgdata/base/5/1259.0.zst"
         );
         assert_eq!(repository::backup::bundle(3), "data/bundles/000003");
+        let entry = repository::backup::journal_entry("data/pgdata/base/5/1259.0.zst");
+        assert!(
+            entry.starts_with("journal/") && entry.ends_with(".json"),
+            "{entry}"
+        );
+        assert_eq!(entry.matches('/').count(), 1, "{entry}");
         assert_eq!(repository::backup::wal("X", ".lz4"), "wal/X.lz4");
         assert_eq!(
             repository::backup::generated("backup_label", ""),

@@ -65,9 +65,14 @@ pub fn archive_dir(repo: &Repo, name: &str, kind: WalFileKind) -> PathBuf {
 }
 
 /// The key of `name`'s record in the repository.
-fn record_key(name: &str, kind: WalFileKind) -> Result<Key> {
+pub(crate) fn record_key(name: &str, kind: WalFileKind) -> Result<Key> {
     let group = group(name, kind);
     Ok(Key::new(format!("{group}/{}", layout::wal_record(name)))?)
+}
+
+/// The key of `name`'s stored bytes, `file` as its record names them.
+pub(crate) fn stored_key(name: &str, kind: WalFileKind, file: &str) -> Result<Key> {
+    Ok(Key::new(format!("{}/{file}", group(name, kind)))?)
 }
 
 /// Checks an archiver file name; anything else is a usage error.
