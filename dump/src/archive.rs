@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-pub use archive_format::layout::archive::DATA_DIR;
+pub const DATA_DIR: &str = "data";
 
 pub struct OutputDir {
     pub root: PathBuf,
