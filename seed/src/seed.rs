@@ -183,7 +183,12 @@ pub async fn seed(opts: &SeedOptions) -> Result<SeedSummary> {
             built
         })
         .await?;
-        let strategy = Strategy::choose(opts.strategy, admin.server_version, ready.bytes)?;
+        let strategy = Strategy::choose(
+            opts.strategy,
+            admin.server_version,
+            ready.bytes,
+            admin.fsync,
+        )?;
         let copy_started = Instant::now();
         let made = make_all(&admin, &targets, &template, strategy, props.as_ref(), opts).await;
         let made = match made {

@@ -28,6 +28,8 @@ pub struct Admin {
     pub conn: ConnectOptions,
     /// `server_version_num`.
     pub server_version: u32,
+    /// The server's `fsync` setting: without it a file copy's checkpoints cost nothing.
+    pub fsync: bool,
 }
 
 /// A template as `--list` shows it.
@@ -45,12 +47,14 @@ impl Admin {
         let client = conn.connect().await?;
         let row = client
             .query_one(
-                "SELECT pg_catalog.current_setting('server_version_num')::int4",
+                "SELECT pg_catalog.current_setting('server_version_num')::int4,
+                        pg_catalog.current_setting('fsync')::bool",
                 &[],
             )
             .await
             .map_err(server("reading the server's version"))?;
         let v: i32 = row.get(0);
+        let fsync: bool = row.get(1);
         let server_version = v.max(0) as u32;
         if server_version < OLDEST_SERVER || server_version / 10000 > NEWEST_SERVER_MAJOR {
             return Err(Error::Usage(format!(
@@ -62,6 +66,7 @@ impl Admin {
             client,
             conn: conn.clone(),
             server_version,
+            fsync,
         })
     }
 

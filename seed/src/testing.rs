@@ -171,8 +171,12 @@ impl Seeder {
                     built
                 })
                 .await?;
-                let strategy =
-                    Strategy::choose(StrategyChoice::Auto, admin.server_version, ready.bytes)?;
+                let strategy = Strategy::choose(
+                    StrategyChoice::Auto,
+                    admin.server_version,
+                    ready.bytes,
+                    admin.fsync,
+                )?;
                 admin.drop_database(name).await?;
                 let template = record::template_name(&id);
                 clone::make(&admin, name, &template, strategy, None).await?;
