@@ -172,56 +172,34 @@ mod tests {
 
     #[test]
     fn strategy_follows_version_size_and_fsync() {
+        use Strategy::*;
         let auto = StrategyChoice::Auto;
         let big = FILE_COPY_FROM_BYTES;
         let small = 8 << 20;
-        assert_eq!(
-            Strategy::choose(auto, 130023, big, true).ok(),
-            Some(Strategy::Plain)
-        );
-        assert_eq!(
-            Strategy::choose(auto, 140000, small, true).ok(),
-            Some(Strategy::Plain)
-        );
-        assert_eq!(
-            Strategy::choose(auto, 150018, small, true).ok(),
-            Some(Strategy::WalLog)
-        );
-        assert_eq!(
-            Strategy::choose(auto, 150018, big, true).ok(),
-            Some(Strategy::FileCopy)
-        );
-        assert_eq!(
-            Strategy::choose(auto, 170000, big, true).ok(),
-            Some(Strategy::FileCopy)
-        );
-        assert_eq!(
-            Strategy::choose(auto, 180006, big, true).ok(),
-            Some(Strategy::Clone)
-        );
-        assert_eq!(
-            Strategy::choose(auto, 180006, small, true).ok(),
-            Some(Strategy::WalLog)
-        );
-        // Without fsync the file copy's checkpoints cost nothing: it wins at any size.
-        assert_eq!(
-            Strategy::choose(auto, 150018, small, false).ok(),
-            Some(Strategy::FileCopy)
-        );
-        assert_eq!(
-            Strategy::choose(auto, 180006, small, false).ok(),
-            Some(Strategy::Clone)
-        );
-        assert_eq!(
-            Strategy::choose(auto, 140000, small, false).ok(),
-            Some(Strategy::Plain)
-        );
+        // (choice, server, size, fsync) -> strategy; without fsync the file copy's
+        // checkpoints cost nothing, so it wins at any size.
+        let cases = [
+            (auto, 130023, big, true, Plain),
+            (auto, 140000, small, true, Plain),
+            (auto, 150018, small, true, WalLog),
+            (auto, 150018, big, true, FileCopy),
+            (auto, 170000, big, true, FileCopy),
+            (auto, 180006, big, true, Clone),
+            (auto, 180006, small, true, WalLog),
+            (auto, 150018, small, false, FileCopy),
+            (auto, 180006, small, false, Clone),
+            (auto, 140000, small, false, Plain),
+            (StrategyChoice::FileCopy, 130000, small, true, Plain),
+        ];
+        for (choice, version, size, fsync, want) in cases {
+            assert_eq!(
+                Strategy::choose(choice, version, size, fsync).ok(),
+                Some(want),
+                "{choice:?} on {version}, {size} bytes, fsync {fsync}"
+            );
+        }
         assert!(Strategy::choose(StrategyChoice::Clone, 170000, big, true).is_err());
         assert!(Strategy::choose(StrategyChoice::WalLog, 140000, big, true).is_err());
-        assert_eq!(
-            Strategy::choose(StrategyChoice::FileCopy, 130000, small, true).ok(),
-            Some(Strategy::Plain)
-        );
     }
 
     #[test]
