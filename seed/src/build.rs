@@ -144,6 +144,7 @@ impl<'a> Build<'a> {
         let template = record::template_name(&self.id);
         self.admin
             .run_when_unused(
+                &self.name,
                 &format!(
                     "ALTER DATABASE {ident} RENAME TO {}",
                     quote_ident(&template)

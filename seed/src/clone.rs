@@ -131,7 +131,7 @@ pub async fn make(
         }
     }
     let mut created = admin
-        .run_when_unused(&used.create_sql(name, template), &what)
+        .run_when_unused(template, &used.create_sql(name, template), &what)
         .await;
     if used == Strategy::Clone {
         let _ = admin.client.batch_execute("RESET file_copy_method").await;
@@ -147,7 +147,7 @@ pub async fn make(
                 tracing::info!("the server could not clone the files ({message}); copying them");
                 used = Strategy::FileCopy;
                 created = admin
-                    .run_when_unused(&used.create_sql(name, template), &what)
+                    .run_when_unused(template, &used.create_sql(name, template), &what)
                     .await;
             }
         }

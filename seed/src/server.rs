@@ -152,10 +152,11 @@ impl Admin {
             .map_err(server(format!("dropping database \"{name}\"")))
     }
 
-    /// Runs `sql` (a statement that needs the database `name` to itself: RENAME, CREATE
+    /// Runs `sql` (a statement that needs the database `db` to itself: RENAME, CREATE
     /// DATABASE … TEMPLATE) again while the server still counts sessions that were just
     /// closed, for up to ten seconds.
-    pub async fn run_when_unused(&self, sql: &str, what: &str) -> Result<()> {
+    pub async fn run_when_unused(&self, db: &str, sql: &str, what: &str) -> Result<()> {
+        self.wait_for_sessions_to_end(db).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match self.client.batch_execute(sql).await {
@@ -167,6 +168,32 @@ impl Admin {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(e) => return Err(server(what)(e)),
+            }
+        }
+    }
+
+    /// Waits (briefly) until the sessions in `db` that were just closed have ended. The
+    /// server's own wait for them before RENAME or TEMPLATE sleeps 100 ms a round, which
+    /// would be most of a small seed's time; polling here returns within a millisecond
+    /// or two of their end. Best effort: `run_when_unused` still retries.
+    async fn wait_for_sessions_to_end(&self, db: &str) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let others = self
+                .client
+                .query_one(
+                    "SELECT count(*) FROM pg_catalog.pg_stat_activity
+                      WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
+                    &[&db],
+                )
+                .await
+                .ok()
+                .and_then(|r| r.try_get::<_, i64>(0).ok());
+            match others {
+                Some(n) if n > 0 && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(2)).await
+                }
+                _ => return,
             }
         }
     }
