@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # rrestore of rdump's archive against pg_restore of pg_dump's archive of the same database,
 # into empty databases on the same server, with -j 1, 2 and 4, runs alternating between the
-# tools (pg_restore first on odd runs, rrestore first on even runs). Prints each time, the
-# medians and the ratio pg_restore time / rrestore time as a Markdown table.
+# tools (the first rotates from run to run). Prints each time, the medians and the ratio
+# pg_restore time / rrestore time as a Markdown table.
+#
+# In the same rotation, the limit (bench/restore/limit.sh): the same restore's server work
+# done with nothing of a client's in the way, from uncompressed server-side files. The
+# limit rrestore is judged against adds what rrestore's own process needs (reading,
+# checking and decompressing, its user + system CPU time) where it cannot overlap with the
+# server's: limit = max(floor, (machine CPU during the floor + rrestore's CPU) / cores).
 #
 #   bench/restore/run.sh [DATASET...]        DATASET: pgbench, mixed, wide (default: all)
 #
@@ -15,6 +21,7 @@
 #                       see bench/cluster.sh. The datasets are built by bench/datasets.sh
 #                       once and reused.
 #   RESTORE_ARGS        extra rrestore arguments
+#   LIMIT=0             leave the limit out
 #   NICE=-10            run the server and both tools at this niceness (root only), so that
 #                       other work on the machine disturbs the comparison less
 #
@@ -74,10 +81,28 @@ fresh_db() {
     psql_q -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" -c "CHECKPOINT"
 }
 
+# Like timed, for rrestore: also appends its user + system CPU seconds to $cpu_file.
+timed_cpu() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    /usr/bin/time -f "%U %S" -o "$archives/last.cpu" "$@" >/dev/null 2>"$archives/last.err" || {
+        echo "failed: $*" >&2
+        cat "$archives/last.err" >&2
+        return 1
+    }
+    t1=$(date +%s.%N)
+    awk '{printf "%.2f\n", $1 + $2}' "$archives/last.cpu" >>"$cpu_file"
+    echo "$t0 $t1" | awk '{printf "%.3f", $2 - $1}'
+}
+
+cores=$(nproc)
+cpu_file=$(mktemp)
+with_limit=${LIMIT:-1}
+
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "| dataset | -j | pg_restore s (median) | rrestore s (median) | ratio | runs pg_restore | runs rrestore |"
-echo "|---|---|---|---|---|---|---|"
+echo "| dataset | -j | pg_restore s (median) | rrestore s (median) | ratio | floor s | rrestore CPU s | limit s | rrestore / limit | runs pg_restore | runs rrestore | runs floor |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for ds in "${datasets[@]}"; do
     db=$("$here/../datasets.sh" db "$ds")
     ra=$archives/$ds.rdump
@@ -90,25 +115,46 @@ for ds in "${datasets[@]}"; do
         rm -rf "$pa"
         "$bindir/pg_dump" -Fd -j 2 ${PGDUMP_COMPRESS:+-Z "$PGDUMP_COMPRESS"} -f "$pa" "$db"
     fi
+    la=$archives/$ds.limit
+    tools=(pg rr)
+    if [ "$with_limit" = 1 ]; then
+        tools+=(lim)
+        [ -f "$la/fkeys" ] || "$here/limit.sh" prepare "$db" "$la"
+    fi
     for j in $jobs_list; do
-        pg_times=() rr_times=()
+        pg_times=() rr_times=() floor_times=() floor_cpus=()
+        : >"$cpu_file"
         for run in $(seq 1 "$runs"); do
-            order=(pg rr)
-            [ $((run % 2)) = 0 ] && order=(rr pg)
+            # Rotate who goes first.
+            order=("${tools[@]:$(((run - 1) % ${#tools[@]}))}" "${tools[@]:0:$(((run - 1) % ${#tools[@]}))}")
             for tool in "${order[@]}"; do
                 fresh_db restore_target
-                if [ "$tool" = pg ]; then
-                    pg_times+=("$(timed "${nice_cmd[@]}" "$bindir/pg_restore" -j "$j" -d restore_target "$pa")")
-                else
-                    # shellcheck disable=SC2086
-                    rr_times+=("$(timed "${nice_cmd[@]}" "$rrestore" -j "$j" ${RESTORE_ARGS:-} -d restore_target "$ra")")
-                fi
+                case $tool in
+                pg) pg_times+=("$(timed "${nice_cmd[@]}" "$bindir/pg_restore" -j "$j" -d restore_target "$pa")") ;;
+                # shellcheck disable=SC2086
+                rr) rr_times+=("$(timed_cpu "${nice_cmd[@]}" "$rrestore" -j "$j" ${RESTORE_ARGS:-} -d restore_target "$ra")") ;;
+                lim)
+                    read -r total _ _ _ _ _ cpu < <("${nice_cmd[@]}" "$here/limit.sh" run "$la" restore_target "$j")
+                    floor_times+=("$total")
+                    floor_cpus+=("$cpu")
+                    ;;
+                esac
             done
         done
         pg_med=$(echo "${pg_times[*]}" | median)
         rr_med=$(echo "${rr_times[*]}" | median)
         ratio=$(echo "$pg_med $rr_med" | awk '{printf "%.2f", $1 / $2}')
-        echo "| $ds | $j | $pg_med | $rr_med | $ratio | ${pg_times[*]} | ${rr_times[*]} |"
+        rr_cpu=$(tr '\n' ' ' <"$cpu_file" | median)
+        if [ "$with_limit" = 1 ]; then
+            floor=$(echo "${floor_times[*]}" | median)
+            floor_cpu=$(echo "${floor_cpus[*]}" | median)
+            limit=$(echo "$floor $floor_cpu $rr_cpu $cores" | awk '{l = ($2 + $3) / $4; printf "%.3f", (l > $1) ? l : $1}')
+            of_limit=$(echo "$rr_med $limit" | awk '{printf "%.2f", $1 / $2}')
+        else
+            floor=- limit=- of_limit=-
+        fi
+        echo "| $ds | $j | $pg_med | $rr_med | $ratio | $floor | $rr_cpu | $limit | $of_limit | ${pg_times[*]} | ${rr_times[*]} | ${floor_times[*]} |"
     done
 done
 psql_q -d postgres -c "DROP DATABASE IF EXISTS restore_target"
+rm -f "$cpu_file"
