@@ -74,18 +74,31 @@ mod tests {
     #[test]
     fn stopping_skips_the_rest() {
         let jobs: Vec<u64> = (0..10_000).collect();
-        let mut count = 0;
+        let workers = 2;
+        let ran = AtomicUsize::new(0);
+        let mut consumed = 0;
         run_parallel(
             &jobs,
-            2,
+            workers,
             || (),
-            |_, j| *j,
+            |_, j| {
+                ran.fetch_add(1, Ordering::Relaxed);
+                *j
+            },
             |_| {
-                count += 1;
-                count < 5
+                consumed += 1;
+                consumed < 5
             },
         );
-        assert!(count < 10_000, "{count}");
+        // Counting what ran, not what was consumed (which stops at 5 whatever the workers
+        // do): after the stop, only the results already queued (4 per worker), the job
+        // each worker holds, and one it may take between its check and the stop.
+        let ran = ran.into_inner();
+        assert_eq!(consumed, 5);
+        assert!(
+            ran <= 5 + 4 * workers + 2 * workers,
+            "{ran} jobs ran after the consumer stopped at 5"
+        );
     }
 
     #[test]
