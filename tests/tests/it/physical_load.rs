@@ -9,6 +9,7 @@ use std::time::Duration;
 use rdump_tests::{Cluster, ClusterOptions};
 
 use crate::physical_support::{amcheck, backup, scratch_dir, swap_in_restore};
+use crate::reliability_support::wait_for;
 
 fn parse_lsn(s: &str) -> u64 {
     let (hi, lo) = s.split_once('/').unwrap();
@@ -70,18 +71,41 @@ fn backup_under_pgbench_load_keeps_every_commit() {
         let (conninfo, stop, log) = (cluster.conninfo("bench"), stop.clone(), log.clone());
         std::thread::spawn(move || write_ids(conninfo, stop, log))
     };
-    std::thread::sleep(Duration::from_secs(2));
+    // The backup starts once pgbench and the writer are both committing, and the writer
+    // stops only once it has committed after the backup's end too: commits on both sides
+    // of the stop LSN, whatever the machine's speed.
+    wait_for(
+        "pgbench and the writer commit",
+        &mut load,
+        Duration::from_secs(60),
+        || {
+            log.lock().unwrap().len() >= 20
+                && cluster.psql("bench", "SELECT count(*) >= 100 FROM pgbench_history") == "t"
+        },
+    );
 
     let scratch = scratch_dir("rbl-");
     let repo = scratch.path().join("repo");
     let summary = backup(&cluster, &repo, &["-j", "2"]);
-    std::thread::sleep(Duration::from_millis(500));
+    let stop_lsn = parse_lsn(summary["stop_lsn"].as_str().unwrap());
+    wait_for(
+        "the writer commits after the backup",
+        &mut load,
+        Duration::from_secs(60),
+        || {
+            log.lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, lsn)| *lsn > stop_lsn)
+                .count()
+                >= 10
+        },
+    );
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let _ = load.kill();
     let _ = load.wait();
 
-    let stop_lsn = parse_lsn(summary["stop_lsn"].as_str().unwrap());
     let log = log.lock().unwrap().clone();
     let must_have: Vec<i32> = log
         .iter()
