@@ -6,22 +6,28 @@
 
 pub mod atomic;
 pub mod blob_frames;
+pub mod bundle;
 pub mod checksum;
 pub mod codec;
 pub mod data_file;
 pub mod data_order;
 pub mod database;
-mod direct_io;
+pub mod direct_io;
 pub mod error;
 pub mod filter;
 pub mod hashing;
+pub mod layout;
 pub mod record;
 pub mod sql;
+pub mod storage;
 pub mod toc;
 
+pub use bundle::BundleWriter;
 pub use checksum::{ChecksumAlgo, Hasher};
-pub use codec::{Codec, InvalidCodec, Method};
-pub use data_file::{open_verified, verify_file, DataFileWriter, VerifiedReader};
+pub use codec::{BlockCompressor, Codec, InvalidCodec, Method};
+pub use data_file::{
+    open_verified, verify_extent, verify_file, DataFileWriter, Extent, VerifiedReader,
+};
 pub use error::{Error, Result};
 pub use record::FileRecord;
 pub use toc::{Entry, Header, Section, Toc};

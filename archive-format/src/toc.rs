@@ -16,7 +16,7 @@ use crate::database::DatabaseProps;
 use crate::error::{Error, Result};
 use crate::record::FileRecord;
 
-pub const TOC_FILE: &str = "toc.json";
+pub use crate::layout::archive::TOC_FILE;
 pub const FORMAT_MAJOR: u32 = 1;
 /// 1.1: the DATABASE entry carries its properties typed (`Entry::database`).
 /// 1.2: planner statistics ([`STATISTICS_DATA`] entries, `Entry::min_server_version`) and

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-pub const DATA_DIR: &str = "data";
+pub use archive_format::layout::archive::DATA_DIR;
 
 pub struct OutputDir {
     pub root: PathBuf,

@@ -154,11 +154,11 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
                     format!("{label} (part {} of {})", k + 1, ranges.len())
                 },
                 query: chunks::copy_out_sql(t, *range, whole),
-                rel_path: if whole {
-                    format!("{DATA_DIR}/{id}.copy{ext}")
-                } else {
-                    format!("{DATA_DIR}/{id}.{k}.copy{ext}")
-                },
+                rel_path: archive_format::layout::archive::table_data(
+                    id,
+                    (!whole).then_some(k),
+                    ext,
+                ),
                 size: t.size / ranges.len() as u64,
             });
         }

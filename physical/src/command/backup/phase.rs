@@ -10,9 +10,9 @@ use super::copy::{self, ChunkResult, CopyContext, How, Outcome, PageCheck, Worke
 use super::plan::{self, Plan};
 use super::resume::{Candidates, Journal, JournalLine};
 use crate::error::{Error, Result};
-use crate::manifest::{FileEntry, Stats};
 use crate::pool::run_parallel;
-use crate::walk::SourceFile;
+use crate::postgres::walk::SourceFile;
+use crate::repository::manifest::{FileEntry, Stats};
 
 /// Files changed within this margin before the listing started may change again without
 /// their time stamp moving (file systems keep coarse times); see `FileEntry::recent`.

@@ -1,27 +1,26 @@
 //! Picking up an interrupted backup.
 //!
-//! While a backup runs, every chunk stored as its own file is appended to
-//! `journal.jsonl` in the backup directory (after the chunk's file was fsynced). A backup
-//! that dies leaves its directory without a manifest. The next backup of the same kind
+//! While a backup runs, every chunk stored as its own file gets an entry in the backup
+//! directory's `journal/`, one object per chunk (after the chunk's file was fsynced;
+//! storage has no appends). A backup that dies leaves its directory without a
+//! manifest. The next backup of the same kind
 //! (same type, same reference, same codec) takes that directory over under its new label
 //! and reuses each journaled chunk whose source bytes still hash the same and whose stored
 //! file still verifies; everything else is copied again. Other leftovers are removed.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use archive_format::layout::repository::backup::journal_entry;
+use archive_format::storage::{wait, Bytes, Key, LocalDir, Storage};
 use archive_format::{Codec, FileRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::manifest::{BackupType, Chunk};
-use crate::repo::Repo;
+use crate::repository::manifest::{BackupType, Chunk};
+use crate::repository::Repo;
 
-pub const ATTEMPT_FILE: &str = "attempt.json";
-pub const JOURNAL_FILE: &str = "journal.jsonl";
+pub use archive_format::layout::repository::backup::{ATTEMPT_FILE, JOURNAL_DIR};
 
 /// What an attempt was doing; an interrupted attempt is resumed only by an equal one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,21 +63,34 @@ impl Candidates {
 }
 
 fn read_attempt(dir: &Path) -> Option<Attempt> {
-    let data = std::fs::read(dir.join(ATTEMPT_FILE)).ok()?;
+    let key = Key::new(ATTEMPT_FILE).ok()?;
+    let data = wait(LocalDir::new(dir).get(&key)).ok()?;
     serde_json::from_slice(&data).ok()
 }
 
-/// Reads a journal; a torn last line (the process died mid-write) is ignored.
-/// Every journaled chunk lives in the journal's own directory, which now belongs to
-/// `new_label`.
-fn read_journal(path: &Path, new_label: &str) -> Candidates {
+/// Every entry of the journal in `dir`; one the process died writing is ignored.
+fn journal_entries(store: &LocalDir) -> Result<Vec<Key>> {
+    let prefix = crate::repository::key(JOURNAL_DIR)?;
+    Ok(wait(store.list(Some(&prefix)))?
+        .into_iter()
+        .map(|m| m.key)
+        .collect())
+}
+
+/// Reads the journal in `dir`; an unreadable entry (the process died mid-write) is
+/// ignored. Every journaled chunk lives in the journal's own directory, which now
+/// belongs to `new_label`.
+fn read_journal(dir: &Path, new_label: &str) -> Candidates {
     let mut candidates = Candidates::default();
-    let Ok(file) = File::open(path) else {
+    let store = LocalDir::new(dir);
+    let Ok(keys) = journal_entries(&store) else {
         return candidates;
     };
-    for line in BufReader::new(file).lines() {
-        let Ok(line) = line else { break };
-        let Ok(mut entry) = serde_json::from_str::<JournalLine>(&line) else {
+    for key in keys {
+        let Ok(data) = wait(store.get(&key)) else {
+            continue;
+        };
+        let Ok(mut entry) = serde_json::from_slice::<JournalLine>(&data) else {
             continue;
         };
         entry.chunk.blob.backup = new_label.to_owned();
@@ -110,8 +122,7 @@ pub fn prepare_backup_dir(
     for old in partial {
         let old_dir = repo.backup_dir(&old);
         if !taken && read_attempt(&old_dir).as_ref() == Some(attempt) {
-            let journal = old_dir.join(JOURNAL_FILE);
-            candidates = read_journal(&journal, label);
+            candidates = read_journal(&old_dir, label);
             std::fs::rename(&old_dir, &dir).map_err(|e| Error::io(&old_dir, e))?;
             taken = true;
             tracing::info!(
@@ -124,56 +135,61 @@ pub fn prepare_backup_dir(
         }
     }
     if !taken {
-        crate::repo::create_private_dir_all(&dir)?;
+        crate::repository::create_private_dir_all(&dir)?;
     }
     let json = serde_json::to_vec_pretty(attempt)
         .map_err(|e| Error::Failed(format!("cannot serialise {ATTEMPT_FILE}: {e}")))?;
-    archive_format::atomic::write_atomic(&dir.join(ATTEMPT_FILE), &json)?;
+    let key = crate::repository::key(ATTEMPT_FILE)?;
+    wait(LocalDir::new(&dir).publish(&key, Bytes::from(json)))?;
     Ok((dir, candidates))
 }
 
-/// The journal of the running attempt (a new file; the old one was read already).
+/// The journal of the running attempt.
 pub struct Journal {
-    path: PathBuf,
-    file: File,
+    store: LocalDir,
 }
 
 impl Journal {
+    /// Starts an empty journal in `dir` (the attempt taken over was read already).
     pub fn create(dir: &Path) -> Result<Journal> {
-        let path = dir.join(JOURNAL_FILE);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        Ok(Journal { path, file })
+        let store = LocalDir::new(dir);
+        for key in journal_entries(&store)? {
+            wait(store.delete(&key))?;
+        }
+        Ok(Journal { store })
     }
 
+    /// Records a stored chunk; an entry for the same stored file replaces the old one.
     pub fn append(&mut self, line: &JournalLine) -> Result<()> {
-        let mut text = serde_json::to_string(line)
-            .map_err(|e| Error::Failed(format!("cannot serialise a journal line: {e}")))?;
-        text.push('\n');
-        self.file
-            .write_all(text.as_bytes())
-            .map_err(|e| Error::io(&self.path, e))
+        let json = serde_json::to_vec(line)
+            .map_err(|e| Error::Failed(format!("cannot serialise a journal entry: {e}")))?;
+        let key = crate::repository::key(&journal_entry(&line.blob.path))?;
+        wait(self.store.put(&key, Bytes::from(json)))?;
+        Ok(())
     }
 }
 
 /// Removes the attempt's bookkeeping once the manifest is written.
 pub fn finish(dir: &Path) -> Result<()> {
-    for name in [JOURNAL_FILE, ATTEMPT_FILE] {
-        crate::store::remove_stale(&dir.join(name))?;
+    let store = LocalDir::new(dir);
+    for key in journal_entries(&store)? {
+        wait(store.delete(&key))?;
     }
-    Ok(())
+    wait(store.delete(&crate::repository::key(ATTEMPT_FILE)?))?;
+    // The journal directory goes too, with any temporary file a killed attempt left:
+    // a finished backup holds only its data.
+    match std::fs::remove_dir_all(dir.join(JOURNAL_DIR)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir.join(JOURNAL_DIR), e)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::BlobRef;
-    use crate::pgcontrol::ClusterIdentity;
+    use crate::postgres::pgcontrol::ClusterIdentity;
+    use crate::repository::manifest::BlobRef;
 
     fn attempt(t: BackupType) -> Attempt {
         Attempt {
@@ -222,19 +238,18 @@ mod tests {
         let mut j = Journal::create(&old).unwrap();
         j.append(&line("20261123-010000F", "base/5/1")).unwrap();
         j.append(&line("20261123-010000F", "base/5/2")).unwrap();
-        // A torn last line, as a kill mid-write leaves it.
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(old.join(JOURNAL_FILE))
-            .unwrap()
-            .write_all(b"{\"path\":\"base/5/3\",\"chu")
-            .unwrap();
+        // A torn entry, as a kill mid-write could leave it.
+        std::fs::write(
+            old.join(JOURNAL_DIR).join("torn.json"),
+            b"{\"path\":\"base/5/3\",\"chu",
+        )
+        .unwrap();
         let (other, _) = prepare_backup_dir(&repo, "20261123-005900F", &attempt(BackupType::Full))
             .map(|(d, c)| (d, c.len()))
             .unwrap();
         // Taking a new dir for 005900F took 010000F over (it was the newest matching).
         assert!(!old.exists());
-        let c = read_journal(&other.join(JOURNAL_FILE), "x");
+        let c = read_journal(&other, "x");
         assert_eq!(c.len(), 2);
         assert_eq!(c.get("base/5/1", 0).unwrap().chunk.blob.backup, "x");
 

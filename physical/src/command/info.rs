@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::archive;
+use crate::command::archive;
 use crate::error::Result;
-use crate::lsn::{self, Lsn, WalFileKind};
-use crate::manifest::BackupType;
-use crate::repo::Repo;
+use crate::postgres::lsn::{self, Lsn, WalFileKind};
+use crate::repository::manifest::BackupType;
+use crate::repository::Repo;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BackupInfo {

@@ -8,7 +8,7 @@
 //! is reduced to 16 bits as `(sum % 65535) + 1`. The 32 independent lanes let the compiler
 //! vectorise the loop; on x86-64 an AVX2 build of the same loop is chosen at run time.
 
-use crate::lsn::Lsn;
+use crate::postgres::lsn::Lsn;
 
 const N_SUMS: usize = 32;
 const FNV_PRIME: u32 = 16_777_619;

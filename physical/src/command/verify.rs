@@ -8,14 +8,14 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::archive;
+use crate::command::archive;
 use crate::error::{Error, Result};
-use crate::lsn;
-use crate::manifest::{BlobRef, Manifest};
 use crate::pool::run_parallel;
-use crate::repo::Repo;
-use crate::sources::Sources;
-use crate::store::{read_chunk, IO_BUFFER};
+use crate::postgres::lsn;
+use crate::repository::manifest::{BlobRef, Manifest, MANIFEST_FILE};
+use crate::repository::sources::Sources;
+use crate::repository::store::{read_chunk, IO_BUFFER};
+use crate::repository::Repo;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Problem {
@@ -74,10 +74,7 @@ pub fn verify(repo_root: &std::path::Path, set: Option<&str>, jobs: usize) -> Re
             Ok(m) => m,
             Err(e) => {
                 problems
-                    .entry(rel_name(
-                        &repo,
-                        &repo.backup_dir(label).join("manifest.json"),
-                    ))
+                    .entry(rel_name(&repo, &repo.backup_dir(label).join(MANIFEST_FILE)))
                     .or_insert_with(|| (e.to_string(), BTreeSet::new()));
                 continue;
             }
@@ -89,7 +86,7 @@ pub fn verify(repo_root: &std::path::Path, set: Option<&str>, jobs: usize) -> Re
             Ok(s) => s,
             Err(e) => {
                 problems
-                    .entry(format!("backups/{label}"))
+                    .entry(archive_format::layout::repository::backup(label))
                     .or_insert_with(|| (e.to_string(), BTreeSet::new()));
                 continue;
             }
@@ -108,8 +105,8 @@ pub fn verify(repo_root: &std::path::Path, set: Option<&str>, jobs: usize) -> Re
             let src = &all_sources[item.backup];
             let path = src.path(&item.blob);
             let result = src.method(&item.blob).and_then(|method| {
-                let stored = src.stored(&path, &item.blob, item.raw_size, &item.raw_checksum);
-                read_chunk(stored, method, src.algo(), buf, |_| Ok(()))
+                let stored = src.stored(&item.blob, item.raw_size, &item.raw_checksum);
+                read_chunk(&path, stored, method, src.algo(), buf, |_| Ok(()))
             });
             (path, result)
         },

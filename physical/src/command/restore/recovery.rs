@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::lsn::Lsn;
+use crate::postgres::lsn::Lsn;
 
 const MARKER: &str = "# Recovery settings written by rbackup restore";
 

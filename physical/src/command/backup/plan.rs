@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use crate::manifest::{Chunk, FileEntry, Manifest};
-use crate::store::IO_BUFFER;
-use crate::walk::SourceFile;
+use crate::postgres::walk::SourceFile;
+use crate::repository::manifest::{Chunk, FileEntry, Manifest};
+use crate::repository::store::IO_BUFFER;
 
 /// Big files are split at multiples of this, so workers share one big file and a later
 /// backup can take unchanged pieces of a changed file from its reference.
@@ -163,7 +163,7 @@ pub fn plan(files: &[SourceFile], reference: Option<&Manifest>, delta: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::tests::sample;
+    use crate::repository::manifest::tests::sample;
 
     fn file(rel: &str, size: u64, mtime_ns: i64) -> SourceFile {
         SourceFile {

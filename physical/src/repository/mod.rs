@@ -1,24 +1,32 @@
-//! The repository: `repo.json` (which cluster it belongs to), `backups/<label>/`, `wal/`.
+//! The repository: `repo.json` (which cluster it belongs to), `backups/<label>/`, `wal/`
+//! (paths in `archive_format::layout::repository`), with what lives in it: backup
+//! labels, manifests, the lock, stored chunks and where a backup's chunks are found.
 //!
 //! Everything in it is private to its owner: directories 0700, files 0600 (the binary
 //! also sets umask 077, so nothing slips through with wider bits).
 
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::manifest::{Manifest, MANIFEST_FILE};
-use crate::pgcontrol::ClusterIdentity;
+use archive_format::layout::repository as layout;
+use archive_format::storage::{wait, Bytes, Key, LocalDir, Prefixed, Storage};
 
-pub const REPO_FILE: &str = "repo.json";
-pub const BACKUPS_DIR: &str = "backups";
-pub const WAL_DIR: &str = "wal";
-const LOCK_FILE: &str = "lock";
+use crate::error::{Error, Result};
+use crate::postgres::pgcontrol::ClusterIdentity;
+use manifest::{Manifest, MANIFEST_FILE};
+
+pub mod label;
+mod lock;
+pub mod manifest;
+pub mod sources;
+pub mod store;
+
+pub use lock::RepoLock;
+
+pub use archive_format::layout::repository::{BACKUPS_DIR, LOCK_FILE, REPO_FILE, WAL_DIR};
 const REPO_FORMAT: &str = "rbackup-repository";
 const REPO_FORMAT_VERSION: u32 = 1;
 
@@ -36,7 +44,15 @@ pub struct RepoMeta {
 #[derive(Debug)]
 pub struct Repo {
     root: PathBuf,
+    /// The repository's objects (repo.json, manifests, WAL records) are read and
+    /// written through it.
+    store: LocalDir,
     meta: RepoMeta,
+}
+
+/// The key of a fixed object name (a constant of the layout).
+pub(crate) fn key(name: &str) -> Result<Key> {
+    Ok(Key::new(name)?)
 }
 
 /// Creates `path` and any missing parents with mode 0700.
@@ -51,17 +67,19 @@ pub fn create_private_dir_all(path: &Path) -> Result<()> {
 impl Repo {
     /// Opens an existing repository.
     pub fn open(root: &Path) -> Result<Repo> {
-        let path = root.join(REPO_FILE);
-        let data = match std::fs::read(&path) {
+        let store = LocalDir::new(root);
+        let repo_key = key(REPO_FILE)?;
+        let path = store.locate(&repo_key);
+        let data = match wait(store.get(&repo_key)) {
             Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(archive_format::Error::Missing { .. }) => {
                 return Err(Error::Setup(format!(
                     "{}: not found; {} is not an rbackup repository (a first backup or archive-push creates one)",
                     path.display(),
                     root.display()
                 )))
             }
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(e) => return Err(e.into()),
         };
         let meta: RepoMeta = serde_json::from_slice(&data)
             .map_err(|e| Error::corrupt(&path, format!("not a repository description: {e}")))?;
@@ -77,6 +95,7 @@ impl Repo {
         }
         Ok(Repo {
             root: root.to_path_buf(),
+            store,
             meta,
         })
     }
@@ -84,7 +103,9 @@ impl Repo {
     /// Opens the repository at `root`, creating it for `identity` when it does not exist;
     /// an existing one must belong to the same cluster.
     pub fn open_or_create(root: &Path, identity: &ClusterIdentity) -> Result<Repo> {
-        if !root.join(REPO_FILE).exists() {
+        let store = LocalDir::new(root);
+        let repo_key = key(REPO_FILE)?;
+        if wait(store.head(&repo_key))?.is_none() {
             create_private_dir_all(root)?;
             for sub in [BACKUPS_DIR, WAL_DIR] {
                 create_private_dir_all(&root.join(sub))?;
@@ -100,7 +121,7 @@ impl Repo {
                 .map_err(|e| Error::Failed(format!("cannot serialise repo.json: {e}")))?;
             // Two first users racing: both write the same identity, or the check below
             // catches the loser.
-            archive_format::atomic::write_atomic(&root.join(REPO_FILE), &json)?;
+            wait(store.publish(&repo_key, Bytes::from(json)))?;
             tracing::info!("created repository {}", root.display());
         }
         let repo = Repo::open(root)?;
@@ -138,12 +159,17 @@ impl Repo {
         &self.root
     }
 
+    /// The repository's objects.
+    pub fn storage(&self) -> &LocalDir {
+        &self.store
+    }
+
     pub fn backups_dir(&self) -> PathBuf {
         self.root.join(BACKUPS_DIR)
     }
 
     pub fn backup_dir(&self, label: &str) -> PathBuf {
-        self.backups_dir().join(label)
+        self.root.join(layout::backup(label))
     }
 
     pub fn wal_dir(&self) -> PathBuf {
@@ -162,7 +188,7 @@ impl Repo {
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             if let Some(name) = entry.file_name().to_str() {
-                if crate::label::parse(name).is_some() {
+                if crate::repository::label::parse(name).is_some() {
                     labels.push(name.to_owned());
                 }
             }
@@ -186,7 +212,8 @@ impl Repo {
     }
 
     pub fn load_manifest(&self, label: &str) -> Result<Manifest> {
-        let manifest = Manifest::load(&self.backup_dir(label))?;
+        let backup = Prefixed::new(&self.store, key(&layout::backup(label))?);
+        let manifest = Manifest::load_from(&backup)?;
         if manifest.label != label {
             return Err(Error::corrupt(
                 self.backup_dir(label).join(MANIFEST_FILE),
@@ -195,38 +222,6 @@ impl Repo {
         }
         Ok(manifest)
     }
-
-    /// Takes the repository's lock for commands that change backups (backup, expire);
-    /// held until the returned value is dropped.
-    pub fn lock(&self) -> Result<RepoLock> {
-        let path = self.root.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        // SAFETY: flock on a descriptor we own; it has no memory-safety preconditions.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::WouldBlock {
-                return Err(Error::Setup(format!(
-                    "{}: another rbackup backup or expire is running on this repository",
-                    path.display()
-                )));
-            }
-            return Err(Error::io(&path, err));
-        }
-        Ok(RepoLock { _file: file })
-    }
-}
-
-/// The repository lock; released on drop (and by the kernel if the process dies).
-#[derive(Debug)]
-pub struct RepoLock {
-    _file: File,
 }
 
 /// Sets `path`'s permission bits.

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
 
-use crate::manifest::BackupType;
+use crate::repository::manifest::BackupType;
 
 const TIME_FORMAT: &str = "%Y%m%d-%H%M%S";
 const TIME_LEN: usize = 15;

@@ -6,8 +6,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::manifest::{DirEntry, LinkEntry, Manifest};
-use crate::repo::set_mode;
+use crate::repository::manifest::{DirEntry, LinkEntry, Manifest};
+use crate::repository::set_mode;
 
 /// The pid of a live postmaster on `pgdata`, if any.
 fn running_postmaster(pgdata: &Path) -> Option<i32> {
@@ -31,7 +31,7 @@ fn is_empty_dir(path: &Path) -> Result<bool> {
 pub fn prepare(pgdata: &Path, delta: bool) -> Result<()> {
     match std::fs::symlink_metadata(pgdata) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            crate::repo::create_private_dir_all(pgdata)?;
+            crate::repository::create_private_dir_all(pgdata)?;
             return Ok(());
         }
         Err(e) => return Err(Error::io(pgdata, e)),
@@ -50,7 +50,7 @@ pub fn prepare(pgdata: &Path, delta: bool) -> Result<()> {
         )));
     }
     if delta {
-        crate::store::remove_stale(&pgdata.join("global/pg_control"))?;
+        crate::repository::store::remove_stale(&pgdata.join("global/pg_control"))?;
     } else if !is_empty_dir(pgdata)? {
         return Err(Error::Setup(format!(
             "{}: not empty; restore into an empty directory, or use --delta to restore over an existing cluster",
@@ -78,7 +78,7 @@ pub fn link_tablespaces(
             .unwrap_or_else(|| PathBuf::from(&link.target));
         match std::fs::symlink_metadata(&location) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                crate::repo::create_private_dir_all(&location)?
+                crate::repository::create_private_dir_all(&location)?
             }
             Err(e) => return Err(Error::io(&location, e)),
             Ok(_) if !delta && !is_empty_dir(&location)? => {
@@ -91,7 +91,7 @@ pub fn link_tablespaces(
         }
         let link_path = pgdata.join(&link.path);
         if let Some(parent) = link_path.parent() {
-            crate::repo::create_private_dir_all(parent)?;
+            crate::repository::create_private_dir_all(parent)?;
         }
         match std::fs::read_link(&link_path) {
             Ok(current) if current == location => {}
@@ -117,7 +117,7 @@ pub fn link_tablespaces(
 pub fn create_dirs(pgdata: &Path, dirs: &[DirEntry]) -> Result<()> {
     for d in dirs {
         let path = pgdata.join(&d.path);
-        crate::repo::create_private_dir_all(&path)?;
+        crate::repository::create_private_dir_all(&path)?;
         set_mode(&path, d.mode)?;
     }
     Ok(())
@@ -177,7 +177,7 @@ fn prune(abs: &Path, rel: &str, keep: &Keep<'_>, removed: &mut u64) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::tests::sample;
+    use crate::repository::manifest::tests::sample;
 
     #[test]
     fn refuses_a_non_empty_target_unless_delta() {

@@ -22,12 +22,14 @@ use pgconn::ConnectOptions;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::label;
-use crate::lsn::Lsn;
-use crate::manifest::{BackupType, BlobRef, Chunk, FileEntry, Manifest, Stats, FORMAT_VERSION};
-use crate::pgcontrol;
-use crate::repo::Repo;
-use crate::walk;
+use crate::postgres::lsn::Lsn;
+use crate::postgres::pgcontrol;
+use crate::postgres::walk;
+use crate::repository::label;
+use crate::repository::manifest::{
+    BackupType, BlobRef, Chunk, FileEntry, Manifest, Stats, FORMAT_VERSION,
+};
+use crate::repository::Repo;
 use copy::PageCheck;
 use resume::{Attempt, Journal};
 pub use session::parse_backup_label;
@@ -327,8 +329,8 @@ fn store_small_file(
     codec: Codec,
     algo: ChecksumAlgo,
 ) -> Result<(FileEntry, FileRecord)> {
-    let rel = format!("data/{path}{}", codec.method.extension());
-    crate::store::remove_stale(&backup_dir.join(&rel))?;
+    let rel = archive_format::layout::repository::backup::generated(path, codec.method.extension());
+    crate::repository::store::remove_stale(&backup_dir.join(&rel))?;
     let mut out = DataFileWriter::create(backup_dir, &rel, codec, algo)?;
     out.write_all(data)?;
     let record = out.finish()?;

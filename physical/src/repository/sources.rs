@@ -5,12 +5,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use archive_format::{ChecksumAlgo, FileRecord, Method};
+use archive_format::{ChecksumAlgo, Extent, FileRecord, Method};
 
 use crate::error::{Error, Result};
-use crate::manifest::{BlobRef, Manifest};
-use crate::repo::Repo;
-use crate::store::StoredChunk;
+use crate::repository::manifest::{BlobRef, Manifest};
+use crate::repository::Repo;
 
 /// Blob records of one backup.
 struct BackupBlobs {
@@ -127,21 +126,17 @@ impl Sources {
         Ok(())
     }
 
-    /// A chunk's stored bytes, ready for `store::read_chunk`.
-    pub fn stored<'a>(
-        &self,
-        path: &'a std::path::Path,
-        blob: &'a BlobRef,
-        raw_size: u64,
-        raw_checksum: &'a str,
-    ) -> StoredChunk<'a> {
-        StoredChunk {
-            path,
+    /// Where a chunk's stored bytes are and what they must decode to, for
+    /// `store::read_chunk`.
+    pub fn stored(&self, blob: &BlobRef, raw_size: u64, raw_checksum: &str) -> Extent {
+        Extent {
             offset: blob.offset,
             stored_size: blob.stored_size,
-            stored_checksum: &blob.checksum,
+            stored_checksum: blob.checksum.clone(),
             raw_size,
-            raw_checksum,
+            raw_checksum: Some(raw_checksum.to_owned()),
+            // Chunk files and bundle members alike are read as ranges.
+            whole_file: false,
         }
     }
 }

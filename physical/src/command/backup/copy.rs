@@ -7,17 +7,21 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use archive_format::{verify_file, ChecksumAlgo, Codec, DataFileWriter, FileRecord};
+use archive_format::hashing::hash_range;
+use archive_format::layout::repository::backup as layout;
+use archive_format::{
+    verify_file, BlockCompressor, BundleWriter, ChecksumAlgo, Codec, DataFileWriter, FileRecord,
+};
 
 use super::plan::{BundleMember, ChunkJob, Job};
 use super::resume::Candidates;
 use crate::error::{Error, Result};
-use crate::lsn::Lsn;
-use crate::manifest::{BlobRef, Chunk};
-use crate::pagecheck::{self, PageStatus};
-use crate::repo::create_private_dir_all;
-use crate::store::{remove_stale, BundleWriter, Compressor, IO_BUFFER};
-use crate::walk::SourceFile;
+use crate::postgres::lsn::Lsn;
+use crate::postgres::pagecheck::{self, PageStatus};
+use crate::postgres::walk::SourceFile;
+use crate::repository::create_private_dir_all;
+use crate::repository::manifest::{BlobRef, Chunk};
+use crate::repository::store::{remove_stale, IO_BUFFER};
 
 /// Page checksum validation settings (present when the cluster has checksums).
 #[derive(Clone, Copy, Debug)]
@@ -41,7 +45,7 @@ pub struct CopyContext<'a> {
 pub struct Worker {
     buf: Vec<u8>,
     packed: Vec<u8>,
-    compressor: Compressor,
+    compressor: BlockCompressor,
 }
 
 impl Worker {
@@ -49,7 +53,9 @@ impl Worker {
         Ok(Worker {
             buf: vec![0; IO_BUFFER],
             packed: Vec::new(),
-            compressor: Compressor::new(codec)?,
+            compressor: codec
+                .block_compressor()
+                .map_err(|e| Error::Failed(format!("cannot set up {codec}: {e}")))?,
         })
     }
 }
@@ -131,31 +137,6 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Size and checksum of `len` bytes from `offset`.
-fn hash_range(
-    file: &mut File,
-    path: &Path,
-    offset: u64,
-    len: u64,
-    buf: &mut [u8],
-    algo: ChecksumAlgo,
-) -> Result<(u64, String)> {
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|e| Error::io(path, e))?;
-    let mut hasher = algo.hasher();
-    let mut done = 0u64;
-    while done < len {
-        let want = buf.len().min((len - done) as usize);
-        let n = read_full(file, &mut buf[..want]).map_err(|e| Error::io(path, e))?;
-        hasher.update(&buf[..n]);
-        done += n as u64;
-        if n < want {
-            break;
-        }
-    }
-    Ok((done, hasher.finish_hex()))
-}
-
 /// Checks the whole pages of `buf`, read at `offset` of `src`. A page that fails is read
 /// again once (the first read may have caught a write half-way) and the new bytes replace
 /// the old; a page that still fails is reported by its block number within the file.
@@ -222,9 +203,8 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
         return Ok(ChunkResult::Vanished);
     };
     if let Some(old) = ctx.candidates.get(&src.rel, job.offset) {
-        let (n, sum) = hash_range(
-            &mut file, &src.abs, job.offset, job.len, &mut w.buf, ctx.algo,
-        )?;
+        let (n, sum) = hash_range(&file, job.offset, job.len, &mut w.buf, ctx.algo)
+            .map_err(|e| Error::io(&src.abs, e))?;
         if n == old.chunk.size
             && sum == old.chunk.checksum
             && verify_file(ctx.backup_dir, &old.blob, ctx.algo).is_ok()
@@ -238,9 +218,8 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
         }
     }
     if let Some(before) = &job.compare_to {
-        let (n, sum) = hash_range(
-            &mut file, &src.abs, job.offset, job.len, &mut w.buf, ctx.algo,
-        )?;
+        let (n, sum) = hash_range(&file, job.offset, job.len, &mut w.buf, ctx.algo)
+            .map_err(|e| Error::io(&src.abs, e))?;
         if n == before.size && sum == before.checksum {
             return Ok(stored(CopiedChunk {
                 chunk: before.clone(),
@@ -251,12 +230,7 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
         }
     }
 
-    let rel_store = format!(
-        "data/pgdata/{}.{}{}",
-        src.rel,
-        job.index,
-        ctx.codec.method.extension()
-    );
+    let rel_store = layout::chunk(&src.rel, job.index, ctx.codec.method.extension());
     let store_path = ctx.backup_dir.join(&rel_store);
     if let Some(parent) = store_path.parent() {
         create_private_dir_all(parent)?;
@@ -314,7 +288,7 @@ fn copy_bundle(
     number: usize,
     members: &[BundleMember],
 ) -> Result<Outcome> {
-    let rel_store = format!("data/bundles/{number:06}");
+    let rel_store = layout::bundle(number);
     let mut bundle: Option<BundleWriter> = None;
     let mut results = Vec::with_capacity(members.len());
     for m in members {
@@ -352,8 +326,9 @@ fn copy_bundle(
             .compress(&w.buf[..n], &mut w.packed)
             .map_err(|e| Error::io(&src.abs, e))?;
         if bundle.is_none() {
-            let dir = ctx.backup_dir.join("data/bundles");
+            let dir = ctx.backup_dir.join(layout::BUNDLES_DIR);
             create_private_dir_all(&dir)?;
+            remove_stale(&ctx.backup_dir.join(&rel_store))?;
             bundle = Some(BundleWriter::create(ctx.backup_dir, &rel_store, ctx.algo)?);
         }
         let Some(writer) = bundle.as_mut() else {

@@ -5,7 +5,7 @@ use pgconn::{CancelList, ConnectOptions};
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::lsn::Lsn;
+use crate::postgres::lsn::Lsn;
 
 /// The oldest server this backup speaks to (non-exclusive backups with the
 /// `pg_start_backup(label, fast, exclusive)` signature and `pg_control_system()`).

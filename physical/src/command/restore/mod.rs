@@ -4,27 +4,31 @@
 //! directory no server starts on). A delta restore keeps chunks whose checksum already
 //! matches and removes what the backup does not have.
 
-mod direct;
 pub mod recovery;
 mod target;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use archive_format::direct_io::{self, AlignedBuf, DirectWriter};
+use archive_format::hashing::hash_range;
 use archive_format::ChecksumAlgo;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::manifest::{FileEntry, Manifest};
 use crate::pool::run_parallel;
-use crate::repo::Repo;
-use crate::sources::Sources;
-use crate::store::{read_chunk, IO_BUFFER};
-use direct::{AlignedBuf, ChunkWriter, DIRECT_MIN};
+use crate::repository::manifest::{FileEntry, Manifest};
+use crate::repository::sources::Sources;
+use crate::repository::store::{read_chunk, IO_BUFFER};
+use crate::repository::Repo;
+/// Chunks smaller than this are written through the page cache (and their files are
+/// not preallocated).
+const DIRECT_MIN: u64 = 1 << 20;
 use recovery::RecoveryOptions;
 
 const CONTROL_FILE: &str = "global/pg_control";
@@ -289,7 +293,12 @@ impl FileWriter<'_> {
             .map_err(|e| Error::io(&path, e))?;
         let size = f.content_size();
         if !existing {
-            direct::preallocate(&file, &path, size)?;
+            let reserved = if size >= DIRECT_MIN {
+                direct_io::preallocate(&file, size)
+            } else {
+                file.set_len(size)
+            };
+            reserved.map_err(|e| Error::io(&path, e))?;
             return Ok(false);
         }
         let current = file.metadata().map_err(|e| Error::io(&path, e))?.len();
@@ -323,11 +332,18 @@ impl FileWriter<'_> {
         let method = self.sources.method(&chunk.blob)?;
         let stored = self
             .sources
-            .stored(&stored_path, &chunk.blob, chunk.size, &chunk.checksum);
-        let mut out = ChunkWriter::new(&path, chunk.offset, chunk.size >= DIRECT_MIN, aligned)?;
-        read_chunk(stored, method, self.algo, buf, |bytes| out.write(bytes))
-            .map_err(|e| annotate(e, &entry.path))?;
-        out.finish()?;
+            .stored(&chunk.blob, chunk.size, &chunk.checksum);
+        // A descriptor of its own: the direct flag belongs to the open file.
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let mut out = DirectWriter::at(file, chunk.offset, aligned, chunk.size >= DIRECT_MIN);
+        read_chunk(&stored_path, stored, method, self.algo, buf, |bytes| {
+            out.write_all(bytes).map_err(|e| Error::io(&path, e))
+        })
+        .map_err(|e| annotate(e, &entry.path))?;
+        out.finish().map_err(|e| Error::io(&path, e))?;
         Ok(ChunkDone {
             file: job.file,
             kept: false,
@@ -345,20 +361,9 @@ impl FileWriter<'_> {
         checksum: &str,
         buf: &mut [u8],
     ) -> Result<bool> {
-        let mut hasher = self.algo.hasher();
-        let mut done = 0u64;
-        while done < size {
-            let want = buf.len().min((size - done) as usize);
-            let n = file
-                .read_at(&mut buf[..want], offset + done)
-                .map_err(|e| Error::io(path, e))?;
-            if n == 0 {
-                return Ok(false);
-            }
-            hasher.update(&buf[..n]);
-            done += n as u64;
-        }
-        Ok(hasher.finish_hex() == checksum)
+        let (n, sum) =
+            hash_range(file, offset, size, buf, self.algo).map_err(|e| Error::io(path, e))?;
+        Ok(n == size && sum == checksum)
     }
 
     /// Mode, modification time and owner (the restoring user) of a finished file; the
@@ -390,7 +395,7 @@ impl FileWriter<'_> {
         };
         let final_path = self.pgdata.join(CONTROL_FILE);
         let tmp = self.pgdata.join("global/pg_control.rbackup-tmp");
-        crate::store::remove_stale(&tmp)?;
+        crate::repository::store::remove_stale(&tmp)?;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -400,11 +405,12 @@ impl FileWriter<'_> {
         let mut buf = vec![0u8; IO_BUFFER];
         for chunk in &entry.chunks {
             let stored_path = self.sources.path(&chunk.blob);
-            let stored =
-                self.sources
-                    .stored(&stored_path, &chunk.blob, chunk.size, &chunk.checksum);
+            let stored = self
+                .sources
+                .stored(&chunk.blob, chunk.size, &chunk.checksum);
             let mut pos = chunk.offset;
             read_chunk(
+                &stored_path,
                 stored,
                 self.sources.method(&chunk.blob)?,
                 self.algo,
@@ -463,7 +469,7 @@ fn write_wal(pgdata: &Path, manifest: &Manifest, sources: &Sources, jobs: usize)
         || vec![0u8; IO_BUFFER],
         |buf, w| -> Result<()> {
             let path = pgdata.join("pg_wal").join(&w.name);
-            crate::store::remove_stale(&path)?;
+            crate::repository::store::remove_stale(&path)?;
             let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -471,9 +477,10 @@ fn write_wal(pgdata: &Path, manifest: &Manifest, sources: &Sources, jobs: usize)
                 .open(&path)
                 .map_err(|e| Error::io(&path, e))?;
             let stored_path = sources.path(&w.blob);
-            let stored = sources.stored(&stored_path, &w.blob, w.size, &w.checksum);
+            let stored = sources.stored(&w.blob, w.size, &w.checksum);
             let mut pos = 0;
             read_chunk(
+                &stored_path,
                 stored,
                 sources.method(&w.blob)?,
                 manifest.checksum_algo,

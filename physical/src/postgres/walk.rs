@@ -18,7 +18,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::manifest::{DirEntry, LinkEntry};
+use crate::repository::manifest::{DirEntry, LinkEntry};
 
 /// A regular file to back up.
 #[derive(Clone, Debug, PartialEq, Eq)]

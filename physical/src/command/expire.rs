@@ -5,14 +5,16 @@
 
 use std::collections::BTreeSet;
 
+use archive_format::layout::repository as layout;
+use archive_format::storage::{wait, Key, Storage};
 use serde::Serialize;
 
-use crate::archive;
+use crate::command::archive;
 use crate::error::{Error, Result};
-use crate::label;
-use crate::lsn::{self, WalFileKind};
-use crate::manifest::{BackupType, Manifest, MANIFEST_FILE};
-use crate::repo::Repo;
+use crate::postgres::lsn::{self, WalFileKind};
+use crate::repository::label;
+use crate::repository::manifest::{BackupType, Manifest, MANIFEST_FILE};
+use crate::repository::Repo;
 
 #[derive(Clone, Debug, Default)]
 pub struct ExpireOptions {
@@ -99,7 +101,8 @@ pub fn expire(repo_root: &std::path::Path, opts: &ExpireOptions) -> Result<Expir
         // mistaken for a complete one.
         for label in expired.iter().rev() {
             let dir = repo.backup_dir(label);
-            crate::store::remove_stale(&dir.join(MANIFEST_FILE))?;
+            let manifest = Key::new(format!("{}/{MANIFEST_FILE}", layout::backup(label)))?;
+            wait(repo.storage().delete(&manifest))?;
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             tracing::info!("expired backup {label}");
         }
@@ -121,10 +124,10 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
     };
     let mut removed = 0;
     for (dir, record) in archive::list_archive(repo)? {
-        let kind = lsn::wal_file_kind(&record.name);
-        if kind == Some(WalFileKind::TimelineHistory) || kind.is_none() {
-            continue;
-        }
+        let kind = match lsn::wal_file_kind(&record.name) {
+            None | Some(WalFileKind::TimelineHistory) => continue,
+            Some(kind) => kind,
+        };
         let Some((_, seg)) = lsn::parse_segment_name(&record.name[..24], size) else {
             continue;
         };
@@ -133,8 +136,11 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
         }
         removed += 1;
         if !dry_run {
-            crate::store::remove_stale(&dir.join(format!("{}.json", record.name)))?;
-            crate::store::remove_stale(&dir.join(&record.file))?;
+            // The record first: a segment without one is not archived.
+            let record_key = archive::record_key(&record.name, kind)?;
+            wait(repo.storage().delete(&record_key))?;
+            let stored_key = archive::stored_key(&record.name, kind, &record.file)?;
+            wait(repo.storage().delete(&stored_key))?;
             // Empty directories go too; a non-empty one simply stays.
             let _ = std::fs::remove_dir(&dir);
         }
@@ -145,7 +151,7 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::tests::sample;
+    use crate::repository::manifest::tests::sample;
 
     fn m(label: &str, t: BackupType, reference: Option<&str>) -> Manifest {
         let mut m = sample();

@@ -13,14 +13,16 @@ use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use archive_format::layout::repository as layout;
+use archive_format::storage::{wait, Bytes, Key, Storage};
 use archive_format::{open_verified, ChecksumAlgo, Codec, DataFileWriter, FileRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::lsn::{wal_file_kind, WalFileKind};
-use crate::pgcontrol;
-use crate::repo::{create_private_dir_all, Repo};
-use crate::store::{remove_stale, IO_BUFFER};
+use crate::postgres::lsn::{wal_file_kind, WalFileKind};
+use crate::postgres::pgcontrol;
+use crate::repository::store::{remove_stale, IO_BUFFER};
+use crate::repository::{create_private_dir_all, Repo};
 
 /// The record of one archived WAL file (`NAME.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,12 +51,28 @@ impl WalRecord {
     }
 }
 
+/// The WAL archive group an archived file lives in, relative to the repository root.
+fn group(name: &str, kind: WalFileKind) -> String {
+    match kind {
+        WalFileKind::TimelineHistory => layout::wal_history(),
+        _ => layout::wal_group(&name[..16]),
+    }
+}
+
 /// The directory an archived file lives in.
 pub fn archive_dir(repo: &Repo, name: &str, kind: WalFileKind) -> PathBuf {
-    match kind {
-        WalFileKind::TimelineHistory => repo.wal_dir().join("history"),
-        _ => repo.wal_dir().join(&name[..16]),
-    }
+    repo.root().join(group(name, kind))
+}
+
+/// The key of `name`'s record in the repository.
+pub(crate) fn record_key(name: &str, kind: WalFileKind) -> Result<Key> {
+    let group = group(name, kind);
+    Ok(Key::new(format!("{group}/{}", layout::wal_record(name)))?)
+}
+
+/// The key of `name`'s stored bytes, `file` as its record names them.
+pub(crate) fn stored_key(name: &str, kind: WalFileKind, file: &str) -> Result<Key> {
+    Ok(Key::new(format!("{}/{file}", group(name, kind)))?)
 }
 
 /// Checks an archiver file name; anything else is a usage error.
@@ -70,11 +88,12 @@ pub fn checked_name(name: &str) -> Result<WalFileKind> {
 pub fn load_record(repo: &Repo, name: &str) -> Result<Option<(PathBuf, WalRecord)>> {
     let kind = checked_name(name)?;
     let dir = archive_dir(repo, name, kind);
-    let path = dir.join(format!("{name}.json"));
-    let data = match std::fs::read(&path) {
+    let key = record_key(name, kind)?;
+    let path = repo.storage().locate(&key);
+    let data = match wait(repo.storage().get(&key)) {
         Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, e)),
+        Err(archive_format::Error::Missing { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
     let record: WalRecord = serde_json::from_slice(&data)
         .map_err(|e| Error::corrupt(&path, format!("not a WAL record: {e}")))?;
@@ -101,22 +120,10 @@ pub struct PushOptions {
 }
 
 fn hash_file(path: &Path, algo: ChecksumAlgo) -> Result<(u64, String)> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = algo.hasher();
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut buf = vec![0u8; IO_BUFFER];
-    let mut size = 0u64;
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                size += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, e)),
-        }
-    }
-    Ok((size, hasher.finish_hex()))
+    archive_format::hashing::hash_range(&file, 0, u64::MAX, &mut buf, algo)
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Refuses a segment written by another cluster than the repository's.
@@ -164,7 +171,7 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
         }
         return Err(Error::Failed(format!(
             "{}: {name} is already archived with different contents ({} bytes, checksum {}; this file: {size} bytes, checksum {checksum}); is another cluster archiving into this repository?",
-            dir.join(format!("{name}.json")).display(),
+            dir.join(layout::wal_record(&name)).display(),
             record.size,
             record.checksum
         )));
@@ -188,7 +195,7 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
         out.write_all(&buf[..n])?;
     }
     let stored = out.finish()?;
-    let file = format!("{name}{}", opts.codec.method.extension());
+    let file = layout::wal_stored(&name, opts.codec.method.extension());
     std::fs::rename(dir.join(&tmp), dir.join(&file)).map_err(|e| Error::io(dir.join(&file), e))?;
     archive_format::atomic::fsync_dir(&dir)?;
     let record = WalRecord {
@@ -204,7 +211,9 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
     };
     let json = serde_json::to_vec_pretty(&record)
         .map_err(|e| Error::Failed(format!("cannot serialise the WAL record: {e}")))?;
-    archive_format::atomic::write_atomic(&dir.join(format!("{name}.json")), &json)?;
+    // The record last: it is what makes the segment archived.
+    let key = record_key(&name, kind)?;
+    wait(repo.storage().publish(&key, Bytes::from(json)))?;
     tracing::info!("archived {name}");
     Ok(PushOutcome::Stored)
 }

@@ -11,14 +11,15 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+use archive_format::storage::{wait, Bytes, LocalDir, Storage};
 use archive_format::toc::is_safe_relative_path;
 use archive_format::{ChecksumAlgo, Codec, FileRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::lsn::Lsn;
+use crate::postgres::lsn::Lsn;
 
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub use archive_format::layout::repository::backup::MANIFEST_FILE;
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -197,12 +198,14 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and checks `<dir>/manifest.json`.
     pub fn load(dir: &Path) -> Result<Manifest> {
-        let path = dir.join(MANIFEST_FILE);
-        let data = std::fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::missing(&path),
-            _ => Error::io(&path, e),
-        })?;
-        Manifest::from_json(&path, &data)
+        Manifest::load_from(&LocalDir::new(dir))
+    }
+
+    /// Reads and checks the manifest of the backup `store` holds.
+    pub fn load_from(store: &impl Storage) -> Result<Manifest> {
+        let key = crate::repository::key(MANIFEST_FILE)?;
+        let data = wait(store.get(&key))?;
+        Manifest::from_json(&store.locate(&key), &data)
     }
 
     /// Parses and checks a manifest document; `path` is only used in messages.
@@ -217,9 +220,16 @@ impl Manifest {
 
     /// Writes `<dir>/manifest.json` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        self.publish_to(&LocalDir::new(dir))
+    }
+
+    /// Writes the manifest into the backup `store` holds, last: it marks the backup
+    /// finished.
+    pub fn publish_to(&self, store: &impl Storage) -> Result<()> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::Failed(format!("cannot serialise the manifest: {e}")))?;
-        archive_format::atomic::write_atomic(&dir.join(MANIFEST_FILE), &json)?;
+        let key = crate::repository::key(MANIFEST_FILE)?;
+        wait(store.publish(&key, Bytes::from(json)))?;
         Ok(())
     }
 
@@ -264,7 +274,7 @@ impl Manifest {
             }
         }
         for b in blob_files {
-            if crate::label::parse(&b.backup).is_none() {
+            if crate::repository::label::parse(&b.backup).is_none() {
                 return Err(format!("{:?} is not a backup label", b.backup));
             }
             if b.offset.checked_add(b.stored_size).is_none() {

@@ -6,14 +6,15 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use archive_format::layout::repository::backup as layout;
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter, FileRecord};
 
 use crate::error::{Error, Result};
-use crate::lsn::{self, Lsn, WalFileKind};
-use crate::manifest::{BlobRef, WalEntry};
 use crate::pool::run_parallel;
-use crate::repo::create_private_dir_all;
-use crate::store::{remove_stale, IO_BUFFER};
+use crate::postgres::lsn::{self, Lsn, WalFileKind};
+use crate::repository::create_private_dir_all;
+use crate::repository::manifest::{BlobRef, WalEntry};
+use crate::repository::store::{remove_stale, IO_BUFFER};
 
 /// Names of the segments from `start_wal` to the one holding the byte before `stop_lsn`.
 pub fn segment_names(start_wal: &str, stop_lsn: Lsn, segment_size: u64) -> Result<Vec<String>> {
@@ -53,7 +54,7 @@ pub struct WalCopy {
 
 /// Stores `names` from `pg_wal` under `wal/` in the backup directory.
 pub fn copy_wal(c: &WalCopy, names: &[String]) -> Result<Vec<(WalEntry, FileRecord)>> {
-    create_private_dir_all(&c.backup_dir.join("wal"))?;
+    create_private_dir_all(&c.backup_dir.join(layout::WAL_DIR))?;
     let mut out = Vec::new();
     let mut failure = None;
     run_parallel(
@@ -88,7 +89,7 @@ fn copy_one(c: &WalCopy, name: &str, buf: &mut [u8]) -> Result<(WalEntry, FileRe
         )),
         _ => Error::io(&source, e),
     })?;
-    let rel = format!("wal/{name}{}", c.codec.method.extension());
+    let rel = layout::wal(name, c.codec.method.extension());
     remove_stale(&c.backup_dir.join(&rel))?;
     let mut out = DataFileWriter::create(&c.backup_dir, &rel, c.codec, c.algo)?;
     let mut raw = c.algo.hasher();
