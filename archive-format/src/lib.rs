@@ -1,8 +1,10 @@
-//! The on-disk formats shared by rdump, rrestore and rbackup.
+//! The storage layer shared by rdump, rrestore and rbackup.
 //!
-//! Nothing here knows about PostgreSQL connections: it turns byte streams into
-//! compressed, checksummed files and back, and (de)serialises the documents that
-//! describe them (`toc.json` for logical archives).
+//! Nothing here knows about PostgreSQL connections: it keeps objects ([`storage`]) under
+//! the names of [`layout`], turns byte streams into compressed, checksummed files and
+//! back, and (de)serialises the documents that describe them (`toc.json` for logical
+//! archives, manifests for backups). The SQL the logical tools build around an archive
+//! lives in the `logical-shared` crate.
 
 pub mod atomic;
 pub mod blob_frames;
@@ -10,15 +12,12 @@ pub mod bundle;
 pub mod checksum;
 pub mod codec;
 pub mod data_file;
-pub mod data_order;
 pub mod database;
 pub mod direct_io;
 pub mod error;
-pub mod filter;
 pub mod hashing;
 pub mod layout;
 pub mod record;
-pub mod sql;
 pub mod storage;
 pub mod toc;
 

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use archive_format::sql::qualified;
 use archive_format::toc::{FormatVersion, Header, Section, TableData, Toc};
 use archive_format::{ChecksumAlgo, Codec};
 use indicatif::{ProgressBar, ProgressStyle};
+use logical_shared::sql::qualified;
 use pgconn::ConnectOptions;
 
 use crate::archive::{OutputDir, DATA_DIR};

@@ -8,8 +8,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use archive_format::sql::quote_literal;
 use archive_format::ChecksumAlgo;
+use logical_shared::sql::quote_literal;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};

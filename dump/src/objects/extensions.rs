@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use archive_format::sql::{qualified, quote_ident, quote_literal};
 use archive_format::toc::{DataFile, Section, TableData};
+use logical_shared::sql::{qualified, quote_ident, quote_literal};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId};

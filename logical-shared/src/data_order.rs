@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use petgraph::algo::tarjan_scc;
 use petgraph::graphmap::DiGraphMap;
 
-use crate::toc::{Entry, Section};
+use archive_format::toc::{Entry, Section};
 
 #[derive(Debug, Default)]
 pub struct DataOrder {
@@ -114,8 +114,8 @@ pub fn data_order(entries: &[Entry], selected: &[bool]) -> DataOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::toc::{DataFile, TableData};
-    use crate::FileRecord;
+    use archive_format::toc::{DataFile, TableData};
+    use archive_format::FileRecord;
 
     fn entry(id: u32, kind: &str, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
         let data = (section == Section::Data).then(|| TableData {
