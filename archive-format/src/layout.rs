@@ -17,6 +17,11 @@ pub mod archive {
             Some(k) => format!("{DATA_DIR}/{entry_id}.{k}.copy{ext}"),
         }
     }
+
+    /// The data file of a BLOBS entry: a group of large objects, framed.
+    pub fn blobs_data(entry_id: impl std::fmt::Display, ext: &str) -> String {
+        format!("{DATA_DIR}/{entry_id}.blobs{ext}")
+    }
 }
 
 /// A physical repository (rbackup's `--repo`).
@@ -50,8 +55,15 @@ pub mod repository {
 
     /// An archived WAL file's record, beside the stored file (relative to its group).
     pub fn wal_record(name: &str) -> String {
-        format!("{name}.json")
+        format!("{name}{WAL_RECORD_SUFFIX}")
     }
+
+    /// The WAL file a record's file name belongs to; `None` for any other file.
+    pub fn wal_record_of(file_name: &str) -> Option<&str> {
+        file_name.strip_suffix(WAL_RECORD_SUFFIX)
+    }
+
+    const WAL_RECORD_SUFFIX: &str = ".json";
 
     /// An archived WAL file's stored bytes (relative to its group).
     pub fn wal_stored(name: &str, ext: &str) -> String {
@@ -110,12 +122,22 @@ mod tests {
     fn paths_are_the_documented_ones() {
         assert_eq!(archive::table_data(7, None, ".zst"), "data/7.copy.zst");
         assert_eq!(archive::table_data(7, Some(2), ""), "data/7.2.copy");
+        assert_eq!(archive::blobs_data(9, ".lz4"), "data/9.blobs.lz4");
         assert_eq!(repository::backup("L"), "backups/L");
         assert_eq!(
             repository::wal_group("0000000100000000"),
             "wal/0000000100000000"
         );
         assert_eq!(repository::wal_history(), "wal/history");
+        let record = repository::wal_record("000000010000000000000003");
+        assert_eq!(
+            repository::wal_record_of(&record),
+            Some("000000010000000000000003")
+        );
+        assert_eq!(
+            repository::wal_record_of("000000010000000000000003.zst"),
+            None
+        );
         assert_eq!(
             repository::backup::chunk("base/5/1259", 0, ".zst"),
             "data/pgdata/base/5/1259.0.zst"

@@ -322,7 +322,7 @@ pub fn list_archive(repo: &Repo) -> Result<Vec<(PathBuf, WalRecord)>> {
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let entry = entry.map_err(|e| Error::io(&dir, e))?;
             let file_name = entry.file_name().to_string_lossy().into_owned();
-            let Some(name) = file_name.strip_suffix(".json") else {
+            let Some(name) = layout::wal_record_of(&file_name) else {
                 continue;
             };
             if wal_file_kind(name).is_none() {
