@@ -6,6 +6,7 @@
 //! archives, manifests for backups). The SQL the logical tools build around an archive
 //! lives in the `logical-shared` crate.
 
+pub mod archive;
 pub mod atomic;
 pub mod blob_frames;
 pub mod bundle;

@@ -277,11 +277,16 @@ impl Toc {
     /// Writes `<dir>/toc.json` atomically (temp file, fsync, rename, fsync dir).
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(TOC_FILE);
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            detail: format!("cannot serialise table of contents: {e}"),
-        })?;
+        let json = self.to_json(&path)?;
         write_atomic(&path, &json)
+    }
+
+    /// The document as stored; `path` is only used in messages.
+    pub fn to_json(&self, path: &Path) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(|e| Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("cannot serialise table of contents: {e}"),
+        })
     }
 
     pub fn entry(&self, id: u32) -> Option<&Entry> {

@@ -378,8 +378,7 @@ async fn dump_or_interrupt(opts: &DumpOptions) -> Result<dump::DumpSummary, Erro
     }
     opts.interrupt.trigger().await;
     let outcome = tokio::time::timeout(WIND_DOWN, &mut dump).await;
-    let removed = !opts.output.join(archive_format::toc::TOC_FILE).exists()
-        && std::fs::read_dir(opts.output.join(dump::archive::DATA_DIR)).is_err();
+    let removed = archive_format::archive::is_absent(&opts.output);
     match outcome {
         // It finished before the cancel requests arrived: the archive is complete.
         Ok(Ok(summary)) => Ok(summary),
