@@ -208,6 +208,57 @@ impl Codec {
     }
 }
 
+impl Codec {
+    /// A compressor of whole buffers (bundle members, WAL segments), keeping one
+    /// codec context across calls so many small inputs do not pay its setup each.
+    pub fn block_compressor(self) -> io::Result<BlockCompressor> {
+        let codec = self
+            .checked()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let zstd = match codec.method {
+            Method::Zstd => Some(zstd::bulk::Compressor::new(codec.effective_level())?),
+            _ => None,
+        };
+        Ok(BlockCompressor { codec, zstd })
+    }
+}
+
+/// Compresses whole buffers into the same format [`Codec::encoder`] writes, so
+/// [`Method::buf_decoder`] reads them back.
+pub struct BlockCompressor {
+    codec: Codec,
+    /// zstd's one-shot API skips the streaming encoder's per-stream setup.
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl BlockCompressor {
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Replaces `out` with the compressed form of `raw`.
+    pub fn compress(&mut self, raw: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        out.clear();
+        if let Some(z) = self.zstd.as_mut() {
+            out.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+            z.compress_to_buffer(raw, out)?;
+            return Ok(());
+        }
+        let mut enc = self.codec.encoder(&mut *out)?;
+        enc.write_all(raw)?;
+        enc.finish()?;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for BlockCompressor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockCompressor")
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Display for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.method {
@@ -558,6 +609,33 @@ mod tests {
                 .read_to_end(&mut out)
                 .unwrap();
             assert!(out == data, "{method} changed the data");
+        }
+    }
+
+    #[test]
+    fn block_compressor_output_decodes_with_the_streaming_decoder() {
+        let inputs: Vec<Vec<u8>> = (0..4u8)
+            .map(|i| {
+                (0..(5000 * i as usize + 3))
+                    .map(|x| (x % 17) as u8 ^ i)
+                    .collect()
+            })
+            .collect();
+        for spec in ["zstd:3", "lz4", "gzip:1", "none"] {
+            let mut block = parse(spec).block_compressor().unwrap();
+            let mut packed = Vec::new();
+            for raw in &inputs {
+                block.compress(raw, &mut packed).unwrap();
+                let mut out = Vec::new();
+                block
+                    .codec()
+                    .method
+                    .decoder(&packed[..])
+                    .unwrap()
+                    .read_to_end(&mut out)
+                    .unwrap();
+                assert!(&out == raw, "{spec}");
+            }
         }
     }
 }

@@ -12,16 +12,16 @@
 //! codec's end mark) and sizes and checksum matched the record.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::checksum::ChecksumAlgo;
+use crate::checksum::{ChecksumAlgo, Hasher};
 use crate::codec::{Codec, Decoder, Encoder, Method, READ_BUFFER_SIZE};
 use crate::direct_io::DirectWriter;
 use crate::error::{Error, Result};
-use crate::hashing::{HashingReader, HashingWriter};
+use crate::hashing::{hash_range, HashingReader, HashingWriter};
 use crate::record::FileRecord;
 use crate::toc::is_safe_relative_path;
 
@@ -29,7 +29,7 @@ use crate::toc::is_safe_relative_path;
 /// with direct IO (see `direct_io`), so they are large enough to keep a disk busy.
 pub const WRITE_BUFFER_SIZE: usize = 1024 * 1024;
 
-fn io_error(path: &Path, source: io::Error) -> Error {
+pub(crate) fn io_error(path: &Path, source: io::Error) -> Error {
     Error::Io {
         path: path.to_path_buf(),
         source,
@@ -66,7 +66,33 @@ fn resolve(root: &Path, rel_path: &str) -> Result<PathBuf> {
     }
 }
 
-type StoredWriter = HashingWriter<DirectWriter>;
+pub(crate) type StoredWriter = HashingWriter<DirectWriter>;
+
+/// Creates `root/rel_path` (mode 0600, refusing to overwrite an existing file) behind
+/// the counting, hashing, direct-IO writer every stored file is written through.
+pub(crate) fn create_stored(
+    root: &Path,
+    rel_path: &str,
+    algo: ChecksumAlgo,
+) -> Result<(PathBuf, StoredWriter)> {
+    let path = resolve(root, rel_path)?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    let stored = HashingWriter::new(DirectWriter::new(file, WRITE_BUFFER_SIZE), algo.hasher());
+    Ok((path, stored))
+}
+
+/// Writes the rest of a stored file and makes it durable; returns its size and checksum.
+pub(crate) fn finish_stored(path: &Path, stored: StoredWriter) -> Result<(u64, String)> {
+    let (buffered, stored_size, hasher) = stored.into_parts();
+    let file = buffered.finish().map_err(|e| io_error(path, e))?;
+    file.sync_all().map_err(|e| io_error(path, e))?;
+    Ok((stored_size, hasher.finish_hex()))
+}
 
 /// Writes one data file; see the module documentation.
 pub struct DataFileWriter {
@@ -88,14 +114,7 @@ impl DataFileWriter {
         codec: Codec,
         algo: ChecksumAlgo,
     ) -> Result<DataFileWriter> {
-        let path = resolve(root, rel_path)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
-        let stored = HashingWriter::new(DirectWriter::new(file, WRITE_BUFFER_SIZE), algo.hasher());
+        let (path, stored) = create_stored(root, rel_path, algo)?;
         let encoder = match codec.encoder(stored) {
             Ok(enc) => enc,
             Err(e) => {
@@ -172,14 +191,12 @@ impl DataFileWriter {
         let stored = encoder
             .finish()
             .map_err(|e| Error::from_io(&self.path, e))?;
-        let (buffered, stored_size, hasher) = stored.into_parts();
-        // Writes the rest and fsyncs.
-        buffered.finish().map_err(|e| io_error(&self.path, e))?;
+        let (stored_size, checksum) = finish_stored(&self.path, stored)?;
         Ok(FileRecord {
             path: self.rel_path.clone(),
             raw_size: self.raw_size,
             stored_size,
-            checksum: hasher.finish_hex(),
+            checksum,
         })
     }
 }
@@ -229,7 +246,7 @@ impl std::fmt::Debug for DataFileWriter {
 /// A file whose read errors name it, so they stay distinguishable from decode
 /// errors after passing through a codec.
 struct NamedFile {
-    file: File,
+    file: io::Take<File>,
     path: Arc<Path>,
 }
 
@@ -248,36 +265,85 @@ impl Read for NamedFile {
 
 type StoredReader = BufReader<HashingReader<NamedFile>>;
 
-/// Opens a record's file, refusing a missing file or one of the wrong size.
-fn open_stored(root: &Path, rec: &FileRecord) -> Result<(File, PathBuf)> {
-    let path = resolve(root, &rec.path)?;
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::Missing { path }),
-        Err(e) => return Err(io_error(&path, e)),
-    };
-    let meta = file.metadata().map_err(|e| io_error(&path, e))?;
-    if !meta.is_file() {
-        return Err(corrupt(&path, "not a regular file"));
-    }
-    if meta.len() != rec.stored_size {
-        let detail = size_mismatch(rec.stored_size, meta.len());
-        return Err(corrupt(&path, detail));
-    }
-    Ok((file, path))
+/// Where a stored stream lies in its file and what it must match: a whole data file
+/// of an archive, a chunk file of a backup, or one member of a bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extent {
+    pub offset: u64,
+    pub stored_size: u64,
+    pub stored_checksum: String,
+    pub raw_size: u64,
+    /// Checked as well when the writer recorded it (backup chunks do; archive files
+    /// record only the stored checksum).
+    pub raw_checksum: Option<String>,
+    /// The stream is the whole file: a file of any other size is refused up front.
+    pub whole_file: bool,
 }
 
-/// Compares what was read from a stored file with its record.
-fn check_stored(path: &Path, rec: &FileRecord, count: u64, checksum: &str) -> Result<()> {
-    if count != rec.stored_size {
-        return Err(corrupt(path, size_mismatch(rec.stored_size, count)));
+impl Extent {
+    /// The whole file a record describes.
+    pub fn of_record(rec: &FileRecord) -> Extent {
+        Extent {
+            offset: 0,
+            stored_size: rec.stored_size,
+            stored_checksum: rec.checksum.clone(),
+            raw_size: rec.raw_size,
+            raw_checksum: None,
+            whole_file: true,
+        }
     }
-    if !checksum.eq_ignore_ascii_case(&rec.checksum) {
-        return Err(corrupt(
+
+    /// Names where in the file a problem is, for members inside a larger file.
+    fn corrupt(&self, path: &Path, detail: impl std::fmt::Display) -> Error {
+        if self.offset == 0 {
+            corrupt(path, detail.to_string())
+        } else {
+            corrupt(path, format!("member at offset {}: {detail}", self.offset))
+        }
+    }
+}
+
+/// Opens a file, refusing a missing file, one that is not a regular file, and one too
+/// small to hold the extent (or, for a whole-file extent, of another size).
+fn open_extent(path: &Path, extent: &Extent) -> Result<File> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::Missing {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let meta = file.metadata().map_err(|e| io_error(path, e))?;
+    if !meta.is_file() {
+        return Err(corrupt(path, "not a regular file"));
+    }
+    if extent.whole_file {
+        if meta.len() != extent.stored_size {
+            return Err(corrupt(path, size_mismatch(extent.stored_size, meta.len())));
+        }
+    } else {
+        let end = extent.offset.saturating_add(extent.stored_size);
+        if meta.len() < end {
+            let found = meta.len().saturating_sub(extent.offset);
+            return Err(extent.corrupt(path, size_mismatch(extent.stored_size, found)));
+        }
+    }
+    Ok(file)
+}
+
+/// Compares what was read of an extent with what it must be.
+fn check_stored(path: &Path, extent: &Extent, count: u64, checksum: &str) -> Result<()> {
+    if count != extent.stored_size {
+        return Err(extent.corrupt(path, size_mismatch(extent.stored_size, count)));
+    }
+    if !checksum.eq_ignore_ascii_case(&extent.stored_checksum) {
+        return Err(extent.corrupt(
             path,
             format!(
                 "checksum mismatch: expected {}, found {checksum}",
-                rec.checksum
+                extent.stored_checksum
             ),
         ));
     }
@@ -291,13 +357,15 @@ enum ReadState {
     Failed,
 }
 
-/// Yields a data file's raw bytes; `read` returns `Ok(0)` only after the whole
-/// file matched its record. Errors are `io::Error`s wrapping an [`Error`] that
-/// names the file (recover it with [`Error::from_io`]).
+/// Yields an extent's raw bytes; `read` returns `Ok(0)` only after the whole extent
+/// matched what it must be (stored size and checksum, decoded size, and the decoded
+/// checksum where known). Errors are `io::Error`s wrapping an [`Error`] that names the
+/// file (recover it with [`Error::from_io`]).
 pub struct VerifiedReader {
     decoder: Decoder<StoredReader>,
     path: Arc<Path>,
-    record: FileRecord,
+    extent: Extent,
+    raw_hasher: Option<Hasher>,
     raw_read: u64,
     state: ReadState,
 }
@@ -309,25 +377,42 @@ pub fn open_verified(
     method: Method,
     algo: ChecksumAlgo,
 ) -> Result<VerifiedReader> {
-    let (file, path) = open_stored(root, rec)?;
-    let path: Arc<Path> = Arc::from(path);
-    let named = NamedFile {
-        file,
-        path: path.clone(),
-    };
-    let stored =
-        BufReader::with_capacity(READ_BUFFER_SIZE, HashingReader::new(named, algo.hasher()));
-    let decoder = method.buf_decoder(stored).map_err(|e| io_error(&path, e))?;
-    Ok(VerifiedReader {
-        decoder,
-        path,
-        record: rec.clone(),
-        raw_read: 0,
-        state: ReadState::Streaming,
-    })
+    let path = resolve(root, &rec.path)?;
+    VerifiedReader::open(&path, Extent::of_record(rec), method, algo)
 }
 
 impl VerifiedReader {
+    /// Opens `extent` of the file at `path` for a verified, decoding read.
+    pub fn open(
+        path: &Path,
+        extent: Extent,
+        method: Method,
+        algo: ChecksumAlgo,
+    ) -> Result<VerifiedReader> {
+        let mut file = open_extent(path, &extent)?;
+        if extent.offset > 0 {
+            file.seek(SeekFrom::Start(extent.offset))
+                .map_err(|e| io_error(path, e))?;
+        }
+        let path: Arc<Path> = Arc::from(path);
+        let named = NamedFile {
+            file: file.take(extent.stored_size),
+            path: path.clone(),
+        };
+        // Small members get a small buffer: a bundle holds thousands.
+        let capacity = READ_BUFFER_SIZE.min(extent.stored_size.saturating_add(1) as usize);
+        let stored = BufReader::with_capacity(capacity, HashingReader::new(named, algo.hasher()));
+        let decoder = method.buf_decoder(stored).map_err(|e| io_error(&path, e))?;
+        Ok(VerifiedReader {
+            decoder,
+            path,
+            raw_hasher: extent.raw_checksum.as_ref().map(|_| algo.hasher()),
+            extent,
+            raw_read: 0,
+            state: ReadState::Streaming,
+        })
+    }
+
     /// The full path of the file being read.
     pub fn path(&self) -> &Path {
         &self.path
@@ -338,12 +423,12 @@ impl VerifiedReader {
         self.raw_read
     }
 
-    pub fn record(&self) -> &FileRecord {
-        &self.record
+    pub fn extent(&self) -> &Extent {
+        &self.extent
     }
 
     /// Called when the decoder reports the end of its stream: hash whatever
-    /// stored bytes it did not need, then compare everything with the record.
+    /// stored bytes it did not need, then compare everything with the extent.
     fn verify_end(&mut self) -> Result<()> {
         let stored = self.decoder.get_mut();
         loop {
@@ -360,18 +445,27 @@ impl VerifiedReader {
         let hashing = stored.get_ref();
         check_stored(
             &self.path,
-            &self.record,
+            &self.extent,
             hashing.count(),
             &hashing.current_hex(),
         )?;
-        if self.raw_read != self.record.raw_size {
-            return Err(corrupt(
+        if self.raw_read != self.extent.raw_size {
+            return Err(self.extent.corrupt(
                 &self.path,
                 format!(
                     "decoded to {} bytes, expected {}",
-                    self.raw_read, self.record.raw_size
+                    self.raw_read, self.extent.raw_size
                 ),
             ));
+        }
+        if let (Some(hasher), Some(want)) = (self.raw_hasher.take(), &self.extent.raw_checksum) {
+            let found = hasher.finish_hex();
+            if !found.eq_ignore_ascii_case(want) {
+                return Err(self.extent.corrupt(
+                    &self.path,
+                    format!("decoded data checksum mismatch: expected {want}, found {found}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -404,12 +498,16 @@ impl Read for VerifiedReader {
             },
             Ok(n) => {
                 self.raw_read += n as u64;
-                if self.raw_read > self.record.raw_size {
+                if self.raw_read > self.extent.raw_size {
                     let detail = format!(
                         "decodes to more than the recorded {} bytes",
-                        self.record.raw_size
+                        self.extent.raw_size
                     );
-                    return Err(self.fail(corrupt(&self.path, detail)));
+                    let e = self.extent.corrupt(&self.path, detail);
+                    return Err(self.fail(e));
+                }
+                if let Some(h) = self.raw_hasher.as_mut() {
+                    h.update(&buf[..n]);
                 }
                 Ok(n)
             }
@@ -420,7 +518,8 @@ impl Read for VerifiedReader {
                     Error::from_io(&*self.path, e)
                 } else {
                     let method = self.decoder.method();
-                    corrupt(&self.path, format!("corrupt {method} stream: {e}"))
+                    self.extent
+                        .corrupt(&self.path, format!("corrupt {method} stream: {e}"))
                 };
                 Err(self.fail(typed))
             }
@@ -432,6 +531,7 @@ impl std::fmt::Debug for VerifiedReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifiedReader")
             .field("path", &self.path)
+            .field("extent", &self.extent)
             .field("raw_read", &self.raw_read)
             .field("state", &self.state)
             .finish_non_exhaustive()
@@ -440,18 +540,23 @@ impl std::fmt::Debug for VerifiedReader {
 
 /// Checks a stored file's size and checksum without decoding it.
 pub fn verify_file(root: &Path, rec: &FileRecord, algo: ChecksumAlgo) -> Result<()> {
-    let (file, path) = open_stored(root, rec)?;
-    let mut stored = HashingReader::new(file, algo.hasher());
-    // Sized to the file so verifying many small files does not zero megabytes each.
-    let buf_len = rec.stored_size.saturating_add(1).clamp(4096, 1 << 20);
+    let path = resolve(root, &rec.path)?;
+    verify_extent(&path, &Extent::of_record(rec), algo)
+}
+
+/// Checks an extent's stored size and checksum without decoding it.
+pub fn verify_extent(path: &Path, extent: &Extent, algo: ChecksumAlgo) -> Result<()> {
+    let file = open_extent(path, extent)?;
+    // Sized to the extent so verifying many small files does not zero megabytes each.
+    let buf_len = extent.stored_size.saturating_add(1).clamp(4096, 1 << 20);
     let mut buf = vec![0u8; buf_len as usize];
-    loop {
-        match stored.read(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error(&path, e)),
-        }
-    }
-    check_stored(&path, rec, stored.count(), &stored.current_hex())
+    // A whole file is hashed to its end, so one that grew since it was opened is caught.
+    let len = if extent.whole_file {
+        u64::MAX
+    } else {
+        extent.stored_size
+    };
+    let (count, sum) =
+        hash_range(&file, extent.offset, len, &mut buf, algo).map_err(|e| io_error(path, e))?;
+    check_stored(path, extent, count, &sum)
 }

@@ -1,27 +1,33 @@
-//! The on-disk formats shared by rdump, rrestore and rbackup.
+//! The storage layer shared by rdump, rrestore and rbackup.
 //!
-//! Nothing here knows about PostgreSQL connections: it turns byte streams into
-//! compressed, checksummed files and back, and (de)serialises the documents that
-//! describe them (`toc.json` for logical archives).
+//! Nothing here knows about PostgreSQL connections: it keeps objects ([`storage`]) under
+//! the names of [`layout`], turns byte streams into compressed, checksummed files and
+//! back, and (de)serialises the documents that describe them (`toc.json` for logical
+//! archives, manifests for backups). The SQL the logical tools build around an archive
+//! lives in the `logical-shared` crate.
 
+pub mod archive;
 pub mod atomic;
 pub mod blob_frames;
+pub mod bundle;
 pub mod checksum;
 pub mod codec;
 pub mod data_file;
-pub mod data_order;
 pub mod database;
-mod direct_io;
+pub mod direct_io;
 pub mod error;
-pub mod filter;
 pub mod hashing;
+pub mod layout;
 pub mod record;
-pub mod sql;
+pub mod storage;
 pub mod toc;
 
+pub use bundle::BundleWriter;
 pub use checksum::{ChecksumAlgo, Hasher};
-pub use codec::{Codec, InvalidCodec, Method};
-pub use data_file::{open_verified, verify_file, DataFileWriter, VerifiedReader};
+pub use codec::{BlockCompressor, Codec, InvalidCodec, Method};
+pub use data_file::{
+    open_verified, verify_extent, verify_file, DataFileWriter, Extent, VerifiedReader,
+};
 pub use error::{Error, Result};
 pub use record::FileRecord;
 pub use toc::{Entry, Header, Section, Toc};

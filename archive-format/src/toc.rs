@@ -16,7 +16,7 @@ use crate::database::DatabaseProps;
 use crate::error::{Error, Result};
 use crate::record::FileRecord;
 
-pub const TOC_FILE: &str = "toc.json";
+pub use crate::layout::archive::TOC_FILE;
 pub const FORMAT_MAJOR: u32 = 1;
 /// 1.1: the DATABASE entry carries its properties typed (`Entry::database`).
 /// 1.2: planner statistics ([`STATISTICS_DATA`] entries, `Entry::min_server_version`) and
@@ -277,11 +277,16 @@ impl Toc {
     /// Writes `<dir>/toc.json` atomically (temp file, fsync, rename, fsync dir).
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(TOC_FILE);
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            detail: format!("cannot serialise table of contents: {e}"),
-        })?;
+        let json = self.to_json(&path)?;
         write_atomic(&path, &json)
+    }
+
+    /// The document as stored; `path` is only used in messages.
+    pub fn to_json(&self, path: &Path) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(|e| Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("cannot serialise table of contents: {e}"),
+        })
     }
 
     pub fn entry(&self, id: u32) -> Option<&Entry> {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::sql::qualified;
+use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
 use crate::error::{QueryContext, Result};

@@ -4,7 +4,7 @@
 //! reading only its pages; older servers would scan the whole table per range, so
 //! there tables are dumped whole.
 
-use archive_format::sql::{qualified, quote_ident};
+use logical_shared::sql::{qualified, quote_ident};
 
 use crate::model::Table;
 

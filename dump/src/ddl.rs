@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use archive_format::sql::{qualified, quote_ident, quote_literal};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_ident, quote_literal};
 
 use crate::model::*;
 use crate::objects::{class, column_settings, inheritance, ObjId};

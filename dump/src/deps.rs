@@ -5,8 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
 use crate::error::{QueryContext, Result};

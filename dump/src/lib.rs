@@ -1,7 +1,6 @@
 //! rdump: a parallel, snapshot-consistent logical dump of one PostgreSQL database into
 //! a directory archive (see `archive_format::toc`).
 
-pub mod archive;
 pub mod catalog;
 pub mod chunks;
 pub mod data;

@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
-use archive_format::sql::quote_literal;
 use archive_format::toc::{Section, STATISTICS_DATA};
+use logical_shared::sql::quote_literal;
 use tokio_postgres::Client;
 
 use crate::error::{QueryContext, Result};

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use archive_format::sql::qualified;
+use archive_format::archive::NewArchive;
 use archive_format::toc::{FormatVersion, Header, Section, TableData, Toc};
 use archive_format::{ChecksumAlgo, Codec};
 use indicatif::{ProgressBar, ProgressStyle};
+use logical_shared::sql::qualified;
 use pgconn::ConnectOptions;
 
-use crate::archive::{OutputDir, DATA_DIR};
 use crate::catalog;
 use crate::chunks;
 use crate::data::{self, DataItem, DataPlan};
@@ -59,7 +59,7 @@ pub struct DumpSummary {
 }
 
 pub async fn dump(opts: &DumpOptions) -> Result<DumpSummary> {
-    let out = OutputDir::create(&opts.output)?;
+    let out = NewArchive::create(&opts.output).map_err(|e| Error::Usage(e.to_string()))?;
     match dump_into(&out, opts).await {
         Ok(s) => Ok(s),
         Err(e) => {
@@ -69,7 +69,7 @@ pub async fn dump(opts: &DumpOptions) -> Result<DumpSummary> {
     }
 }
 
-async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
+async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> {
     let started = Instant::now();
     let leader = open_leader(&opts.conn, opts.lock_timeout_ms, &opts.switches).await?;
     let client = &leader.client;
@@ -154,11 +154,11 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
                     format!("{label} (part {} of {})", k + 1, ranges.len())
                 },
                 query: chunks::copy_out_sql(t, *range, whole),
-                rel_path: if whole {
-                    format!("{DATA_DIR}/{id}.copy{ext}")
-                } else {
-                    format!("{DATA_DIR}/{id}.{k}.copy{ext}")
-                },
+                rel_path: archive_format::layout::archive::table_data(
+                    id,
+                    (!whole).then_some(k),
+                    ext,
+                ),
                 size: t.size / ranges.len() as u64,
             });
         }
@@ -166,7 +166,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
     items.extend(ext_config.queue(&mut toc, opts.codec.method.extension()));
     let progress = progress_bar(opts.progress, total);
     let plan = DataPlan {
-        root: out.root.clone(),
+        root: out.root().to_path_buf(),
         codec: opts.codec,
         checksum: ChecksumAlgo::DEFAULT,
         jobs: opts.jobs,
@@ -209,7 +209,7 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
                 .dump_data(
                     client,
                     &mut toc,
-                    &out.root,
+                    out.root(),
                     opts.codec,
                     ChecksumAlgo::DEFAULT,
                 )
@@ -361,9 +361,8 @@ async fn dump_into(out: &OutputDir, opts: &DumpOptions) -> Result<DumpSummary> {
         },
         entries,
     };
-    // The data files' names must be durable before the TOC that lists them.
-    archive_format::atomic::fsync_dir(&out.root.join(DATA_DIR))?;
-    toc.write(&out.root)?;
+    // Last: the archive is complete once its TOC is there.
+    out.publish(&toc)?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

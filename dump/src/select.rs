@@ -9,8 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use archive_format::data_order::data_order;
 use archive_format::toc::{Entry, Section, STATISTICS_DATA};
+use logical_shared::data_order::data_order;
 use tokio_postgres::Client;
 
 use crate::error::{Error, QueryContext, Result};

@@ -83,7 +83,7 @@ pub async fn open_leader(
         client
             .batch_execute(&format!(
                 "SET TRANSACTION SNAPSHOT {}",
-                archive_format::sql::quote_literal(snapshot)
+                logical_shared::sql::quote_literal(snapshot)
             ))
             .await
             .during(|| format!("using snapshot \"{snapshot}\""))?;
@@ -126,7 +126,7 @@ pub fn worker_setup_sql(snapshot: &str, switches: &SessionSwitches) -> [String; 
         format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
              SET TRANSACTION SNAPSHOT {};",
-            archive_format::sql::quote_literal(snapshot)
+            logical_shared::sql::quote_literal(snapshot)
         ),
     ]
 }

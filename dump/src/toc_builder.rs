@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use archive_format::sql::quote_ident;
 use archive_format::toc::{Entry, Section};
+use logical_shared::sql::quote_ident;
 
 use crate::objects::ObjId;
 

@@ -1,24 +1,17 @@
 //! rbackup: physical, file-level, parallel backup and restore of a whole PostgreSQL
 //! cluster, with full, differential and incremental backups, a WAL archive, verification
 //! and expiry. See DESIGN.md ("Physical repository", "rbackup backup").
+//!
+//! Laid out by command (`command`: backup, restore, verify, expire, info, archive-push
+//! and archive-get), by the repository's concepts (`repository`: layout, manifest,
+//! labels, lock, stored chunks) and by PostgreSQL's side (`postgres`: pg_control, LSNs,
+//! page checks, the data directory walk).
 
-pub mod archive;
+pub mod command;
 pub mod durable;
 pub mod error;
-pub mod label;
-pub mod lsn;
-pub mod manifest;
-pub mod pagecheck;
-pub mod pgcontrol;
 pub mod pool;
-pub mod repo;
-pub mod sources;
-pub mod store;
-pub mod walk;
+pub mod postgres;
+pub mod repository;
 
 pub use error::{Error, Result};
-pub mod backup;
-pub mod expire;
-pub mod info;
-pub mod restore;
-pub mod verify;

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use archive_format::{ChecksumAlgo, FileRecord};
-use physical::lsn::{parse_segment_name, Lsn};
-use physical::manifest::{
+use physical::postgres::lsn::{parse_segment_name, Lsn};
+use physical::repository::manifest::{
     BackupType, BlobRef, Chunk, DirEntry, FileEntry, Manifest, Stats, WalEntry,
 };
 use proptest::prelude::*;

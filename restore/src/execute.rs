@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use archive_format::sql::qualified;
 use archive_format::toc::{Entry, Toc};
+use logical_shared::sql::qualified;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 

@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
-use archive_format::data_order::data_order;
 use archive_format::toc::{Entry, Section, Toc, STATISTICS_DATA};
+use logical_shared::data_order::data_order;
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 

@@ -8,8 +8,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use archive_format::sql::quote_literal;
 use archive_format::ChecksumAlgo;
+use logical_shared::sql::quote_literal;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
@@ -33,8 +33,7 @@ pub struct Opened {
 
 /// Identifies the archive a record belongs to: a resumed restore must use the same one.
 pub fn fingerprint(archive: &Path) -> Result<String> {
-    let path = archive.join(archive_format::toc::TOC_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| archive_format::Error::from_io(&path, e))?;
+    let bytes = archive_format::archive::toc_bytes(archive)?;
     Ok(ChecksumAlgo::DEFAULT.digest_hex(&bytes))
 }
 

@@ -4,8 +4,8 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use archive_format::data_order::data_order;
 use archive_format::toc::Toc;
+use logical_shared::data_order::data_order;
 
 use crate::graph::Phase;
 

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use archive_format::data_order::data_order;
-use archive_format::sql::qualified;
 use archive_format::toc::Toc;
 use indicatif::{ProgressBar, ProgressStyle};
+use logical_shared::data_order::data_order;
+use logical_shared::sql::qualified;
 use petgraph::graph::NodeIndex;
 use pgconn::ConnectOptions;
 

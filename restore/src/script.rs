@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use archive_format::data_file::open_verified;
-use archive_format::sql::qualified;
 use archive_format::toc::{Entry, Toc};
+use logical_shared::sql::qualified;
 
 use crate::clean::{drop_order, drop_sql};
 use crate::error::{Error, Result};

@@ -1,7 +1,7 @@
 //! Restore sessions: settings that make the archive's SQL and COPY text read back exactly
 //! as dumped, and that make loading fast.
 
-use archive_format::sql::{quote_ident, quote_literal};
+use logical_shared::sql::{quote_ident, quote_literal};
 use pgconn::ConnectOptions;
 use tokio_postgres::Client;
 

@@ -14,8 +14,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use archive_format::database::DatabaseProps;
-use archive_format::sql::{qualified, quote_ident, quote_literal};
+use logical_shared::database::{DatabaseProps, DatabaseSql};
+use logical_shared::sql::{qualified, quote_ident, quote_literal};
 use pgconn::ConnectOptions;
 
 use crate::error::{server, Error, Result};

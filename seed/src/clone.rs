@@ -13,8 +13,8 @@
 //! there the WAL copy spares the cluster two checkpoints; at 750 MB the file copy wins by
 //! 1.6x with fsync and 3.5x without.
 
-use archive_format::database::DatabaseProps;
-use archive_format::sql::quote_ident;
+use logical_shared::database::{DatabaseProps, DatabaseSql};
+use logical_shared::sql::quote_ident;
 
 use crate::error::{server, Error, Result};
 use crate::server::Admin;

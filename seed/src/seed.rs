@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use archive_format::codec::Method;
-use archive_format::sql::qualified;
 use archive_format::toc::{Entry, Toc, STATISTICS_DATA};
 use archive_format::Codec;
+use logical_shared::sql::qualified;
 use pgconn::ConnectOptions;
 use restore::{RestoreOptions, Selection, SessionOptions};
 

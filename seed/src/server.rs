@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use archive_format::sql::{quote_ident, quote_literal};
+use logical_shared::sql::{quote_ident, quote_literal};
 use pgconn::ConnectOptions;
 use tokio_postgres::Client;
 

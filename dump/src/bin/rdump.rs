@@ -293,8 +293,8 @@ impl SelectArgs {
 
 /// Adds the rules of a `--filter` file to the switches they stand for.
 fn apply_filter(opts: &mut SelectOptions, path: &std::path::Path) -> Result<(), Error> {
-    use archive_format::filter::ObjectType as O;
-    let rules = archive_format::filter::read(path).map_err(|e| Error::Usage(e.to_string()))?;
+    use logical_shared::filter::ObjectType as O;
+    let rules = logical_shared::filter::read(path).map_err(|e| Error::Usage(e.to_string()))?;
     for r in rules {
         let list = match (r.include, r.object) {
             (true, O::Schema) => &mut opts.schemas,
@@ -378,8 +378,7 @@ async fn dump_or_interrupt(opts: &DumpOptions) -> Result<dump::DumpSummary, Erro
     }
     opts.interrupt.trigger().await;
     let outcome = tokio::time::timeout(WIND_DOWN, &mut dump).await;
-    let removed = !opts.output.join(archive_format::toc::TOC_FILE).exists()
-        && std::fs::read_dir(opts.output.join(dump::archive::DATA_DIR)).is_err();
+    let removed = archive_format::archive::is_absent(&opts.output);
     match outcome {
         // It finished before the cancel requests arrived: the archive is complete.
         Ok(Ok(summary)) => Ok(summary),
@@ -451,7 +450,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         load_via_partition_root: cli.load_via_partition_root,
     };
-    archive_format::sql::set_quote_all_identifiers(cli.quote_all_identifiers);
+    logical_shared::sql::set_quote_all_identifiers(cli.quote_all_identifiers);
     tracing::info!("dumping {} into {}", opts.conn.describe(), output.display());
     let summary = dump_or_interrupt(&opts)
         .await

@@ -1,7 +1,7 @@
 //! Access methods users created (CREATE ACCESS METHOD ... TYPE INDEX | TABLE HANDLER f).
 
-use archive_format::sql::quote_ident;
 use archive_format::toc::Section;
+use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};

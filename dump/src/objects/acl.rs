@@ -6,8 +6,8 @@
 //! per new item in the ACL's order, as its grantor. Privileges changed on PostgreSQL's own
 //! objects (`GRANT SELECT (rolname) ON pg_catalog.pg_authid TO auditor`) are dumped too.
 
-use archive_format::sql::quote_ident;
 use archive_format::toc::Section;
+use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
 use std::collections::HashMap;

@@ -6,8 +6,8 @@
 //! The collation version is not dumped: the target records the version its own library
 //! provides, as pg_dump does outside binary upgrades.
 
-use archive_format::sql::{qualified, quote_literal};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_literal};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};

@@ -2,7 +2,7 @@
 //! from nowhere): storage, compression, statistics target, attribute options and foreign
 //! table column options. Written as `ALTER ... ONLY` statements in the table's entry.
 
-use archive_format::sql::{qualified, quote_ident, quote_literal};
+use logical_shared::sql::{qualified, quote_ident, quote_literal};
 
 use crate::model::Table;
 

@@ -1,7 +1,7 @@
 //! COMMENT ON for every dumped object that has one, read from pg_description in one
 //! query and named through the designators the families registered.
 
-use archive_format::sql::{quote_ident, quote_literal};
+use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
 use super::{class, ObjId};

@@ -1,7 +1,7 @@
 //! Encoding conversions (CREATE [DEFAULT] CONVERSION).
 
-use archive_format::sql::{qualified, quote_literal};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_literal};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};

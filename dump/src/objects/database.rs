@@ -8,9 +8,9 @@
 //! CREATE DATABASE cannot share a transaction with anything, which is why the other
 //! properties are a separate entry that runs inside the new database.
 
-use archive_format::database::{DatabaseProps, RoleSetting, Setting};
-use archive_format::sql::{quote_ident, quote_literal};
 use archive_format::toc::Section;
+use logical_shared::database::{DatabaseProps, DatabaseSql, RoleSetting, Setting};
+use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId};

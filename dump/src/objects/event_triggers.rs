@@ -1,8 +1,8 @@
 //! Event triggers, with their enabled state. Restored last (rrestore runs them after
 //! everything else), so they never fire on the restore's own DDL.
 
-use archive_format::sql::{qualified, quote_ident, quote_literal};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_ident, quote_literal};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};

@@ -6,12 +6,11 @@
 
 use std::collections::HashMap;
 
-use archive_format::sql::{qualified, quote_ident, quote_literal};
 use archive_format::toc::{DataFile, Section, TableData};
+use logical_shared::sql::{qualified, quote_ident, quote_literal};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId};
-use crate::archive::DATA_DIR;
 use crate::data::DataItem;
 use crate::error::{QueryContext, Result};
 use crate::toc_builder::{entry, Designator, TocBuilder};
@@ -323,7 +322,7 @@ impl ConfigData {
                     qualified(&t.schema, &t.name)
                 ),
                 query: t.copy_out_sql(),
-                rel_path: format!("{DATA_DIR}/{id}.copy{codec_extension}"),
+                rel_path: archive_format::layout::archive::table_data(id, None, codec_extension),
                 size: t.size,
             });
         }

@@ -6,8 +6,8 @@
 //! mapped user with USAGE on the server; a mapping whose options are hidden is dumped
 //! without them, with a warning.
 
-use archive_format::sql::quote_ident;
 use archive_format::toc::Section;
+use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
 use super::column_settings::fdw_options_sql;
@@ -191,12 +191,12 @@ impl ForeignData {
             let name = quote_ident(&s.name);
             let mut create = format!("CREATE SERVER {name}");
             if let Some(t) = &s.server_type {
-                create.push_str(&format!(" TYPE {}", archive_format::sql::quote_literal(t)));
+                create.push_str(&format!(" TYPE {}", logical_shared::sql::quote_literal(t)));
             }
             if let Some(v) = &s.version {
                 create.push_str(&format!(
                     " VERSION {}",
-                    archive_format::sql::quote_literal(v)
+                    logical_shared::sql::quote_literal(v)
                 ));
             }
             create.push_str(&format!(

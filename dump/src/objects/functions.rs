@@ -1,7 +1,7 @@
 //! Functions, procedures and aggregates.
 
-use archive_format::sql::qualified;
 use archive_format::toc::Section;
+use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
 use super::{not_extension_member, Ctx, ObjId, USER_SCHEMA};

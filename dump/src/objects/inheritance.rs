@@ -7,7 +7,7 @@
 //! is the child's own, creating it standalone and attaching the parents afterwards gives
 //! back exactly that. Anything else cannot be said in SQL and is reported.
 
-use archive_format::sql::{qualified, quote_ident};
+use logical_shared::sql::{qualified, quote_ident};
 
 use crate::model::{Column, Constraint, Table};
 

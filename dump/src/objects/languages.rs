@@ -2,8 +2,8 @@
 //! languages became extensions; plpgsql and extension languages come with their
 //! CREATE EXTENSION).
 
-use archive_format::sql::quote_ident;
 use archive_format::toc::Section;
+use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};

@@ -15,7 +15,6 @@ use futures::TryFutureExt;
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId};
-use crate::archive::DATA_DIR;
 use crate::error::{Error, QueryContext, Result};
 use crate::toc_builder::{entry, Designator, TocBuilder};
 
@@ -156,7 +155,8 @@ impl LargeObjects {
             );
             e.deps = vec![meta];
             let id = toc.push(e, None);
-            let rel_path = format!("{DATA_DIR}/{id}.blobs{}", codec.method.extension());
+            let rel_path =
+                archive_format::layout::archive::blobs_data(id, codec.method.extension());
             let oids: Vec<u32> = group.iter().map(|o| o.oid).collect();
             let file = write_group(client, &oids, root, &rel_path, codec, checksum).await?;
             if let Some(e) = toc.entry_mut(id) {

@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 
-use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};

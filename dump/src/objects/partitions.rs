@@ -5,8 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use archive_format::sql::qualified;
 use archive_format::toc::Section;
+use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
 use super::{Ctx, ObjId, USER_SCHEMA};

@@ -1,8 +1,8 @@
 //! Row-level security: a table's ENABLE / FORCE ROW LEVEL SECURITY and its policies.
 //! Both go after the data, so that loading it is never filtered.
 
-use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId, USER_SCHEMA};

@@ -2,8 +2,8 @@
 //! its column list and row filter, PostgreSQL 15+) and per schema (`TABLES IN SCHEMA`,
 //! 15+) it publishes. All after the data, as pg_dump places them.
 
-use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};

@@ -1,8 +1,8 @@
 //! Rewrite rules on tables and views (not the `_RETURN` rule that is a view's query:
 //! that comes with the view), with their enabled state.
 
-use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId, USER_SCHEMA};

@@ -8,7 +8,7 @@
 //! the unit tests check the generated SQL instead. On a database without labels the one
 //! query returns nothing and no entry is made.
 
-use archive_format::sql::{quote_ident, quote_literal};
+use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId};

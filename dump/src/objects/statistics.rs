@@ -1,7 +1,7 @@
 //! Extended statistics (CREATE STATISTICS) with their statistics target.
 
-use archive_format::sql::qualified;
 use archive_format::toc::Section;
+use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};

@@ -6,8 +6,8 @@
 //! Only a superuser may read a subscription's connection string; for anyone else the
 //! subscriptions are left out with a warning.
 
-use archive_format::sql::{quote_ident, quote_literal};
 use archive_format::toc::Section;
+use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId};

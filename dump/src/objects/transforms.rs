@@ -1,7 +1,7 @@
 //! Transforms (CREATE TRANSFORM FOR type LANGUAGE lang (FROM SQL ..., TO SQL ...)).
 
-use archive_format::sql::quote_ident;
 use archive_format::toc::Section;
+use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};

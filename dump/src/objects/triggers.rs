@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
+use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId, USER_SCHEMA};

@@ -8,14 +8,14 @@ use std::process::ExitCode;
 use archive_format::Codec;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use pgconn::{ConnArgs, ConnectOptions};
-use physical::archive::{self, GetOutcome, PushOutcome};
-use physical::backup::{self, BackupOptions};
-use physical::expire::{self, ExpireOptions};
-use physical::info;
-use physical::lsn::Lsn;
-use physical::manifest::BackupType;
-use physical::restore::{self, recovery::RecoveryOptions, RestoreOptions};
-use physical::verify;
+use physical::command::archive::{self, GetOutcome, PushOutcome};
+use physical::command::backup::{self, BackupOptions};
+use physical::command::expire::{self, ExpireOptions};
+use physical::command::info;
+use physical::command::restore::{self, recovery::RecoveryOptions, RestoreOptions};
+use physical::command::verify;
+use physical::postgres::lsn::Lsn;
+use physical::repository::manifest::BackupType;
 use physical::Error;
 
 #[derive(Parser, Debug)]

@@ -330,8 +330,8 @@ struct NameLists {
 impl NameLists {
     /// Adds the rules of a `--filter` file; pg_restore takes only these.
     fn add_filter(&mut self, path: &std::path::Path) -> Result<(), Error> {
-        use archive_format::filter::ObjectType as O;
-        let rules = archive_format::filter::read(path).map_err(|e| Error::Usage(e.to_string()))?;
+        use logical_shared::filter::ObjectType as O;
+        let rules = logical_shared::filter::read(path).map_err(|e| Error::Usage(e.to_string()))?;
         for r in rules {
             let list = match (r.include, r.object) {
                 (true, O::Schema) => &mut self.schemas,

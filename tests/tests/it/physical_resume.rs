@@ -33,17 +33,17 @@ fn an_interrupted_backup_is_resumed() {
         .stderr(Stdio::null());
     let mut child = first.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
+    // The journal holds one entry per stored chunk, in the backup's `journal/`.
     let journal_lines = || -> usize {
         files_below(&repo.join("backups"))
             .iter()
-            .filter(|f| f.file_name().is_some_and(|n| n == "journal.jsonl"))
-            .map(|f| {
-                std::fs::read_to_string(f)
-                    .unwrap_or_default()
-                    .lines()
-                    .count()
+            .filter(|f| {
+                f.parent()
+                    .and_then(|d| d.file_name())
+                    .is_some_and(|n| n == "journal")
+                    && f.extension().is_some_and(|e| e == "json")
             })
-            .sum()
+            .count()
     };
     while !repo.join("backups").exists() || journal_lines() < 3 {
         assert!(
