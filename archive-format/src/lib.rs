@@ -24,4 +24,4 @@ pub use codec::{Codec, InvalidCodec, Method};
 pub use data_file::{open_verified, verify_file, DataFileWriter, VerifiedReader};
 pub use error::{Error, Result};
 pub use record::FileRecord;
-pub use toc::{Entry, Header, Section, Toc};
+pub use toc::{Entry, EntryKind, Header, Section, Toc};

@@ -1,7 +1,7 @@
 //! Access methods users created (CREATE ACCESS METHOD ... TYPE INDEX | TABLE HANDLER f).
 
 use archive_format::sql::quote_ident;
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};
@@ -67,7 +67,7 @@ impl AccessMethods {
             };
             let name = quote_ident(&am.name);
             let e = entry(
-                "ACCESS METHOD",
+                EntryKind::AccessMethod,
                 Section::PreData,
                 None,
                 &am.name,

@@ -7,7 +7,7 @@
 //! provides, as pg_dump does outside binary upgrades.
 
 use archive_format::sql::{qualified, quote_literal};
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
@@ -136,7 +136,7 @@ impl Collations {
                 continue;
             };
             let e = entry(
-                "COLLATION",
+                EntryKind::Collation,
                 Section::PreData,
                 Some(&c.schema),
                 &c.name,

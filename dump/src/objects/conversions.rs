@@ -1,7 +1,7 @@
 //! Encoding conversions (CREATE [DEFAULT] CONVERSION).
 
 use archive_format::sql::{qualified, quote_literal};
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
@@ -71,7 +71,7 @@ impl Conversions {
                 c.function
             );
             let e = entry(
-                "CONVERSION",
+                EntryKind::Conversion,
                 Section::PreData,
                 Some(&c.schema),
                 &c.name,

@@ -10,7 +10,7 @@
 
 use archive_format::database::{DatabaseProps, RoleSetting, Setting};
 use archive_format::sql::{quote_ident, quote_literal};
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId};
@@ -150,7 +150,7 @@ impl Database {
         let name = quote_ident(&self.name);
         let props = self.props();
         let mut e = entry(
-            "DATABASE",
+            EntryKind::Database,
             Section::PreData,
             None,
             &self.name,
@@ -183,7 +183,7 @@ impl Database {
             String::new()
         };
         let mut e = entry(
-            "DATABASE PROPERTIES",
+            EntryKind::DatabaseProperties,
             Section::PreData,
             None,
             &self.name,

@@ -2,7 +2,7 @@
 //! everything else), so they never fire on the restore's own DDL.
 
 use archive_format::sql::{qualified, quote_ident, quote_literal};
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};
@@ -82,7 +82,7 @@ impl EventTriggers {
                 create.push_str(&format!("\nALTER EVENT TRIGGER {name} {words};"));
             }
             let e = entry(
-                "EVENT TRIGGER",
+                EntryKind::EventTrigger,
                 Section::PostData,
                 None,
                 &t.name,

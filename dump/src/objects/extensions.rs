@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use archive_format::sql::{qualified, quote_ident, quote_literal};
-use archive_format::toc::{DataFile, Section, TableData};
+use archive_format::toc::{DataFile, EntryKind, Section, TableData};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId};
@@ -136,7 +136,7 @@ impl Extensions {
                 quote_ident(&x.schema)
             );
             let e = entry(
-                "EXTENSION",
+                EntryKind::Extension,
                 Section::PreData,
                 None,
                 &x.name,
@@ -304,7 +304,7 @@ impl ConfigData {
         let mut items = Vec::new();
         for t in &self.tables {
             let mut e = entry(
-                "TABLE DATA",
+                EntryKind::TableData,
                 Section::Data,
                 Some(&t.schema),
                 &t.name,
@@ -359,7 +359,7 @@ impl ConfigData {
                 continue;
             };
             let mut e = entry(
-                "SEQUENCE SET",
+                EntryKind::SequenceSet,
                 Section::Data,
                 Some(&s.schema),
                 &s.name,

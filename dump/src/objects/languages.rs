@@ -3,7 +3,7 @@
 //! CREATE EXTENSION).
 
 use archive_format::sql::quote_ident;
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};
@@ -79,7 +79,7 @@ impl Languages {
             }
             create.push(';');
             let e = entry(
-                "PROCEDURAL LANGUAGE",
+                EntryKind::ProceduralLanguage,
                 Section::PreData,
                 None,
                 &l.name,

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use archive_format::sql::quote_ident;
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
@@ -153,7 +153,7 @@ impl Operators {
                 );
             }
             let e = entry(
-                "OPERATOR",
+                EntryKind::Operator,
                 Section::PreData,
                 Some(&o.schema),
                 &format!(

@@ -3,7 +3,7 @@
 //! 15+) it publishes. All after the data, as pg_dump places them.
 
 use archive_format::sql::{qualified, quote_ident};
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};
@@ -176,7 +176,7 @@ impl Publications {
             }
             create.push_str(");");
             let e = entry(
-                "PUBLICATION",
+                EntryKind::Publication,
                 Section::PostData,
                 None,
                 &p.name,
@@ -212,7 +212,7 @@ impl Publications {
             }
             create.push(';');
             let mut e = entry(
-                "PUBLICATION TABLE",
+                EntryKind::PublicationTable,
                 Section::PostData,
                 Some(&t.table_schema),
                 &format!("{} {}", t.publication_name, t.table_name),
@@ -231,7 +231,7 @@ impl Publications {
             // `public` may have no entry: every database has it.
             let schema_id = toc.id_of(ObjId::namespace(s.schema_oid));
             let mut e = entry(
-                "PUBLICATION TABLES IN SCHEMA",
+                EntryKind::PublicationTablesInSchema,
                 Section::PostData,
                 Some(&s.schema),
                 &format!("{} {}", s.publication_name, s.schema),

@@ -2,7 +2,7 @@
 //! that comes with the view), with their enabled state.
 
 use archive_format::sql::{qualified, quote_ident};
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId, USER_SCHEMA};
@@ -79,7 +79,7 @@ impl Rules {
                 create.push_str(&format!("\nALTER TABLE {table} {words} RULE {name};"));
             }
             let mut e = entry(
-                "RULE",
+                EntryKind::Rule,
                 Section::PostData,
                 Some(&r.table_schema),
                 &format!("{} {}", r.table_name, r.name),

@@ -1,7 +1,7 @@
 //! Extended statistics (CREATE STATISTICS) with their statistics target.
 
 use archive_format::sql::qualified;
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
@@ -70,7 +70,7 @@ impl Statistics {
                 create.push_str(&format!("\nALTER STATISTICS {name} SET STATISTICS {n};"));
             }
             let mut e = entry(
-                "STATISTICS",
+                EntryKind::Statistics,
                 Section::PostData,
                 Some(&s.schema),
                 &s.name,

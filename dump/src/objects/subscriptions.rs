@@ -7,7 +7,7 @@
 //! subscriptions are left out with a warning.
 
 use archive_format::sql::{quote_ident, quote_literal};
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, Ctx, ObjId};
@@ -170,7 +170,7 @@ impl Subscriptions {
                 }
             };
             let e = entry(
-                "SUBSCRIPTION",
+                EntryKind::Subscription,
                 Section::PostData,
                 None,
                 &s.name,

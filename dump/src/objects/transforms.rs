@@ -1,7 +1,7 @@
 //! Transforms (CREATE TRANSFORM FOR type LANGUAGE lang (FROM SQL ..., TO SQL ...)).
 
 use archive_format::sql::quote_ident;
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};
@@ -64,7 +64,7 @@ impl Transforms {
                 parts.push(format!("TO SQL WITH FUNCTION {f}"));
             }
             let e = entry(
-                "TRANSFORM",
+                EntryKind::Transform,
                 Section::PreData,
                 None,
                 &signature,
