@@ -30,4 +30,4 @@ pub use data_file::{
 };
 pub use error::{Error, Result};
 pub use record::FileRecord;
-pub use toc::{Entry, Header, Section, Toc};
+pub use toc::{Entry, EntryKind, Header, Section, Toc};

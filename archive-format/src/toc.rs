@@ -3,6 +3,12 @@
 //! The TOC is written last, atomically, so a directory without one was never a
 //! finished dump. Readers check the format version before anything else so a newer
 //! archive fails with a version message rather than a confusing parse error.
+//!
+//! What the restore needs to know about an entry is a typed field of it (its kind, the
+//! lock it takes, whether a table is partitioned, what an attachment joins, what a
+//! comment is on), never read back out of its SQL. Archives from before those fields
+//! (format 1.0 to 1.2) are read through [`upgrade`], the one place that works them out
+//! of the entries' SQL text.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -16,17 +22,20 @@ use crate::database::DatabaseProps;
 use crate::error::{Error, Result};
 use crate::record::FileRecord;
 
+mod kind;
+mod lock;
+pub mod upgrade;
+
 pub use crate::layout::archive::TOC_FILE;
+pub use kind::EntryKind;
+pub use lock::LockMode;
 pub const FORMAT_MAJOR: u32 = 1;
 /// 1.1: the DATABASE entry carries its properties typed (`Entry::database`).
-/// 1.2: planner statistics ([`STATISTICS_DATA`] entries, `Entry::min_server_version`) and
+/// 1.2: planner statistics (STATISTICS DATA entries, `Entry::min_server_version`) and
 /// `TableData::via_root`.
-pub const FORMAT_MINOR: u32 = 2;
-
-/// The kind of the entry that restores one relation's planner statistics (pg_dump 18's
-/// name): its `create` calls `pg_restore_relation_stats` / `pg_restore_attribute_stats`,
-/// its `table` is the relation's entry (table, materialized view or index).
-pub const STATISTICS_DATA: &str = "STATISTICS DATA";
+/// 1.3: what the restore needs is typed: `Entry::partitioned`, `Entry::lock`,
+/// `Entry::attach`, `Entry::target_kind` (older archives: see [`upgrade`]).
+pub const FORMAT_MINOR: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormatVersion {
@@ -101,12 +110,12 @@ impl std::str::FromStr for Section {
     }
 }
 
-/// One object of the archive. `kind` uses pg_dump's names ("TABLE", "INDEX",
+/// One object of the archive. `kind` is written with pg_dump's names ("TABLE", "INDEX",
 /// "FK CONSTRAINT", "TABLE DATA", "SEQUENCE SET", ...).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub id: u32,
-    pub kind: String,
+    pub kind: EntryKind,
     pub section: Section,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
@@ -145,6 +154,61 @@ pub struct Entry {
     /// older one skips the entry (statistics need PostgreSQL 18's restore functions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_server_version: Option<u32>,
+    /// On a TABLE entry: the table is partitioned. Its rows live in its partitions, so it
+    /// is never truncated before a load nor loaded with COPY FREEZE.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partitioned: bool,
+    /// The lock `create` takes on `table` (meaningless without one; a data entry's lock
+    /// depends on how the restore loads it and is chosen there). ACCESS EXCLUSIVE unless
+    /// the entry says otherwise: CREATE INDEX takes SHARE, a trigger or foreign key SHARE
+    /// ROW EXCLUSIVE (a foreign key on both its tables), planner statistics SHARE UPDATE
+    /// EXCLUSIVE.
+    #[serde(default, skip_serializing_if = "LockMode::is_default")]
+    pub lock: LockMode,
+    /// On a TABLE ATTACH or INDEX ATTACH entry: what it attaches to what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<Attach>,
+    /// On an entry that annotates another object (COMMENT, ACL, SECURITY LABEL): the kind
+    /// of that object's entry, when it has one. A comment on an EVENT TRIGGER is restored
+    /// after the trigger, last; what is on the DATABASE goes with `-C` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_kind: Option<EntryKind>,
+}
+
+impl Entry {
+    /// An entry of `kind` with nothing but its section and name; the caller fills in the rest.
+    pub fn new(kind: EntryKind, section: Section, name: &str) -> Entry {
+        Entry {
+            id: 0,
+            kind,
+            section,
+            schema: None,
+            name: name.to_owned(),
+            owner: None,
+            create: String::new(),
+            drop: String::new(),
+            set_owner: None,
+            deps: Vec::new(),
+            table: None,
+            size: 0,
+            data: None,
+            index_build: None,
+            database: None,
+            min_server_version: None,
+            partitioned: false,
+            lock: LockMode::default(),
+            attach: None,
+            target_kind: None,
+        }
+    }
+}
+
+/// What a TABLE ATTACH or INDEX ATTACH joins: entry ids of the parent (table or index)
+/// and of the partition (table or index) attached to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attach {
+    pub parent: u32,
+    pub child: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,9 +292,12 @@ impl Toc {
                 supported: FormatVersion::CURRENT.to_string(),
             });
         }
-        let toc: Toc = serde_json::from_slice(bytes)
+        let mut toc: Toc = serde_json::from_slice(bytes)
             .map_err(|e| corrupt(format!("not a valid rdump table of contents: {e}")))?;
         toc.check().map_err(corrupt)?;
+        if toc.header.format.minor < upgrade::TYPED_SINCE_MINOR {
+            upgrade::derive_typed_fields(&mut toc.entries);
+        }
         Ok(toc)
     }
 
@@ -246,8 +313,9 @@ impl Toc {
             }
         }
         for e in &self.entries {
-            for d in e.deps.iter().chain(e.table.iter()) {
-                if !ids.contains(d) {
+            let attached = e.attach.iter().flat_map(|a| [a.parent, a.child]);
+            for d in e.deps.iter().chain(e.table.iter()).copied().chain(attached) {
+                if !ids.contains(&d) {
                     return Err(format!(
                         "entry {} ({} {}) refers to missing entry {d}",
                         e.id, e.kind, e.name
@@ -329,38 +397,19 @@ mod tests {
             entries: vec![
                 Entry {
                     id: 1,
-                    kind: "TABLE".into(),
-                    section: Section::PreData,
                     schema: Some("public".into()),
-                    name: "t".into(),
                     owner: Some("me".into()),
                     create: "CREATE TABLE public.t (a int);".into(),
                     drop: "DROP TABLE public.t;".into(),
                     set_owner: Some("ALTER TABLE public.t OWNER TO me;".into()),
-                    deps: vec![],
-                    table: None,
-                    size: 0,
-                    data: None,
-                    index_build: None,
-                    database: None,
-                    min_server_version: None,
+                    ..Entry::new(EntryKind::Table, Section::PreData, "t")
                 },
                 Entry {
                     id: 2,
-                    kind: "TABLE DATA".into(),
-                    section: Section::Data,
                     schema: Some("public".into()),
-                    name: "t".into(),
-                    owner: None,
-                    create: String::new(),
-                    drop: String::new(),
-                    set_owner: None,
                     deps: vec![1],
                     table: Some(1),
                     size: 10,
-                    index_build: None,
-                    database: None,
-                    min_server_version: None,
                     data: Some(TableData {
                         copy: "COPY public.t (a) FROM stdin".into(),
                         files: vec![DataFile {
@@ -374,6 +423,40 @@ mod tests {
                         }],
                         via_root: false,
                     }),
+                    ..Entry::new(EntryKind::TableData, Section::Data, "t")
+                },
+                Entry {
+                    id: 3,
+                    schema: Some("public".into()),
+                    create: "ALTER TABLE ONLY public.p ATTACH PARTITION public.t DEFAULT;".into(),
+                    deps: vec![1, 4],
+                    attach: Some(Attach {
+                        parent: 4,
+                        child: 1,
+                    }),
+                    ..Entry::new(EntryKind::TableAttach, Section::PreData, "t")
+                },
+                Entry {
+                    id: 4,
+                    schema: Some("public".into()),
+                    create: "CREATE TABLE public.p (a int)\nPARTITION BY LIST (a);".into(),
+                    partitioned: true,
+                    ..Entry::new(EntryKind::Table, Section::PreData, "p")
+                },
+                Entry {
+                    id: 5,
+                    schema: Some("public".into()),
+                    create: "CREATE INDEX i ON public.t (a);".into(),
+                    deps: vec![1],
+                    table: Some(1),
+                    lock: LockMode::Share,
+                    ..Entry::new(EntryKind::Index, Section::PostData, "i")
+                },
+                Entry {
+                    id: 6,
+                    create: "COMMENT ON EVENT TRIGGER e IS 'x';".into(),
+                    target_kind: Some(EntryKind::EventTrigger),
+                    ..Entry::new(EntryKind::Comment, Section::PostData, "EVENT TRIGGER e")
                 },
             ],
         }
@@ -433,6 +516,52 @@ mod tests {
         let json = serde_json::to_vec(&toc).unwrap();
         let err = Toc::from_json(Path::new("toc.json"), &json).unwrap_err();
         assert!(err.to_string().contains("already lists"), "{err}");
+    }
+
+    #[test]
+    fn an_attachment_of_a_missing_entry_is_corrupt() {
+        let mut toc = sample();
+        toc.entries[2].attach = Some(Attach {
+            parent: 77,
+            child: 1,
+        });
+        let json = serde_json::to_vec(&toc).unwrap();
+        let err = Toc::from_json(Path::new("toc.json"), &json).unwrap_err();
+        assert!(err.to_string().contains("missing entry 77"), "{err}");
+    }
+
+    /// The typed fields of a current archive are what it says, never re-derived: the
+    /// converter runs for older versions only.
+    #[test]
+    fn typed_fields_of_a_current_archive_are_read_as_written() {
+        let mut toc = sample();
+        // What the SQL would suggest, contradicted by the fields.
+        toc.entries[3].partitioned = false;
+        toc.entries[4].lock = LockMode::AccessExclusive;
+        let json = serde_json::to_vec(&toc).unwrap();
+        let back = Toc::from_json(Path::new("toc.json"), &json).unwrap();
+        assert!(!back.entries[3].partitioned);
+        assert_eq!(back.entries[4].lock, LockMode::AccessExclusive);
+        assert_eq!(back, toc);
+    }
+
+    #[test]
+    fn an_older_archive_gets_its_typed_fields_from_the_converter() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["header"]["format"]["minor"] = 2.into();
+        for e in v["entries"].as_array_mut().unwrap() {
+            let e = e.as_object_mut().unwrap();
+            for field in ["partitioned", "lock", "attach", "target_kind"] {
+                e.remove(field);
+            }
+        }
+        let back = Toc::from_json(Path::new("toc.json"), v.to_string().as_bytes()).unwrap();
+        let expected = sample();
+        assert_eq!(back.entries, expected.entries);
+        assert_eq!(
+            back.header.format.minor, 2,
+            "the archive's own version is kept"
+        );
     }
 
     #[test]

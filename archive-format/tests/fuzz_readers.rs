@@ -9,7 +9,7 @@ use std::path::Path;
 
 use archive_format::blob_frames::{frame_header, read_frame, MAX_FRAME_BYTES};
 use archive_format::codec::Method;
-use archive_format::toc::{is_safe_relative_path, DataFile, FormatVersion, TableData};
+use archive_format::toc::{is_safe_relative_path, DataFile, EntryKind, FormatVersion, TableData};
 use archive_format::{open_verified, ChecksumAlgo, Codec, Entry, FileRecord, Header, Section, Toc};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -21,29 +21,22 @@ use support::replace_somewhere;
 /// this far from a few kilobytes is looping.
 const OUTPUT_LIMIT: u64 = 64 << 20;
 
-fn entry(id: u32, kind: &str, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
+fn entry(id: u32, kind: EntryKind, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
     Entry {
         id,
-        kind: kind.into(),
-        section,
         schema: Some("public".into()),
-        name: format!("t{id}"),
         owner: Some("me".into()),
         create: format!("CREATE TABLE public.t{id} (a int);"),
         drop: format!("DROP TABLE public.t{id};"),
-        set_owner: None,
         deps,
         table,
         size: 100,
-        data: None,
-        index_build: None,
-        database: None,
-        min_server_version: None,
+        ..Entry::new(kind, section, &format!("t{id}"))
     }
 }
 
 fn sample_toc() -> Toc {
-    let mut data = entry(3, "TABLE DATA", Section::Data, vec![1], Some(1));
+    let mut data = entry(3, EntryKind::TableData, Section::Data, vec![1], Some(1));
     data.data = Some(TableData {
         copy: "COPY public.t1 (a) FROM stdin".into(),
         files: vec![
@@ -83,8 +76,8 @@ fn sample_toc() -> Toc {
             checksum: ChecksumAlgo::DEFAULT,
         },
         entries: vec![
-            entry(1, "TABLE", Section::PreData, vec![], None),
-            entry(2, "INDEX", Section::PostData, vec![1], Some(1)),
+            entry(1, EntryKind::Table, Section::PreData, vec![], None),
+            entry(2, EntryKind::Index, Section::PostData, vec![1], Some(1)),
             data,
         ],
     }
@@ -100,8 +93,9 @@ fn assert_checked(toc: &Toc) {
     assert_eq!(ids.len(), toc.entries.len(), "duplicate ids accepted");
     let mut paths = HashSet::new();
     for e in &toc.entries {
-        for d in e.deps.iter().chain(e.table.iter()) {
-            assert!(ids.contains(d), "dangling reference {d} accepted");
+        let attached = e.attach.iter().flat_map(|a| [a.parent, a.child]);
+        for d in e.deps.iter().chain(e.table.iter()).copied().chain(attached) {
+            assert!(ids.contains(&d), "dangling reference {d} accepted");
         }
         for f in e.data.iter().flat_map(|d| &d.files) {
             assert!(

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, LockMode, Section};
 use logical_shared::sql::{qualified, quote_ident, quote_literal};
 
 use crate::model::*;
@@ -26,7 +26,7 @@ impl TocBuilder {
                 )
             };
             let e = entry(
-                "SCHEMA",
+                EntryKind::Schema,
                 Section::PreData,
                 None,
                 &s.name,
@@ -54,7 +54,7 @@ impl TocBuilder {
                 sequence_options(s)
             );
             let e = entry(
-                "SEQUENCE",
+                EntryKind::Sequence,
                 Section::PreData,
                 Some(&s.schema),
                 &s.name,
@@ -207,8 +207,13 @@ impl TocBuilder {
             )),
             _ => {}
         }
+        let kind = if t.kind == 'f' {
+            EntryKind::ForeignTable
+        } else {
+            EntryKind::Table
+        };
         let mut e = entry(
-            keyword,
+            kind,
             Section::PreData,
             Some(&t.schema),
             &t.name,
@@ -217,6 +222,7 @@ impl TocBuilder {
             format!("DROP {keyword} {name};"),
         );
         e.size = t.size;
+        e.partitioned = t.partition_key.is_some();
         let id = self.add_object(e, ObjId::rel(t.oid), keyword, name);
         // What CREATE TABLE makes along with the table: dependencies on these are on it.
         for ty in &t.row_types {
@@ -287,7 +293,7 @@ impl TocBuilder {
                 quote_ident(column)
             );
             let mut e = entry(
-                "SEQUENCE OWNED BY",
+                EntryKind::SequenceOwnedBy,
                 Section::PreData,
                 Some(&s.schema),
                 &s.name,
@@ -319,7 +325,7 @@ impl TocBuilder {
                 s.is_called
             );
             let mut e = entry(
-                "SEQUENCE SET",
+                EntryKind::SequenceSet,
                 Section::Data,
                 Some(&s.schema),
                 &s.name,
@@ -351,9 +357,9 @@ impl TocBuilder {
                 continue;
             };
             let kind = match c.kind {
-                'f' => "FK CONSTRAINT",
-                'c' => "CHECK CONSTRAINT",
-                _ => "CONSTRAINT",
+                'f' => EntryKind::FkConstraint,
+                'c' => EntryKind::CheckConstraint,
+                _ => EntryKind::Constraint,
             };
             let tname = qualified(&table.schema, &table.name);
             let cname = quote_ident(&c.name);
@@ -384,6 +390,8 @@ impl TocBuilder {
             e.table = Some(table_id);
             e.size = table.size;
             if c.kind == 'f' {
+                // On both tables.
+                e.lock = LockMode::ShareRowExclusive;
                 if let Some(r) = c.ref_table_oid.and_then(|o| self.id_of(ObjId::rel(o))) {
                     e.deps.push(r);
                 }
@@ -427,13 +435,16 @@ impl TocBuilder {
             };
             let tname = qualified(&table.schema, &table.name);
             let iname = quote_ident(&i.name);
-            let create = format!(
-                "{};{}",
-                i.definition,
-                index_marks(&tname, &iname, i.clustered, i.replica_identity)
-            );
+            let marks = index_marks(&tname, &iname, i.clustered, i.replica_identity);
+            // CREATE INDEX takes SHARE; the ALTER TABLEs that mark the index take more.
+            let lock = if marks.is_empty() {
+                LockMode::Share
+            } else {
+                LockMode::AccessExclusive
+            };
+            let create = format!("{};{marks}", i.definition);
             let mut e = entry(
-                "INDEX",
+                EntryKind::Index,
                 Section::PostData,
                 Some(&i.schema),
                 &i.name,
@@ -444,6 +455,7 @@ impl TocBuilder {
             e.deps = vec![table_id];
             e.table = Some(table_id);
             e.size = table.size;
+            e.lock = lock;
             let id = self.push(e, Some(ObjId::rel(i.oid)));
             self.register(
                 ObjId::rel(i.oid),

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
@@ -138,7 +138,7 @@ pub fn split_check_loops(toc: &mut TocBuilder, edges: &[(ObjId, ObjId)]) {
         let tname = qualified(&c.schema, &c.table_name);
         let owner = table.owner.clone();
         let mut e = entry(
-            "CHECK CONSTRAINT",
+            EntryKind::CheckConstraint,
             Section::PreData,
             Some(&c.schema),
             &format!("{} {}", c.table_name, c.name),

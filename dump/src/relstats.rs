@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::{Section, STATISTICS_DATA};
+use archive_format::toc::{EntryKind, LockMode, Section};
 use logical_shared::sql::quote_literal;
 use tokio_postgres::Client;
 
@@ -85,7 +85,7 @@ pub async fn add_entries(client: &Client, toc: &mut TocBuilder, server_version: 
             Section::PostData
         };
         let mut e = entry(
-            STATISTICS_DATA,
+            EntryKind::StatisticsData,
             section,
             Some(&r.schema),
             &r.name,
@@ -97,6 +97,7 @@ pub async fn add_entries(client: &Client, toc: &mut TocBuilder, server_version: 
         e.deps.extend(toc.data_ids.get(&r.oid).copied());
         e.table = Some(rel_id);
         e.min_server_version = Some(RESTORE_FUNCTIONS_SINCE);
+        e.lock = LockMode::ShareUpdateExclusive;
         toc.push(e, None);
     }
     Ok(())

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use archive_format::archive::NewArchive;
-use archive_format::toc::{FormatVersion, Header, Section, TableData, Toc};
+use archive_format::toc::{EntryKind, FormatVersion, Header, Section, TableData, Toc};
 use archive_format::{ChecksumAlgo, Codec};
 use indicatif::{ProgressBar, ProgressStyle};
 use logical_shared::sql::qualified;
@@ -129,7 +129,7 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
         .filter(|t| !(t.unlogged && opts.select.no_unlogged_table_data))
     {
         let mut e = entry(
-            "TABLE DATA",
+            EntryKind::TableData,
             Section::Data,
             Some(&t.schema),
             &t.name,

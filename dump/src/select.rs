@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use archive_format::toc::{Entry, Section, STATISTICS_DATA};
+use archive_format::toc::{Entry, EntryKind, Section};
 use logical_shared::data_order::data_order;
 use tokio_postgres::Client;
 
@@ -125,21 +125,24 @@ pub struct Selection {
 /// views, foreign and partitioned tables.
 const TABLE_RELKINDS: &str = "'r', 'S', 'v', 'm', 'f', 'p'";
 
-/// Kinds that are one of the relations `-t` selects.
-const RELATION_KINDS: &[&str] = &["VIEW", "MATERIALIZED VIEW"];
-
 /// Kinds whose entry annotates the object of its first dependency.
-const ATTACHED_KINDS: &[&str] = &["COMMENT", "ACL", "SECURITY LABEL", "SEQUENCE SET"];
+fn is_attached(kind: &EntryKind) -> bool {
+    kind.annotates() || *kind == EntryKind::SequenceSet
+}
 
 /// Kinds that join two objects and go when either does.
-const LINK_KINDS: &[&str] = &[
-    "PUBLICATION TABLE",
-    "PUBLICATION TABLES IN SCHEMA",
-    "TABLE ATTACH",
-    "INDEX ATTACH",
-    "SEQUENCE OWNED BY",
-    "USER MAPPING",
-];
+fn is_link(kind: &EntryKind) -> bool {
+    use EntryKind::*;
+    matches!(
+        kind,
+        PublicationTable
+            | PublicationTablesInSchema
+            | TableAttach
+            | IndexAttach
+            | SequenceOwnedBy
+            | UserMapping
+    )
+}
 
 impl Selection {
     /// Everything, as a dump without switches.
@@ -309,9 +312,9 @@ impl Selection {
     /// Whether the kind of content `e` is (definition, data, statistics) is dumped.
     fn content(&self, e: &Entry) -> bool {
         let o = &self.opts;
-        match e.kind.as_str() {
-            STATISTICS_DATA => o.statistics,
-            "SEQUENCE SET" => !o.no_data || o.sequence_data,
+        match e.kind {
+            EntryKind::StatisticsData => o.statistics,
+            EntryKind::SequenceSet => !o.no_data || o.sequence_data,
             _ if e.section == Section::Data => !o.no_data,
             _ => !o.no_schema,
         }
@@ -328,39 +331,45 @@ impl Selection {
     /// Whether an entry is wanted for itself, sections aside (what it hangs off is
     /// `prune`'s business).
     fn direct(&self, e: &Entry) -> bool {
-        let kind = e.kind.as_str();
+        use EntryKind::*;
+        let kind = &e.kind;
         let o = &self.opts;
-        let switched_off = (o.no_acl && matches!(kind, "ACL" | "DEFAULT ACL"))
-            || (o.no_comments && kind == "COMMENT")
-            || (o.no_security_labels && kind == "SECURITY LABEL")
-            || (o.no_publications && kind.starts_with("PUBLICATION"))
-            || (o.no_subscriptions && kind == "SUBSCRIPTION")
-            || (o.no_policies && matches!(kind, "POLICY" | "ROW SECURITY"));
+        let switched_off = (o.no_acl && matches!(kind, Acl | DefaultAcl))
+            || (o.no_comments && *kind == Comment)
+            || (o.no_security_labels && *kind == SecurityLabel)
+            || (o.no_publications
+                && matches!(
+                    kind,
+                    Publication | PublicationTable | PublicationTablesInSchema
+                ))
+            || (o.no_subscriptions && *kind == Subscription)
+            || (o.no_policies && matches!(kind, Policy | RowSecurity));
         // pg_dump -s makes no data objects at all, a refresh among them.
-        if switched_off || (o.no_data && kind == "MATERIALIZED VIEW DATA") {
+        if switched_off || (o.no_data && *kind == MaterializedViewData) {
             return false;
         }
-        if ATTACHED_KINDS.contains(&kind) || LINK_KINDS.contains(&kind) || e.table.is_some() {
+        if is_attached(kind) || is_link(kind) || e.table.is_some() {
             return match (kind, e.schema.as_deref()) {
                 // Privileges of PostgreSQL's own objects hang off nothing: a whole dump's.
-                ("ACL", _) if e.deps.is_empty() => self.include_everything(),
-                ("PUBLICATION TABLES IN SCHEMA", Some(s)) => self.schema_contents(s),
+                (Acl, _) if e.deps.is_empty() => self.include_everything(),
+                (PublicationTablesInSchema, Some(s)) => self.schema_contents(s),
                 _ => true,
             };
         }
         let schema = e.schema.as_deref();
         match kind {
-            "DATABASE" | "DATABASE PROPERTIES" => true,
+            Database | DatabaseProperties => true,
             // Chosen before their entries were made (their data is queued early).
-            "TABLE" | "FOREIGN TABLE" | "SEQUENCE" => true,
-            k if RELATION_KINDS.contains(&k) => self.relation(schema.unwrap_or(""), &e.name),
-            "SCHEMA" => self.schema_itself(&e.name),
-            "EXTENSION" => self
+            Table | ForeignTable | Sequence => true,
+            // The relations `-t` selects.
+            View | MaterializedView => self.relation(schema.unwrap_or(""), &e.name),
+            Schema => self.schema_itself(&e.name),
+            Extension => self
                 .extension_names
                 .get(&e.name)
                 .is_some_and(|oid| self.extension(*oid)),
-            "BLOB METADATA" | "BLOBS" => self.large_objects(),
-            "TABLE DATA" => true,
+            BlobMetadata | Blobs => self.large_objects(),
+            TableData => true,
             _ => match schema {
                 Some(s) => self.schema_contents(s),
                 None => self.include_everything(),
@@ -436,13 +445,12 @@ impl Selection {
         let mut k = self.direct(e);
         // Chains are short (comment -> column -> table); the bound guards odd archives.
         if k && depth < 16 {
-            let kind = e.kind.as_str();
             let mut parents: Vec<u32> = Vec::new();
-            if LINK_KINDS.contains(&kind) {
+            if is_link(&e.kind) {
                 parents.extend(e.deps.iter().copied());
             } else if let Some(t) = e.table {
                 parents.push(t);
-            } else if ATTACHED_KINDS.contains(&kind) {
+            } else if is_attached(&e.kind) {
                 parents.extend(e.deps.first().copied());
             }
             for p in parents {

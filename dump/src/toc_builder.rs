@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::{Entry, Section};
+use archive_format::toc::{Entry, EntryKind, Section};
 use logical_shared::sql::quote_ident;
 
 use crate::objects::ObjId;
@@ -159,7 +159,7 @@ impl TocBuilder {
 
 /// A new entry; id, dependencies and the rest are filled in by the caller.
 pub fn entry(
-    kind: &str,
+    kind: EntryKind,
     section: Section,
     schema: Option<&str>,
     name: &str,
@@ -168,21 +168,10 @@ pub fn entry(
     drop: String,
 ) -> Entry {
     Entry {
-        id: 0,
-        kind: kind.to_owned(),
-        section,
         schema: schema.map(str::to_owned),
-        name: name.to_owned(),
         owner: owner.map(str::to_owned),
         create,
         drop,
-        set_owner: None,
-        deps: Vec::new(),
-        table: None,
-        size: 0,
-        data: None,
-        index_build: None,
-        database: None,
-        min_server_version: None,
+        ..Entry::new(kind, section, name)
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use petgraph::algo::tarjan_scc;
 use petgraph::graphmap::DiGraphMap;
 
-use archive_format::toc::{Entry, Section};
+use archive_format::toc::{Entry, EntryKind, Section};
 
 #[derive(Debug, Default)]
 pub struct DataOrder {
@@ -40,11 +40,10 @@ pub fn data_order(entries: &[Entry], selected: &[bool]) -> DataOrder {
             data_of.entry(t).or_default().push(e.id);
         }
     }
-    // TABLE ATTACH: `deps` is `[parent, child]`.
     let mut partitions: HashMap<u32, Vec<u32>> = HashMap::new();
-    for e in entries.iter().filter(|e| e.kind == "TABLE ATTACH") {
-        if let [parent, child] = e.deps[..] {
-            partitions.entry(parent).or_default().push(child);
+    for e in entries.iter().filter(|e| e.kind == EntryKind::TableAttach) {
+        if let Some(a) = e.attach {
+            partitions.entry(a.parent).or_default().push(a.child);
         }
     }
     // The data entries holding a table's rows: its own and its partitions', all levels.
@@ -62,12 +61,12 @@ pub fn data_order(entries: &[Entry], selected: &[bool]) -> DataOrder {
     };
 
     let mut graph: DiGraphMap<u32, ()> = DiGraphMap::new();
-    for fk in entries.iter().filter(|e| e.kind == "FK CONSTRAINT") {
+    for fk in entries.iter().filter(|e| e.kind == EntryKind::FkConstraint) {
         let Some(child) = fk.table else { continue };
         let referenced = fk
             .deps
             .iter()
-            .filter(|d| **d != child && by_id.get(d).is_some_and(|e| e.kind == "TABLE"));
+            .filter(|d| **d != child && by_id.get(d).is_some_and(|e| e.kind == EntryKind::Table));
         let loads = rows_of(child);
         for parent in referenced {
             for &from in &rows_of(*parent) {
@@ -114,10 +113,17 @@ pub fn data_order(entries: &[Entry], selected: &[bool]) -> DataOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{DataFile, TableData};
+    use archive_format::toc::{Attach, DataFile, EntryKind as K, TableData};
     use archive_format::FileRecord;
 
-    fn entry(id: u32, kind: &str, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
+    fn entry(id: u32, kind: K, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
+        let attach = match (&kind, &deps[..]) {
+            (EntryKind::TableAttach, [parent, child]) => Some(Attach {
+                parent: *parent,
+                child: *child,
+            }),
+            _ => None,
+        };
         let data = (section == Section::Data).then(|| TableData {
             copy: "COPY x FROM stdin".into(),
             files: vec![DataFile {
@@ -133,21 +139,13 @@ mod tests {
         });
         Entry {
             id,
-            kind: kind.into(),
-            section,
             schema: Some("s".into()),
-            name: format!("t{id}"),
-            owner: None,
-            create: String::new(),
-            drop: String::new(),
-            set_owner: None,
             deps,
             table,
             size: 1,
             data,
-            index_build: None,
-            database: None,
-            min_server_version: None,
+            attach,
+            ..Entry::new(kind, section, &format!("t{id}"))
         }
     }
 
@@ -156,20 +154,20 @@ mod tests {
         use Section::*;
         let entries = vec![
             // 1 references 2, a partitioned table whose rows are in its partition 3.
-            entry(1, "TABLE", PreData, vec![], None),
-            entry(2, "TABLE", PreData, vec![], None),
-            entry(3, "TABLE", PreData, vec![], None),
-            entry(4, "TABLE ATTACH", PreData, vec![2, 3], None),
-            entry(11, "TABLE DATA", Data, vec![1], Some(1)),
-            entry(13, "TABLE DATA", Data, vec![3], Some(3)),
-            entry(20, "FK CONSTRAINT", PostData, vec![1, 2], Some(1)),
+            entry(1, K::Table, PreData, vec![], None),
+            entry(2, K::Table, PreData, vec![], None),
+            entry(3, K::Table, PreData, vec![], None),
+            entry(4, K::TableAttach, PreData, vec![2, 3], None),
+            entry(11, K::TableData, Data, vec![1], Some(1)),
+            entry(13, K::TableData, Data, vec![3], Some(3)),
+            entry(20, K::FkConstraint, PostData, vec![1, 2], Some(1)),
             // 5 and 6 reference each other.
-            entry(5, "TABLE", PreData, vec![], None),
-            entry(6, "TABLE", PreData, vec![], None),
-            entry(15, "TABLE DATA", Data, vec![5], Some(5)),
-            entry(16, "TABLE DATA", Data, vec![6], Some(6)),
-            entry(21, "FK CONSTRAINT", PostData, vec![5, 6], Some(5)),
-            entry(22, "FK CONSTRAINT", PostData, vec![6, 5], Some(6)),
+            entry(5, K::Table, PreData, vec![], None),
+            entry(6, K::Table, PreData, vec![], None),
+            entry(15, K::TableData, Data, vec![5], Some(5)),
+            entry(16, K::TableData, Data, vec![6], Some(6)),
+            entry(21, K::FkConstraint, PostData, vec![5, 6], Some(5)),
+            entry(22, K::FkConstraint, PostData, vec![6, 5], Some(6)),
         ];
         let data: Vec<bool> = entries.iter().map(|e| e.section == Data).collect();
         let order = data_order(&entries, &data);

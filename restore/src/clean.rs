@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use archive_format::toc::{Entry, Toc};
+use archive_format::toc::{Entry, EntryKind, Toc};
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
@@ -33,22 +33,21 @@ pub fn drop_order<'t>(toc: &'t Toc, creation_order: &[usize]) -> Vec<&'t Entry> 
         .filter(|e| !e.drop.trim().is_empty())
         .map(|e| e.id)
         .collect();
-    let kind_of = |id: u32| {
-        toc.entries
-            .iter()
-            .find(|e| e.id == id)
-            .map(|e| e.kind.as_str())
-    };
+    let kind_of = |id: u32| toc.entries.iter().find(|e| e.id == id).map(|e| &e.kind);
     let owned: HashSet<u32> = entries
         .iter()
-        .filter(|e| e.kind == "SEQUENCE OWNED BY" && e.table.is_some_and(|t| dropped.contains(&t)))
+        .filter(|e| {
+            e.kind == EntryKind::SequenceOwnedBy && e.table.is_some_and(|t| dropped.contains(&t))
+        })
         .flat_map(|e| e.deps.iter().copied())
-        .filter(|d| kind_of(*d) == Some("SEQUENCE"))
+        .filter(|d| kind_of(*d) == Some(&EntryKind::Sequence))
         .collect();
     entries
         .into_iter()
         .rev()
-        .filter(|e| e.kind != "DATABASE" && !e.drop.trim().is_empty() && !owned.contains(&e.id))
+        .filter(|e| {
+            e.kind != EntryKind::Database && !e.drop.trim().is_empty() && !owned.contains(&e.id)
+        })
         .collect()
 }
 

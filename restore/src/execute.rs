@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use archive_format::toc::{Entry, Toc};
+use archive_format::toc::{Entry, EntryKind, Toc};
 use logical_shared::sql::qualified;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
@@ -66,11 +66,6 @@ pub fn item_sql(e: &Entry, work: Work, no_owner: bool) -> String {
             _ => e.create.clone(),
         },
     }
-}
-
-/// Whether a TABLE entry creates a partitioned table.
-pub fn is_partitioned(e: &Entry) -> bool {
-    e.kind == "TABLE" && e.create.contains("PARTITION BY ")
 }
 
 impl ItemContext<'_> {
@@ -231,7 +226,7 @@ impl ItemContext<'_> {
             }
         };
         // Large objects belong to no table.
-        let blobs = e.kind == "BLOBS";
+        let blobs = e.kind == EntryKind::Blobs;
         if self.disable_triggers && !blobs {
             before.push_str(&format!("ALTER TABLE {name} DISABLE TRIGGER ALL;\n"));
             after.push_str(&format!("ALTER TABLE {name} ENABLE TRIGGER ALL;\n"));

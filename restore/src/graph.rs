@@ -9,14 +9,12 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::{Entry, Section, Toc, STATISTICS_DATA};
+use archive_format::toc::{Entry, EntryKind, LockMode, Section, Toc};
 use logical_shared::data_order::data_order;
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::error::{Error, Result};
-use crate::locks::LockMode;
-use crate::select::ACL_KINDS;
 
 /// Passes of a restore; no item of a pass starts before every item of the earlier passes
 /// has finished (pg_restore's order: privileges after everything they could refer to,
@@ -41,20 +39,13 @@ impl Phase {
     ];
 
     pub fn of(e: &Entry) -> Phase {
-        let kind = e.kind.as_str();
-        if kind == STATISTICS_DATA {
-            Phase::Statistics
-        } else if ACL_KINDS.contains(&kind) {
-            Phase::Acl
-        } else if kind == "MATERIALIZED VIEW DATA"
-            || kind == "EVENT TRIGGER"
-            || (kind == "COMMENT" && e.name.starts_with("EVENT TRIGGER "))
-        {
-            Phase::PostAcl
-        } else if e.section == Section::PreData {
-            Phase::PreData
-        } else {
-            Phase::Main
+        match e.kind {
+            EntryKind::StatisticsData => Phase::Statistics,
+            ref k if k.is_acl() => Phase::Acl,
+            EntryKind::MaterializedViewData | EntryKind::EventTrigger => Phase::PostAcl,
+            EntryKind::Comment if e.target_kind == Some(EntryKind::EventTrigger) => Phase::PostAcl,
+            _ if e.section == Section::PreData => Phase::PreData,
+            _ => Phase::Main,
         }
     }
 }
@@ -134,21 +125,21 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
         .filter(|(_, e)| e.data.is_some())
         .filter_map(|(_, e)| e.table.map(|t| (t, e.id)))
         .collect();
-    // Each partition's parent table, from the archive's TABLE ATTACH entries (`deps` is
-    // `[parent, child]`), selected or not: the tree exists either way.
+    // Each partition's parent table, from the archive's TABLE ATTACH entries, selected or
+    // not: the tree exists either way.
     let parent_of: HashMap<u32, u32> = toc
         .entries
         .iter()
-        .filter(|e| e.kind == "TABLE ATTACH")
-        .filter_map(|e| match e.deps[..] {
-            [parent, child] => Some((child, parent)),
-            _ => None,
-        })
+        .filter(|e| e.kind == EntryKind::TableAttach)
+        .filter_map(|e| e.attach.map(|a| (a.child, a.parent)))
         .collect();
     // Index-like post-data entries of each table, which foreign keys wait for.
     let mut indexes_of_table: HashMap<u32, Vec<u32>> = HashMap::new();
     for (_, e) in by_id.values() {
-        if let (Some(t), true) = (e.table, matches!(e.kind.as_str(), "INDEX" | "CONSTRAINT")) {
+        if let (Some(t), true) = (
+            e.table,
+            matches!(e.kind, EntryKind::Index | EntryKind::Constraint),
+        ) {
             indexes_of_table.entry(t).or_default().push(e.id);
         }
     }
@@ -156,7 +147,7 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
     // Entry id -> (nodes its dependencies point to, nodes its dependants wait for).
     let mut ends: HashMap<u32, (Vec<NodeIndex>, Vec<NodeIndex>)> = HashMap::new();
     for (idx, e) in toc.entries.iter().enumerate().filter(|(i, _)| chosen(*i)) {
-        if e.kind == "DATABASE" {
+        if e.kind == EntryKind::Database {
             // CREATE DATABASE runs before the plan, on another connection.
             continue;
         }
@@ -211,18 +202,13 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
                 deps.push(*d);
             }
         }
-        if e.kind == "FK CONSTRAINT" {
+        if e.kind == EntryKind::FkConstraint {
             // After the data and the indexes of both tables: validating the key reads
             // them, and an index build beside it would only wait for its lock.
             let tables: Vec<u32> = e
                 .table
                 .into_iter()
-                .chain(
-                    e.deps
-                        .iter()
-                        .copied()
-                        .filter(|d| by_id.get(d).is_some_and(|(_, x)| x.kind == "TABLE")),
-                )
+                .chain(e.deps.iter().copied().filter(|d| is_table(d, &by_id)))
                 .collect();
             for t in tables {
                 deps.extend(data_of_table.get(&t));
@@ -238,9 +224,10 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
             };
             // Data after data (the rows a key references) is only an order: a failed
             // load does not skip the loads after it.
-            let soft =
-                (dep.kind == "TABLE" && e.kind == "TABLE DATA" && !opts.no_data_for_failed_tables)
-                    || (dep.data.is_some() && e.data.is_some());
+            let soft = (dep.kind == EntryKind::Table
+                && e.kind == EntryKind::TableData
+                && !opts.no_data_for_failed_tables)
+                || (dep.data.is_some() && e.data.is_some());
             for &from in theirs {
                 for &to in mine {
                     edges.push((from, to, Edge { soft }));
@@ -274,7 +261,15 @@ fn data_lock(files: usize, table_created: bool, disable_triggers: bool) -> LockM
     }
 }
 
-/// Locks a DDL statement takes on the tables it touches.
+/// Whether entry `id` is a selected TABLE.
+fn is_table(id: &u32, by_id: &HashMap<u32, (usize, &Entry)>) -> bool {
+    by_id
+        .get(id)
+        .is_some_and(|(_, x)| x.kind == EntryKind::Table)
+}
+
+/// Locks a DDL statement takes on the tables it touches: the entry's own lock on its
+/// table, and what some kinds take beyond it.
 fn ddl_locks(
     e: &Entry,
     by_id: &HashMap<u32, (usize, &Entry)>,
@@ -283,29 +278,20 @@ fn ddl_locks(
     let Some(table) = e.table else {
         return Vec::new();
     };
-    match e.kind.as_str() {
-        // CLUSTER ON / REPLICA IDENTITY after the index need more than CREATE INDEX.
-        "INDEX" if !e.create.contains("\nALTER ") => vec![(table, LockMode::Share)],
-        "TRIGGER" => vec![(table, LockMode::ShareRowExclusive)],
-        STATISTICS_DATA => vec![(table, LockMode::ShareUpdateExclusive)],
-        "FK CONSTRAINT" => {
-            let mut locks = vec![(table, LockMode::ShareRowExclusive)];
-            locks.extend(
-                e.deps
-                    .iter()
-                    .filter(|d| {
-                        **d != table && by_id.get(d).is_some_and(|(_, x)| x.kind == "TABLE")
-                    })
-                    .map(|d| (*d, LockMode::ShareRowExclusive)),
-            );
-            locks
-        }
+    let mut locks = vec![(table, e.lock)];
+    match e.kind {
+        // A foreign key takes its lock on the table it references too.
+        EntryKind::FkConstraint => locks.extend(
+            e.deps
+                .iter()
+                .filter(|d| **d != table && is_table(d, by_id))
+                .map(|d| (*d, e.lock)),
+        ),
         // The attachment that completes a parent's set of partition indexes marks that
         // index valid, and then its parent's in turn, taking ACCESS EXCLUSIVE on every
         // table up the tree: anything reading those tables (a foreign key's check) must
         // not run beside it, or the two take the same locks in opposite orders.
-        "INDEX ATTACH" => {
-            let mut locks = vec![(table, LockMode::AccessExclusive)];
+        EntryKind::IndexAttach => {
             let mut at = table;
             while let Some(&parent) = parent_of.get(&at) {
                 if locks.iter().any(|(t, _)| *t == parent) {
@@ -314,37 +300,37 @@ fn ddl_locks(
                 locks.push((parent, LockMode::AccessExclusive));
                 at = parent;
             }
-            locks
         }
-        _ => vec![(table, LockMode::AccessExclusive)],
+        _ => {}
     }
+    locks
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{DataFile, FormatVersion, Header, IndexBuild, TableData};
+    use archive_format::toc::{
+        Attach, DataFile, EntryKind as K, FormatVersion, Header, IndexBuild, TableData,
+    };
     use archive_format::{ChecksumAlgo, Codec, FileRecord, Method};
     use petgraph::Direction;
 
-    fn entry(id: u32, kind: &str, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
+    fn entry(id: u32, kind: K, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
         Entry {
             id,
-            kind: kind.into(),
-            section,
             schema: Some("public".into()),
-            name: format!("e{id}"),
-            owner: None,
             create: format!("-- {id}"),
-            drop: String::new(),
-            set_owner: None,
             deps,
             table,
             size: 100,
-            data: None,
-            index_build: None,
-            database: None,
-            min_server_version: None,
+            ..Entry::new(kind, section, &format!("e{id}"))
+        }
+    }
+
+    fn attach(id: u32, parent: u32, child: u32, deps: Vec<u32>) -> Entry {
+        Entry {
+            attach: Some(Attach { parent, child }),
+            ..entry(id, K::TableAttach, Section::PreData, deps, None)
         }
     }
 
@@ -368,11 +354,11 @@ mod tests {
 
     fn toc() -> Toc {
         use Section::*;
-        let mut t_data = entry(3, "TABLE DATA", Data, vec![1], Some(1));
+        let mut t_data = entry(3, K::TableData, Data, vec![1], Some(1));
         t_data.data = Some(files(2));
-        let mut u_data = entry(4, "TABLE DATA", Data, vec![2], Some(2));
+        let mut u_data = entry(4, K::TableData, Data, vec![2], Some(2));
         u_data.data = Some(files(1));
-        let mut pk = entry(5, "CONSTRAINT", PostData, vec![1], Some(1));
+        let mut pk = entry(5, K::Constraint, PostData, vec![1], Some(1));
         pk.index_build = Some(IndexBuild {
             create_index: "CREATE UNIQUE INDEX".into(),
             attach: "ALTER TABLE".into(),
@@ -395,14 +381,17 @@ mod tests {
                 checksum: ChecksumAlgo::DEFAULT,
             },
             entries: vec![
-                entry(1, "TABLE", PreData, vec![], None),
-                entry(2, "TABLE", PreData, vec![], None),
+                entry(1, K::Table, PreData, vec![], None),
+                entry(2, K::Table, PreData, vec![], None),
                 t_data,
                 u_data,
                 pk,
-                entry(6, "INDEX", PostData, vec![2], Some(2)),
-                entry(7, "FK CONSTRAINT", PostData, vec![2, 1, 5], Some(2)),
-                entry(8, "ACL", PreData, vec![1], None),
+                entry(6, K::Index, PostData, vec![2], Some(2)),
+                Entry {
+                    lock: LockMode::ShareRowExclusive,
+                    ..entry(7, K::FkConstraint, PostData, vec![2, 1, 5], Some(2))
+                },
+                entry(8, K::Acl, PreData, vec![1], None),
             ],
         }
     }
@@ -456,6 +445,14 @@ mod tests {
             plan.graph[node(&plan, &toc, 8, Work::Ddl)].phase,
             Phase::Acl
         );
+        // A foreign key takes its lock on both tables.
+        assert_eq!(
+            plan.graph[fk].locks,
+            vec![
+                (2, LockMode::ShareRowExclusive),
+                (1, LockMode::ShareRowExclusive)
+            ]
+        );
         let soft = plan
             .graph
             .find_edge(
@@ -484,8 +481,9 @@ mod tests {
     #[test]
     fn statistics_come_last_and_only_share_the_table() {
         let mut toc = toc();
-        let mut stats = entry(9, STATISTICS_DATA, Section::Data, vec![1, 3], Some(1));
+        let mut stats = entry(9, K::StatisticsData, Section::Data, vec![1, 3], Some(1));
         stats.min_server_version = Some(180000);
+        stats.lock = LockMode::ShareUpdateExclusive;
         toc.entries.push(stats);
         let plan = build(&toc, &[true; 9], PlanOptions::default()).unwrap();
         let n = node(&plan, &toc, 9, Work::Ddl);
@@ -504,12 +502,13 @@ mod tests {
         use Section::*;
         let mut toc = toc();
         toc.entries = vec![
-            entry(1, "TABLE", PreData, vec![], None),
-            entry(2, "TABLE", PreData, vec![], None),
-            entry(3, "TABLE", PreData, vec![], None),
-            entry(4, "TABLE ATTACH", PreData, vec![1, 2], None),
-            entry(5, "TABLE ATTACH", PreData, vec![2, 3], None),
-            entry(6, "INDEX ATTACH", PostData, vec![], Some(3)),
+            entry(1, K::Table, PreData, vec![], None),
+            entry(2, K::Table, PreData, vec![], None),
+            entry(3, K::Table, PreData, vec![], None),
+            attach(4, 1, 2, vec![1, 2]),
+            // The attachment says which is which, whatever the order of its dependencies.
+            attach(5, 2, 3, vec![3, 2]),
+            entry(6, K::IndexAttach, PostData, vec![], Some(3)),
         ];
         let plan = build(&toc, &[true; 6], PlanOptions::default()).unwrap();
         let attach = &plan.graph[node(&plan, &toc, 6, Work::Ddl)];
@@ -521,5 +520,22 @@ mod tests {
                 (1, LockMode::AccessExclusive)
             ]
         );
+    }
+
+    #[test]
+    fn a_comment_on_an_event_trigger_comes_after_it_by_its_target_kind() {
+        let on_trigger = Entry {
+            target_kind: Some(K::EventTrigger),
+            ..Entry::new(K::Comment, Section::PostData, "EVENT TRIGGER e")
+        };
+        assert_eq!(Phase::of(&on_trigger), Phase::PostAcl);
+        // The name alone decides nothing.
+        let named_alike = Entry {
+            target_kind: Some(K::Table),
+            ..Entry::new(K::Comment, Section::PostData, "EVENT TRIGGER e")
+        };
+        assert_eq!(Phase::of(&named_alike), Phase::Main);
+        let trigger = Entry::new(K::EventTrigger, Section::PostData, "e");
+        assert_eq!(Phase::of(&trigger), Phase::PostAcl);
     }
 }

@@ -10,7 +10,6 @@ pub mod graph;
 pub mod journal;
 pub mod listing;
 pub mod load;
-pub mod locks;
 pub mod order;
 pub mod run;
 pub mod schedule;

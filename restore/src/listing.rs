@@ -87,27 +87,15 @@ pub fn parse_list(text: &str, toc: &Toc) -> UseList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{Entry, FormatVersion, Header, Section};
+    use archive_format::toc::{Entry, EntryKind as K, FormatVersion, Header, Section};
     use archive_format::{ChecksumAlgo, Codec, Method};
 
     fn toc() -> Toc {
-        let e = |id: u32, kind: &str, schema: Option<&str>, name: &str| Entry {
+        let e = |id: u32, kind: K, schema: Option<&str>, name: &str| Entry {
             id,
-            kind: kind.into(),
-            section: Section::PreData,
             schema: schema.map(Into::into),
-            name: name.into(),
             owner: Some("alice".into()),
-            create: String::new(),
-            drop: String::new(),
-            set_owner: None,
-            deps: vec![],
-            table: None,
-            size: 0,
-            data: None,
-            index_build: None,
-            database: None,
-            min_server_version: None,
+            ..Entry::new(kind, Section::PreData, name)
         };
         Toc {
             header: Header {
@@ -127,9 +115,9 @@ mod tests {
                 checksum: ChecksumAlgo::DEFAULT,
             },
             entries: vec![
-                e(1, "SCHEMA", None, "s"),
-                e(2, "TABLE", Some("s"), "two\nlines"),
-                e(3, "TABLE DATA", Some("s"), "t"),
+                e(1, K::Schema, None, "s"),
+                e(2, K::Table, Some("s"), "two\nlines"),
+                e(3, K::TableData, Some("s"), "t"),
             ],
         }
     }

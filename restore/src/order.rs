@@ -67,28 +67,15 @@ pub fn serial_order(toc: &Toc, selected: &[bool], position: &dyn Fn(usize) -> us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{Entry, FormatVersion, Header, Section};
+    use archive_format::toc::{Entry, EntryKind as K, FormatVersion, Header, Section};
     use archive_format::{ChecksumAlgo, Codec, Method};
 
     #[test]
     fn dependencies_first_then_pass_then_position() {
-        let e = |id: u32, kind: &str, section: Section, deps: Vec<u32>| Entry {
+        let e = |id: u32, kind: K, section: Section, deps: Vec<u32>| Entry {
             id,
-            kind: kind.into(),
-            section,
-            schema: None,
-            name: format!("e{id}"),
-            owner: None,
-            create: String::new(),
-            drop: String::new(),
-            set_owner: None,
             deps,
-            table: None,
-            size: 0,
-            data: None,
-            index_build: None,
-            database: None,
-            min_server_version: None,
+            ..Entry::new(kind, section, &format!("e{id}"))
         };
         let toc = Toc {
             header: Header {
@@ -108,11 +95,11 @@ mod tests {
                 checksum: ChecksumAlgo::DEFAULT,
             },
             entries: vec![
-                e(1, "ACL", Section::PreData, vec![3]),
-                e(2, "INDEX", Section::PostData, vec![3]),
-                e(3, "TABLE", Section::PreData, vec![4]),
-                e(4, "SCHEMA", Section::PreData, vec![]),
-                e(5, "TABLE DATA", Section::Data, vec![3]),
+                e(1, K::Acl, Section::PreData, vec![3]),
+                e(2, K::Index, Section::PostData, vec![3]),
+                e(3, K::Table, Section::PreData, vec![4]),
+                e(4, K::Schema, Section::PreData, vec![]),
+                e(5, K::TableData, Section::Data, vec![3]),
             ],
         };
         let ids = |order: Vec<usize>| -> Vec<u32> {

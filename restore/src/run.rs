@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use archive_format::toc::Toc;
+use archive_format::toc::{EntryKind, Toc};
 use indicatif::{ProgressBar, ProgressStyle};
 use logical_shared::data_order::data_order;
 use logical_shared::sql::qualified;
@@ -15,7 +15,7 @@ use pgconn::ConnectOptions;
 use crate::clean::{drop_objects, drop_order};
 use crate::database::{self, CreateOptions};
 use crate::error::{Error, Result};
-use crate::execute::{describe, is_partitioned, server_error, ItemContext, TxnMode};
+use crate::execute::{describe, server_error, ItemContext, TxnMode};
 use crate::graph::{self, PlanOptions, Work};
 use crate::journal::{self, Journal};
 use crate::listing;
@@ -141,7 +141,7 @@ fn database_entry<'t>(toc: &'t Toc, selected: &[bool]) -> Result<&'t archive_for
     toc.entries
         .iter()
         .zip(selected)
-        .find(|(e, s)| **s && e.kind == "DATABASE")
+        .find(|(e, s)| **s && e.kind == EntryKind::Database)
         .map(|(e, _)| e)
         .ok_or_else(|| {
             Error::Usage(
@@ -357,7 +357,7 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
             .node_indices()
             .filter(|n| finished[n.index()])
             .map(|n| &toc.entries[plan.graph[n].entry])
-            .filter(|e| e.kind == "TABLE")
+            .filter(|e| e.kind == EntryKind::Table)
             .map(|e| e.id)
             .collect(),
     );
@@ -373,7 +373,7 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
         partitioned: toc
             .entries
             .iter()
-            .filter(|e| is_partitioned(e))
+            .filter(|e| e.kind == EntryKind::Table && e.partitioned)
             .map(|e| e.id)
             .collect(),
     };
@@ -432,7 +432,7 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
                 if matches!(item.work, Work::Data { .. }) {
                     progress.inc(item.size);
                 }
-                if e.kind == "TABLE" {
+                if e.kind == EntryKind::Table {
                     if let Ok(mut c) = created.lock() {
                         c.insert(e.id);
                     }

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use archive_format::data_file::open_verified;
-use archive_format::toc::{Entry, Toc};
+use archive_format::toc::{Entry, EntryKind, Toc};
 use logical_shared::sql::qualified;
 
 use crate::clean::{drop_order, drop_sql};
@@ -80,10 +80,10 @@ pub fn write_script(plan: &ScriptPlan, out: &mut dyn Write) -> Result<ScriptSumm
     let mut summary = ScriptSummary::default();
     for &i in &plan.order {
         let e = &plan.toc.entries[i];
-        if e.kind == "DATABASE" {
+        if e.kind == EntryKind::Database {
             continue;
         }
-        if let (Some(data), "BLOBS") = (&e.data, e.kind.as_str()) {
+        if let (Some(data), EntryKind::Blobs) = (&e.data, &e.kind) {
             header(out, e).map_err(io)?;
             for f in &data.files {
                 summary.rows +=

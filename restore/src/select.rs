@@ -14,25 +14,29 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::{Entry, Section, Toc, STATISTICS_DATA};
+use archive_format::toc::{Entry, EntryKind, Section, Toc};
 
-/// Kinds that `-t` matches: everything that lives in the relation namespace, with its data.
-const TABLE_KINDS: &[&str] = &[
-    "TABLE",
-    "TABLE DATA",
-    "VIEW",
-    "FOREIGN TABLE",
-    "MATERIALIZED VIEW",
-    "MATERIALIZED VIEW DATA",
-    "SEQUENCE",
-    "SEQUENCE SET",
-    STATISTICS_DATA,
-];
-const FUNCTION_KINDS: &[&str] = &["FUNCTION", "AGGREGATE", "PROCEDURE"];
-pub const ACL_KINDS: &[&str] = &["ACL", "DEFAULT ACL", "ACL LANGUAGE"];
-/// Entries that hang off another object and follow it in a selective restore.
-const ATTACHED_KINDS: &[&str] = &["ACL", "COMMENT", "SECURITY LABEL"];
-pub const DATABASE_KINDS: &[&str] = &["DATABASE", "DATABASE PROPERTIES"];
+/// Which of `-t`, `-I`, `-P`, `-T` names an entry of this kind, if any. `-t` matches
+/// everything that lives in the relation namespace, with its data.
+fn named_by(kind: &EntryKind) -> Option<NameSwitch> {
+    use EntryKind::*;
+    match kind {
+        Table | TableData | View | ForeignTable | MaterializedView | MaterializedViewData
+        | Sequence | SequenceSet | StatisticsData => Some(NameSwitch::Table),
+        Index => Some(NameSwitch::Index),
+        Function | Aggregate | Procedure => Some(NameSwitch::Function),
+        Trigger => Some(NameSwitch::Trigger),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum NameSwitch {
+    Table,
+    Index,
+    Function,
+    Trigger,
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -110,21 +114,20 @@ impl Selection {
 
     /// Rules every entry passes through: kind-wide switches, sections, the -L list.
     fn common(&self, e: &Entry, listed: Option<&HashMap<u32, usize>>) -> bool {
-        let kind = e.kind.as_str();
-        if self.no_acl && ACL_KINDS.contains(&kind) {
+        if self.no_acl && e.kind.is_acl() {
             return false;
         }
-        if self.no_comments && kind == "COMMENT" {
+        if self.no_comments && e.kind == EntryKind::Comment {
             return false;
         }
-        if DATABASE_KINDS.contains(&kind) && !self.create_db {
+        if e.kind.is_database() && !self.create_db {
             return false;
         }
         if !self.sections.is_empty() && !self.sections.contains(&e.section) {
             return false;
         }
-        let content = match kind {
-            STATISTICS_DATA => !self.no_statistics,
+        let content = match e.kind {
+            EntryKind::StatisticsData => !self.no_statistics,
             _ if e.section == Section::Data => !self.no_data,
             _ => !self.no_schema,
         };
@@ -136,7 +139,7 @@ impl Selection {
 
     /// Schema and name rules for entries that stand on their own.
     fn standalone(&self, e: &Entry) -> bool {
-        if is_attached(e) || DATABASE_KINDS.contains(&e.kind.as_str()) {
+        if is_attached(e) || e.kind.is_database() {
             return true;
         }
         if !self.schemas.is_empty() && !e.schema.as_ref().is_some_and(|s| self.schemas.contains(s))
@@ -152,29 +155,25 @@ impl Selection {
         if !self.selective() {
             return true;
         }
-        let kind = e.kind.as_str();
-        let names = if TABLE_KINDS.contains(&kind) {
-            &self.tables
-        } else if kind == "INDEX" {
-            &self.indexes
-        } else if FUNCTION_KINDS.contains(&kind) {
-            &self.functions
-        } else if kind == "TRIGGER" {
-            &self.triggers
-        } else {
-            return false;
+        let names = match named_by(&e.kind) {
+            Some(NameSwitch::Table) => &self.tables,
+            Some(NameSwitch::Index) => &self.indexes,
+            Some(NameSwitch::Function) => &self.functions,
+            Some(NameSwitch::Trigger) => &self.triggers,
+            None => return false,
         };
         names.contains(&e.name)
     }
 }
 
+/// Entries that hang off another object and follow it in a selective restore.
 fn is_attached(e: &Entry) -> bool {
-    ATTACHED_KINDS.contains(&e.kind.as_str())
+    e.kind.annotates()
 }
 
-/// An ACL or comment of the database itself (pg_dump names them `DATABASE name`).
+/// An ACL, comment or security label of the database itself.
 fn on_database(e: &Entry) -> bool {
-    e.name.starts_with("DATABASE ")
+    e.target_kind == Some(EntryKind::Database)
 }
 
 /// The object an ACL / comment belongs to.
@@ -195,47 +194,35 @@ pub fn data_only(toc: &Toc, selected: &[bool]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{FormatVersion, Header};
+    use archive_format::toc::{EntryKind as K, FormatVersion, Header};
     use archive_format::{ChecksumAlgo, Codec, Method};
 
-    fn entry(id: u32, kind: &str, section: Section, schema: Option<&str>, name: &str) -> Entry {
+    fn entry(id: u32, kind: K, section: Section, schema: Option<&str>, name: &str) -> Entry {
         Entry {
             id,
-            kind: kind.into(),
-            section,
             schema: schema.map(Into::into),
-            name: name.into(),
-            owner: None,
-            create: String::new(),
-            drop: String::new(),
-            set_owner: None,
-            deps: vec![],
-            table: None,
-            size: 0,
-            data: None,
-            index_build: None,
-            database: None,
-            min_server_version: None,
+            ..Entry::new(kind, section, name)
         }
     }
 
     fn toc() -> Toc {
         use Section::*;
         let mut entries = vec![
-            entry(1, "SCHEMA", PreData, None, "s"),
-            entry(2, "TABLE", PreData, Some("s"), "t"),
-            entry(3, "TABLE", PreData, Some("public"), "u"),
-            entry(4, "TABLE DATA", Data, Some("s"), "t"),
-            entry(5, "INDEX", PostData, Some("s"), "t_i"),
-            entry(6, "ACL", PreData, Some("s"), "TABLE t"),
-            entry(7, "COMMENT", PreData, Some("public"), "TABLE u"),
-            entry(8, "DATABASE", PreData, None, "db"),
-            entry(9, "COMMENT", PreData, None, "DATABASE db"),
-            entry(10, "FUNCTION", PreData, Some("public"), "f(integer)"),
+            entry(1, K::Schema, PreData, None, "s"),
+            entry(2, K::Table, PreData, Some("s"), "t"),
+            entry(3, K::Table, PreData, Some("public"), "u"),
+            entry(4, K::TableData, Data, Some("s"), "t"),
+            entry(5, K::Index, PostData, Some("s"), "t_i"),
+            entry(6, K::Acl, PreData, Some("s"), "TABLE t"),
+            entry(7, K::Comment, PreData, Some("public"), "TABLE u"),
+            entry(8, K::Database, PreData, None, "db"),
+            entry(9, K::Comment, PreData, None, "DATABASE db"),
+            entry(10, K::Function, PreData, Some("public"), "f(integer)"),
         ];
         entries[5].deps = vec![2];
         entries[6].deps = vec![3];
         entries[8].deps = vec![8];
+        entries[8].target_kind = Some(K::Database);
         Toc {
             header: Header {
                 format: FormatVersion::CURRENT,
@@ -327,7 +314,7 @@ mod tests {
     #[test]
     fn statistics_follow_their_switches() {
         let mut t = toc();
-        let mut st = entry(11, STATISTICS_DATA, Section::Data, Some("s"), "t");
+        let mut st = entry(11, K::StatisticsData, Section::Data, Some("s"), "t");
         st.table = Some(2);
         st.deps = vec![2, 4];
         t.entries.push(st);

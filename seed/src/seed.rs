@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use archive_format::codec::Method;
-use archive_format::toc::{Entry, Toc, STATISTICS_DATA};
+use archive_format::toc::{Entry, EntryKind, Toc};
 use archive_format::Codec;
 use logical_shared::sql::qualified;
 use pgconn::ConnectOptions;
@@ -136,7 +136,7 @@ pub async fn seed(opts: &SeedOptions) -> Result<SeedSummary> {
     let props = toc
         .entries
         .iter()
-        .find(|e| e.kind == "DATABASE")
+        .find(|e| e.kind == EntryKind::Database)
         .and_then(|e| e.database.clone());
     let per_copy = per_copy_entries(&toc, &selected);
     let template_selection = if per_copy.is_empty() {
@@ -365,7 +365,7 @@ fn per_copy_entries(toc: &Toc, selected: &[bool]) -> HashSet<u32> {
         .entries
         .iter()
         .zip(selected)
-        .filter(|(e, s)| **s && e.kind == "SUBSCRIPTION")
+        .filter(|(e, s)| **s && e.kind == EntryKind::Subscription)
         .map(|(e, _)| e.id)
         .collect();
     toc.entries
@@ -409,7 +409,7 @@ fn tables_with_statistics(toc: &Toc, selected: &[bool]) -> HashSet<String> {
     toc.entries
         .iter()
         .zip(selected)
-        .filter(|(e, s)| **s && e.kind == STATISTICS_DATA)
+        .filter(|(e, s)| **s && e.kind == EntryKind::StatisticsData)
         .filter_map(|(e, _)| toc.entry(e.table?))
         .map(|t| qualified(t.schema.as_deref().unwrap_or("public"), &t.name))
         .collect()

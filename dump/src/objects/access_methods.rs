@@ -1,6 +1,6 @@
 //! Access methods users created (CREATE ACCESS METHOD ... TYPE INDEX | TABLE HANDLER f).
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
@@ -67,7 +67,7 @@ impl AccessMethods {
             };
             let name = quote_ident(&am.name);
             let e = entry(
-                "ACCESS METHOD",
+                EntryKind::AccessMethod,
                 Section::PreData,
                 None,
                 &am.name,

@@ -6,7 +6,7 @@
 //! per new item in the ACL's order, as its grantor. Privileges changed on PostgreSQL's own
 //! objects (`GRANT SELECT (rolname) ON pg_catalog.pg_authid TO auditor`) are dumped too.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
@@ -420,6 +420,7 @@ impl Acls {
                 },
                 None => None,
             };
+            let target_kind = parent.map(|p| p.kind.clone());
             // A built-in object's privileges come after everything, as pg_dump has them.
             let (section, schema) = parent
                 .map(|p| (p.section, p.schema.clone()))
@@ -438,7 +439,7 @@ impl Acls {
                 );
             }
             let mut e = entry(
-                "ACL",
+                EntryKind::Acl,
                 section,
                 schema.as_deref(),
                 &name,
@@ -447,6 +448,7 @@ impl Acls {
                 String::new(),
             );
             e.deps.extend(parent_id);
+            e.target_kind = target_kind;
             let schema_entry = schema
                 .as_deref()
                 .and_then(|s| toc.schema_ids.get(s))
@@ -515,7 +517,7 @@ impl Acls {
             );
             // Post-data as pg_dump has it: they must not touch the objects restored.
             let mut e = entry(
-                "DEFAULT ACL",
+                EntryKind::DefaultAcl,
                 Section::PostData,
                 d.schema.as_deref(),
                 &name,

@@ -1,6 +1,6 @@
 //! Casts users created (CREATE CAST ... WITH FUNCTION / WITHOUT FUNCTION / WITH INOUT).
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId};
@@ -85,7 +85,7 @@ impl Casts {
                 _ => "",
             };
             let e = entry(
-                "CAST",
+                EntryKind::Cast,
                 Section::PreData,
                 None,
                 &signature,

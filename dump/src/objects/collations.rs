@@ -6,7 +6,7 @@
 //! The collation version is not dumped: the target records the version its own library
 //! provides, as pg_dump does outside binary upgrades.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_literal};
 use tokio_postgres::Client;
 
@@ -136,7 +136,7 @@ impl Collations {
                 continue;
             };
             let e = entry(
-                "COLLATION",
+                EntryKind::Collation,
                 Section::PreData,
                 Some(&c.schema),
                 &c.name,

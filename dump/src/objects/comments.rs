@@ -1,6 +1,7 @@
 //! COMMENT ON for every dumped object that has one, read from pg_description in one
 //! query and named through the designators the families registered.
 
+use archive_format::toc::EntryKind;
 use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
@@ -67,8 +68,12 @@ impl Comments {
             let Some(parent) = toc.entries.get(d.entry as usize - 1) else {
                 continue;
             };
-            let (section, schema, owner) =
-                (parent.section, parent.schema.clone(), parent.owner.clone());
+            let (section, schema, owner, on) = (
+                parent.section,
+                parent.schema.clone(),
+                parent.owner.clone(),
+                parent.kind.clone(),
+            );
             let target = match &c.column {
                 Some(col) if c.obj.class == class::PG_CLASS || c.obj.class == class::PG_TYPE => {
                     format!("COLUMN {}.{}", d.name, quote_ident(col))
@@ -77,7 +82,7 @@ impl Comments {
                 None => format!("{} {}", d.keyword, d.name),
             };
             let mut e = entry(
-                "COMMENT",
+                EntryKind::Comment,
                 section,
                 schema.as_deref(),
                 &target,
@@ -86,6 +91,7 @@ impl Comments {
                 String::new(),
             );
             e.deps.push(d.entry);
+            e.target_kind = Some(on);
             toc.push(e, None);
         }
     }

@@ -1,6 +1,6 @@
 //! Encoding conversions (CREATE [DEFAULT] CONVERSION).
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_literal};
 use tokio_postgres::Client;
 
@@ -71,7 +71,7 @@ impl Conversions {
                 c.function
             );
             let e = entry(
-                "CONVERSION",
+                EntryKind::Conversion,
                 Section::PreData,
                 Some(&c.schema),
                 &c.name,

@@ -8,7 +8,7 @@
 //! CREATE DATABASE cannot share a transaction with anything, which is why the other
 //! properties are a separate entry that runs inside the new database.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::database::{DatabaseProps, DatabaseSql, RoleSetting, Setting};
 use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
@@ -150,7 +150,7 @@ impl Database {
         let name = quote_ident(&self.name);
         let props = self.props();
         let mut e = entry(
-            "DATABASE",
+            EntryKind::Database,
             Section::PreData,
             None,
             &self.name,
@@ -183,7 +183,7 @@ impl Database {
             String::new()
         };
         let mut e = entry(
-            "DATABASE PROPERTIES",
+            EntryKind::DatabaseProperties,
             Section::PreData,
             None,
             &self.name,

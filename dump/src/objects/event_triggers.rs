@@ -1,7 +1,7 @@
 //! Event triggers, with their enabled state. Restored last (rrestore runs them after
 //! everything else), so they never fire on the restore's own DDL.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_ident, quote_literal};
 use tokio_postgres::Client;
 
@@ -82,7 +82,7 @@ impl EventTriggers {
                 create.push_str(&format!("\nALTER EVENT TRIGGER {name} {words};"));
             }
             let e = entry(
-                "EVENT TRIGGER",
+                EntryKind::EventTrigger,
                 Section::PostData,
                 None,
                 &t.name,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::{DataFile, Section, TableData};
+use archive_format::toc::{DataFile, EntryKind, Section, TableData};
 use logical_shared::sql::{qualified, quote_ident, quote_literal};
 use tokio_postgres::Client;
 
@@ -135,7 +135,7 @@ impl Extensions {
                 quote_ident(&x.schema)
             );
             let e = entry(
-                "EXTENSION",
+                EntryKind::Extension,
                 Section::PreData,
                 None,
                 &x.name,
@@ -303,7 +303,7 @@ impl ConfigData {
         let mut items = Vec::new();
         for t in &self.tables {
             let mut e = entry(
-                "TABLE DATA",
+                EntryKind::TableData,
                 Section::Data,
                 Some(&t.schema),
                 &t.name,
@@ -358,7 +358,7 @@ impl ConfigData {
                 continue;
             };
             let mut e = entry(
-                "SEQUENCE SET",
+                EntryKind::SequenceSet,
                 Section::Data,
                 Some(&s.schema),
                 &s.name,

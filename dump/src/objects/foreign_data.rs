@@ -6,7 +6,7 @@
 //! mapped user with USAGE on the server; a mapping whose options are hidden is dumped
 //! without them, with a warning.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
@@ -172,7 +172,7 @@ impl ForeignData {
             create.push_str(&options_clause(&w.options));
             create.push(';');
             let e = entry(
-                "FOREIGN DATA WRAPPER",
+                EntryKind::ForeignDataWrapper,
                 Section::PreData,
                 None,
                 &w.name,
@@ -206,7 +206,7 @@ impl ForeignData {
             create.push_str(&options_clause(&s.options));
             create.push(';');
             let e = entry(
-                "SERVER",
+                EntryKind::Server,
                 Section::PreData,
                 None,
                 &s.name,
@@ -235,7 +235,7 @@ impl ForeignData {
                 }
             };
             let e = entry(
-                "USER MAPPING",
+                EntryKind::UserMapping,
                 Section::PreData,
                 None,
                 &format!(

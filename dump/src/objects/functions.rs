@@ -1,6 +1,6 @@
 //! Functions, procedures and aggregates.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
@@ -126,12 +126,12 @@ impl Functions {
             let signature = format!("{}({})", qualified(&f.schema, &f.name), f.identity_args);
             let (kind, keyword, create) = match f.kind {
                 'p' => (
-                    "PROCEDURE",
+                    EntryKind::Procedure,
                     "PROCEDURE",
                     format!("{};", f.definition.trim_end()),
                 ),
                 'a' => (
-                    "AGGREGATE",
+                    EntryKind::Aggregate,
                     "AGGREGATE",
                     format!(
                         "CREATE AGGREGATE {}({}\n);",
@@ -140,7 +140,7 @@ impl Functions {
                     ),
                 ),
                 _ => (
-                    "FUNCTION",
+                    EntryKind::Function,
                     "FUNCTION",
                     format!("{};", f.definition.trim_end()),
                 ),

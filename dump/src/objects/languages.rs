@@ -2,7 +2,7 @@
 //! languages became extensions; plpgsql and extension languages come with their
 //! CREATE EXTENSION).
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
@@ -79,7 +79,7 @@ impl Languages {
             }
             create.push(';');
             let e = entry(
-                "PROCEDURAL LANGUAGE",
+                EntryKind::ProceduralLanguage,
                 Section::PreData,
                 None,
                 &l.name,

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use archive_format::blob_frames::{frame_header, MAX_FRAME_BYTES};
-use archive_format::toc::{DataFile, Section, TableData};
+use archive_format::toc::{DataFile, EntryKind, Section, TableData};
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter};
 use bytes::{Bytes, BytesMut};
 use futures::TryFutureExt;
@@ -97,7 +97,7 @@ impl LargeObjects {
                 oids.join(",")
             );
             let mut e = entry(
-                "BLOB METADATA",
+                EntryKind::BlobMetadata,
                 Section::PreData,
                 None,
                 &format!("{}-{}", first.oid, last.oid),
@@ -145,7 +145,7 @@ impl LargeObjects {
                 continue;
             };
             let mut e = entry(
-                "BLOBS",
+                EntryKind::Blobs,
                 Section::Data,
                 None,
                 &format!("{}-{}", first.oid, last.oid),

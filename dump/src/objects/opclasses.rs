@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
@@ -200,7 +200,7 @@ impl OpClasses {
                 ));
             }
             let e = entry(
-                "OPERATOR FAMILY",
+                EntryKind::OperatorFamily,
                 Section::PreData,
                 Some(&f.schema),
                 &format!("{} USING {}", f.name, f.am),
@@ -246,7 +246,7 @@ impl OpClasses {
                 items.join(",\n    ")
             );
             let e = entry(
-                "OPERATOR CLASS",
+                EntryKind::OperatorClass,
                 Section::PreData,
                 Some(&c.schema),
                 &format!("{} USING {}", c.name, c.am),

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
@@ -153,7 +153,7 @@ impl Operators {
                 );
             }
             let e = entry(
-                "OPERATOR",
+                EntryKind::Operator,
                 Section::PreData,
                 Some(&o.schema),
                 &format!(

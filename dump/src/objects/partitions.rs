@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use archive_format::toc::Section;
+use archive_format::toc::{Attach, EntryKind, Section};
 use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
@@ -86,7 +86,7 @@ impl Partitions {
             };
             let (p, c) = names(a);
             let mut e = entry(
-                "TABLE ATTACH",
+                EntryKind::TableAttach,
                 Section::PreData,
                 Some(&a.child_schema),
                 &a.child_name,
@@ -95,6 +95,7 @@ impl Partitions {
                 format!("ALTER TABLE ONLY {p} DETACH PARTITION {c};"),
             );
             e.deps = vec![parent, child];
+            e.attach = Some(Attach { parent, child });
             toc.push(e, None);
         }
         let mut attach_ids: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -107,7 +108,7 @@ impl Partitions {
             };
             let (p, c) = names(a);
             let mut e = entry(
-                "INDEX ATTACH",
+                EntryKind::IndexAttach,
                 Section::PostData,
                 Some(&a.child_schema),
                 &a.child_name,
@@ -116,6 +117,7 @@ impl Partitions {
                 String::new(),
             );
             e.deps = vec![parent, child];
+            e.attach = Some(Attach { parent, child });
             e.table = a.index_table.and_then(|t| toc.id_of(ObjId::rel(t)));
             let id = toc.push(e, None);
             attach_ids.entry(a.parent).or_default().push(id);
@@ -149,7 +151,11 @@ impl Partitions {
             }
             below.entry(top_entry).or_default().extend(ids);
         }
-        for e in toc.entries.iter_mut().filter(|e| e.kind == "FK CONSTRAINT") {
+        for e in toc
+            .entries
+            .iter_mut()
+            .filter(|e| e.kind == EntryKind::FkConstraint)
+        {
             let extra: Vec<u32> = e
                 .deps
                 .iter()
@@ -189,7 +195,7 @@ mod tests {
         }
     }
 
-    fn add(toc: &mut TocBuilder, kind: &str, obj: u32, deps: Vec<u32>) -> u32 {
+    fn add(toc: &mut TocBuilder, kind: EntryKind, obj: u32, deps: Vec<u32>) -> u32 {
         let mut e = entry(
             kind,
             Section::PostData,
@@ -208,12 +214,12 @@ mod tests {
         let mut toc = TocBuilder::new(false);
         // Tables 1 (parent), 2 (sub-partitioned), 3 (leaf of 2); key indexes 11, 12, 13.
         for t in [1, 2, 3] {
-            add(&mut toc, "TABLE", t, vec![]);
+            add(&mut toc, EntryKind::Table, t, vec![]);
         }
-        let top_key = add(&mut toc, "CONSTRAINT", 11, vec![]);
-        add(&mut toc, "CONSTRAINT", 12, vec![]);
-        add(&mut toc, "CONSTRAINT", 13, vec![]);
-        let fk = add(&mut toc, "FK CONSTRAINT", 99, vec![top_key]);
+        let top_key = add(&mut toc, EntryKind::Constraint, 11, vec![]);
+        add(&mut toc, EntryKind::Constraint, 12, vec![]);
+        add(&mut toc, EntryKind::Constraint, 13, vec![]);
+        let fk = add(&mut toc, EntryKind::FkConstraint, 99, vec![top_key]);
         let parts = Partitions {
             tables: vec![attachment(2, 1, None), attachment(3, 2, None)],
             indexes: vec![attachment(12, 11, Some(2)), attachment(13, 12, Some(3))],
@@ -222,7 +228,7 @@ mod tests {
         let attach_ids: Vec<u32> = toc
             .entries
             .iter()
-            .filter(|e| e.kind == "INDEX ATTACH")
+            .filter(|e| e.kind == EntryKind::IndexAttach)
             .map(|e| e.id)
             .collect();
         assert_eq!(attach_ids.len(), 2);
@@ -230,7 +236,27 @@ mod tests {
         for a in attach_ids {
             assert!(fk_deps.contains(&a), "{fk_deps:?} lacks {a}");
         }
-        let table_attaches = toc.entries.iter().filter(|e| e.kind == "TABLE ATTACH");
+        let table_attaches: Vec<&archive_format::toc::Entry> = toc
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::TableAttach)
+            .collect();
+        // Parent and partition as entries: tables 1 <- 2 <- 3.
+        let joined: Vec<Option<Attach>> = table_attaches.iter().map(|e| e.attach).collect();
+        assert_eq!(
+            joined,
+            [
+                Some(Attach {
+                    parent: 1,
+                    child: 2
+                }),
+                Some(Attach {
+                    parent: 2,
+                    child: 3
+                })
+            ]
+        );
+        let table_attaches = table_attaches.into_iter();
         assert!(table_attaches.map(|e| e.create.as_str()).eq([
             "ALTER TABLE ONLY s.p1 ATTACH PARTITION s.c2 DEFAULT;",
             "ALTER TABLE ONLY s.p2 ATTACH PARTITION s.c3 DEFAULT;"

@@ -1,7 +1,7 @@
 //! Row-level security: a table's ENABLE / FORCE ROW LEVEL SECURITY and its policies.
 //! Both go after the data, so that loading it is never filtered.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
@@ -114,7 +114,7 @@ impl Policies {
                 create.push(format!("ALTER TABLE ONLY {name} FORCE ROW LEVEL SECURITY;"));
             }
             let mut e = entry(
-                "ROW SECURITY",
+                EntryKind::RowSecurity,
                 Section::PostData,
                 Some(&t.schema),
                 &t.name,
@@ -133,7 +133,7 @@ impl Policies {
             let table = qualified(&p.table_schema, &p.table_name);
             let name = quote_ident(&p.name);
             let mut e = entry(
-                "POLICY",
+                EntryKind::Policy,
                 Section::PostData,
                 Some(&p.table_schema),
                 &format!("{} {}", p.table_name, p.name),

@@ -2,7 +2,7 @@
 //! its column list and row filter, PostgreSQL 15+) and per schema (`TABLES IN SCHEMA`,
 //! 15+) it publishes. All after the data, as pg_dump places them.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
@@ -176,7 +176,7 @@ impl Publications {
             }
             create.push_str(");");
             let e = entry(
-                "PUBLICATION",
+                EntryKind::Publication,
                 Section::PostData,
                 None,
                 &p.name,
@@ -212,7 +212,7 @@ impl Publications {
             }
             create.push(';');
             let mut e = entry(
-                "PUBLICATION TABLE",
+                EntryKind::PublicationTable,
                 Section::PostData,
                 Some(&t.table_schema),
                 &format!("{} {}", t.publication_name, t.table_name),
@@ -231,7 +231,7 @@ impl Publications {
             // `public` may have no entry: every database has it.
             let schema_id = toc.id_of(ObjId::namespace(s.schema_oid));
             let mut e = entry(
-                "PUBLICATION TABLES IN SCHEMA",
+                EntryKind::PublicationTablesInSchema,
                 Section::PostData,
                 Some(&s.schema),
                 &format!("{} {}", s.publication_name, s.schema),

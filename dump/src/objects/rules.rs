@@ -1,7 +1,7 @@
 //! Rewrite rules on tables and views (not the `_RETURN` rule that is a view's query:
 //! that comes with the view), with their enabled state.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
@@ -79,7 +79,7 @@ impl Rules {
                 create.push_str(&format!("\nALTER TABLE {table} {words} RULE {name};"));
             }
             let mut e = entry(
-                "RULE",
+                EntryKind::Rule,
                 Section::PostData,
                 Some(&r.table_schema),
                 &format!("{} {}", r.table_name, r.name),

@@ -8,6 +8,7 @@
 //! the unit tests check the generated SQL instead. On a database without labels the one
 //! query returns nothing and no entry is made.
 
+use archive_format::toc::EntryKind;
 use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
@@ -87,8 +88,8 @@ impl SecLabels {
                     continue;
                 }
             };
-            let (section, schema, table) = match toc.entry_mut(d.entry) {
-                Some(e) => (e.section, e.schema.clone(), e.table),
+            let (section, schema, table, on) = match toc.entry_mut(d.entry) {
+                Some(e) => (e.section, e.schema.clone(), e.table, e.kind.clone()),
                 None => continue,
             };
             let create = format!(
@@ -97,7 +98,7 @@ impl SecLabels {
                 quote_literal(&l.label)
             );
             let mut e = entry(
-                "SECURITY LABEL",
+                EntryKind::SecurityLabel,
                 section,
                 schema.as_deref(),
                 &target,
@@ -107,6 +108,7 @@ impl SecLabels {
             );
             e.deps = vec![d.entry];
             e.table = table;
+            e.target_kind = Some(on);
             toc.push(e, None);
         }
     }
@@ -131,7 +133,7 @@ mod tests {
     fn labels_name_objects_and_columns_through_designators() {
         let mut toc = TocBuilder::new(false);
         let table = entry(
-            "TABLE",
+            EntryKind::Table,
             Section::PreData,
             Some("Zoo S"),
             "t",
@@ -152,7 +154,7 @@ mod tests {
         let made: Vec<_> = toc
             .entries
             .iter()
-            .filter(|e| e.kind == "SECURITY LABEL")
+            .filter(|e| e.kind == EntryKind::SecurityLabel)
             .collect();
         assert_eq!(made.len(), 2);
         assert_eq!(
@@ -164,6 +166,7 @@ mod tests {
             "SECURITY LABEL FOR selinux ON COLUMN \"Zoo S\".t.\"Col\" IS 'system_u:object_r:sepgsql_table_t:s0 ''x''';"
         );
         assert!(made.iter().all(|e| e.deps == vec![id]));
+        assert!(made.iter().all(|e| e.target_kind == Some(EntryKind::Table)));
         assert!(made.iter().all(|e| e.section == Section::PreData));
     }
 }

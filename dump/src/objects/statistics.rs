@@ -1,6 +1,6 @@
 //! Extended statistics (CREATE STATISTICS) with their statistics target.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
@@ -70,7 +70,7 @@ impl Statistics {
                 create.push_str(&format!("\nALTER STATISTICS {name} SET STATISTICS {n};"));
             }
             let mut e = entry(
-                "STATISTICS",
+                EntryKind::Statistics,
                 Section::PostData,
                 Some(&s.schema),
                 &s.name,

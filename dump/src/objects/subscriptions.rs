@@ -6,7 +6,7 @@
 //! Only a superuser may read a subscription's connection string; for anyone else the
 //! subscriptions are left out with a warning.
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
@@ -170,7 +170,7 @@ impl Subscriptions {
                 }
             };
             let e = entry(
-                "SUBSCRIPTION",
+                EntryKind::Subscription,
                 Section::PostData,
                 None,
                 &s.name,

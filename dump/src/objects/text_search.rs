@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
@@ -157,25 +157,33 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<TextSearch> {
 
 impl TextSearch {
     pub fn add_entries(&self, toc: &mut TocBuilder) {
-        let kinds: [(&[TsObject], &'static str, u32); 4] = [
-            (&self.parsers, "TEXT SEARCH PARSER", class::PG_TS_PARSER),
+        let kinds: [(&[TsObject], EntryKind, &'static str, u32); 4] = [
+            (
+                &self.parsers,
+                EntryKind::TextSearchParser,
+                "TEXT SEARCH PARSER",
+                class::PG_TS_PARSER,
+            ),
             (
                 &self.templates,
+                EntryKind::TextSearchTemplate,
                 "TEXT SEARCH TEMPLATE",
                 class::PG_TS_TEMPLATE,
             ),
             (
                 &self.dictionaries,
+                EntryKind::TextSearchDictionary,
                 "TEXT SEARCH DICTIONARY",
                 class::PG_TS_DICT,
             ),
             (
                 &self.configurations,
+                EntryKind::TextSearchConfiguration,
                 "TEXT SEARCH CONFIGURATION",
                 class::PG_TS_CONFIG,
             ),
         ];
-        for (objects, keyword, catalog) in kinds {
+        for (objects, kind, keyword, catalog) in kinds {
             for o in objects {
                 let name = qualified(&o.schema, &o.name);
                 let mut create = format!("CREATE {keyword} {name} (\n    {}\n);", o.options);
@@ -189,7 +197,7 @@ impl TextSearch {
                     }
                 }
                 let e = entry(
-                    keyword,
+                    kind.clone(),
                     Section::PreData,
                     Some(&o.schema),
                     &o.name,

@@ -1,6 +1,6 @@
 //! Transforms (CREATE TRANSFORM FOR type LANGUAGE lang (FROM SQL ..., TO SQL ...)).
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
@@ -64,7 +64,7 @@ impl Transforms {
                 parts.push(format!("TO SQL WITH FUNCTION {f}"));
             }
             let e = entry(
-                "TRANSFORM",
+                EntryKind::Transform,
                 Section::PreData,
                 None,
                 &signature,

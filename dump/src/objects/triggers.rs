@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, LockMode, Section};
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
@@ -129,7 +129,7 @@ impl Triggers {
             };
             deps.extend(toc.schema_deps(&t.table_schema));
             let mut e = entry(
-                "TRIGGER",
+                EntryKind::Trigger,
                 Section::PostData,
                 Some(&t.table_schema),
                 &format!("{} {}", t.table_name, t.name),
@@ -143,6 +143,8 @@ impl Triggers {
             );
             e.deps = deps;
             e.table = Some(table_id);
+            // CREATE TRIGGER, and ALTER TABLE ... ENABLE / DISABLE TRIGGER.
+            e.lock = LockMode::ShareRowExclusive;
             let id = if t.parent.is_none() {
                 let id = toc.add_object(
                     e,

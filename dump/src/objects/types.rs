@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_ident, quote_literal};
 use tokio_postgres::Client;
 
@@ -322,7 +322,7 @@ impl Types {
                         continue;
                     };
                     let mut shell = entry(
-                        "SHELL TYPE",
+                        EntryKind::ShellType,
                         Section::PreData,
                         Some(&t.schema),
                         &t.name,
@@ -337,7 +337,11 @@ impl Types {
                 }
             };
             let e = entry(
-                if t.kind == 'd' { "DOMAIN" } else { "TYPE" },
+                if t.kind == 'd' {
+                    EntryKind::Domain
+                } else {
+                    EntryKind::Type
+                },
                 Section::PreData,
                 Some(&t.schema),
                 &t.name,
@@ -367,7 +371,7 @@ impl Types {
                 } else {
                     // NOT VALID: added after the data, like pg_dump does.
                     let mut e = entry(
-                        "CHECK CONSTRAINT",
+                        EntryKind::CheckConstraint,
                         Section::PostData,
                         Some(&t.schema),
                         &format!("{} {}", t.name, c.name),

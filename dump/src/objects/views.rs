@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use archive_format::toc::Section;
+use archive_format::toc::{EntryKind, LockMode, Section};
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
@@ -223,9 +223,9 @@ impl Views {
         for v in &self.views {
             let name = qualified(&v.schema, &v.name);
             let (kind, keyword) = if v.materialized {
-                ("MATERIALIZED VIEW", "MATERIALIZED VIEW")
+                (EntryKind::MaterializedView, "MATERIALIZED VIEW")
             } else {
-                ("VIEW", "VIEW")
+                (EntryKind::View, "VIEW")
             };
             let mut create = format!("CREATE {keyword} {name}");
             if let Some(am) = &v.access_method {
@@ -274,7 +274,7 @@ impl Views {
             }
             if v.materialized && !unrefreshable.contains(&v.oid) {
                 let mut data = entry(
-                    "MATERIALIZED VIEW DATA",
+                    EntryKind::MaterializedViewData,
                     Section::PostData,
                     Some(&v.schema),
                     &v.name,
@@ -313,7 +313,7 @@ impl Views {
                 ));
             }
             let mut e = entry(
-                "INDEX",
+                EntryKind::Index,
                 Section::PostData,
                 Some(&i.schema),
                 &i.name,
@@ -323,6 +323,12 @@ impl Views {
             );
             e.deps.push(view_id);
             e.table = Some(view_id);
+            // CREATE INDEX takes SHARE; CLUSTER ON after it more.
+            e.lock = if i.clustered {
+                LockMode::AccessExclusive
+            } else {
+                LockMode::Share
+            };
             let id = toc.push(e, Some(ObjId::rel(i.oid)));
             toc.register(
                 ObjId::rel(i.oid),

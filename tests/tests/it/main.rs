@@ -25,6 +25,7 @@ mod reliability_scale;
 mod reliability_security;
 mod reliability_support;
 mod restore_errors;
+mod restore_legacy;
 mod restore_options;
 mod restore_resume;
 mod restore_script;

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use archive_format::toc::{Toc, STATISTICS_DATA};
+use archive_format::toc::{EntryKind, Toc};
 use rdump_tests::{check, diff, fixture, version_bindir, Cluster, ClusterOptions};
 
 use crate::tools::{dump, restore, rrestore_cmd};
@@ -82,7 +82,7 @@ fn statistics_entries(archive: &Path) -> usize {
         .unwrap()
         .entries
         .iter()
-        .filter(|e| e.kind == STATISTICS_DATA)
+        .filter(|e| e.kind == EntryKind::StatisticsData)
         .count()
 }
 
@@ -188,9 +188,12 @@ fn statistics_switches_follow_pg_dump_18() {
     let only = work.path().join("only.dir");
     dump(&cluster, "src", &only, &["--statistics-only"]);
     let toc = Toc::read(&only).unwrap();
-    let kinds: std::collections::BTreeSet<&str> =
-        toc.entries.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), vec![STATISTICS_DATA]);
+    let kinds: std::collections::BTreeSet<&EntryKind> =
+        toc.entries.iter().map(|e| &e.kind).collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        vec![&EntryKind::StatisticsData]
+    );
     for args in [
         &["-s", "--statistics"][..],
         &["-a", "--statistics-only"],
