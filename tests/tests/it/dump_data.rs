@@ -229,13 +229,15 @@ fn servers_read(
     let log = dump_logged(first, conninfo, out, &[("RDUMP_DATA_CLIENT", client)]);
     let toc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("toc.json")).unwrap()).unwrap();
-    let leader: Vec<String> = toc["entries"]
+    // Its TABLE and TABLE DATA entries name it.
+    let leader: std::collections::BTreeSet<String> = toc["entries"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|e| e["name"].as_str()?.strip_prefix("only_on_"))
         .map(str::to_owned)
         .collect();
+    let leader: Vec<String> = leader.into_iter().collect();
     assert_eq!(leader.len(), 1, "{log}");
     let mut workers = Vec::new();
     // only_on_a / only_on_b have no rows; t0 ... t7 have 2000 each.
@@ -275,12 +277,18 @@ fn two_servers() -> (Cluster, Cluster) {
 fn with_several_hosts_every_worker_reads_the_leaders_server() {
     let (a, b) = two_servers();
     let down = tempfile::tempdir().unwrap();
-    let socket = |c: &Cluster| conninfo_value(&c.socket_dir().display().to_string());
+    // One quoted value for the whole host list.
+    let hosts = |first: &Path, second: &Cluster| {
+        conninfo_value(&format!(
+            "{},{}",
+            first.display(),
+            second.socket_dir().display()
+        ))
+    };
     let both = |extra: &str| {
         format!(
-            "host={},{} port={},{} user=postgres dbname=src {extra}",
-            socket(&a),
-            socket(&b),
+            "host={} port={},{} user=postgres dbname=src {extra}",
+            hosts(a.socket_dir(), &b),
             a.port(),
             b.port()
         )
@@ -289,9 +297,8 @@ fn with_several_hosts_every_worker_reads_the_leaders_server() {
         (
             "first host down",
             format!(
-                "host={},{} port=1,{} user=postgres dbname=src",
-                conninfo_value(&down.path().display().to_string()),
-                socket(&b),
+                "host={} port=1,{} user=postgres dbname=src",
+                hosts(down.path(), &b),
                 b.port()
             ),
             Some("b"),

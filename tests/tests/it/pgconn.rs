@@ -217,10 +217,15 @@ async fn pinned_options_reach_only_the_server_reached() {
     let port = "SELECT pg_catalog.current_setting('port')";
 
     // The first host is down, the second is read-write: read-only settles on the third.
+    // One quoted value for the whole host list.
+    let hosts = format!(
+        "{},127.0.0.1,{}",
+        down.path().display(),
+        b.socket_dir().display()
+    );
     let conninfo = format!(
-        "host={},127.0.0.1,{} port=1,{},{} user=postgres dbname=postgres sslmode=disable target_session_attrs=read-only",
-        path_value(down.path()),
-        path_value(b.socket_dir()),
+        "host={} port=1,{},{} user=postgres dbname=postgres sslmode=disable target_session_attrs=read-only",
+        conninfo_value(&hosts),
         a.port(),
         b.port()
     );
