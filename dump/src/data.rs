@@ -1,17 +1,23 @@
 //! The data phase: N workers in the leader's snapshot stream `COPY ... TO STDOUT`
 //! through codec and checksum into one file per item, largest item first.
 //!
-//! Each worker is an OS thread. It reads with the plain protocol client (`wire`)
+//! Each worker is an OS thread. It reads with the plain protocol client (`pgconn::wire`)
 //! when the connection allows it (Unix socket or TCP without TLS), else with
 //! tokio-postgres on a single-threaded runtime of its own. Either way the bytes go
 //! to a file writer thread ([`sink::FileSink`]) in large buffers, so reading,
-//! compressing and writing overlap and memory stays bounded.
+//! compressing and writing overlap and memory stays bounded. Both clients run the one
+//! copy loop, [`copy::copy_items`], behind [`copy::CopyClient`].
+//!
+//! Workers connect with options pinned to the leader's server (see
+//! `pgconn::ConnectOptions::connect_pinned`): with several hosts, another server could
+//! not give them the leader's snapshot.
 //!
 //! A worker whose lock on a table times out (another session queued an exclusive
 //! request behind the leader's lock, see `session::WORKER_LOCK_TIMEOUT_MS`) hands the
 //! table over and carries on with a new connection; the leader, which holds that lock
 //! already and so never queues, dumps the handed-over tables once its own work is done.
 
+mod copy;
 mod fallback;
 mod plain;
 mod sink;
@@ -23,10 +29,9 @@ use std::sync::{Arc, Mutex};
 use archive_format::toc::DataFile;
 use archive_format::{ChecksumAlgo, Codec};
 use indicatif::ProgressBar;
-use pgconn::ConnectOptions;
+use pgconn::{CancelList, ConnectOptions};
 
 use crate::error::{Error, Result};
-use crate::interrupt::Interrupt;
 use tokio_postgres::Client;
 
 /// One file to produce: a whole table or one ctid range of it.
@@ -72,7 +77,7 @@ pub struct DataPlan {
     pub progress: ProgressBar,
     /// Ctrl-C: its stop flag is the workers' own, and each worker's connection is
     /// registered with it for cancelling.
-    pub interrupt: Interrupt,
+    pub cancellers: CancelList,
     /// How the workers' sessions are set up (row security, quoting).
     pub switches: crate::session::SessionSwitches,
 }
@@ -86,7 +91,7 @@ struct Shared {
     /// Set by the first worker that fails, or on interrupt; the others stop at their
     /// next buffer.
     stop: Arc<AtomicBool>,
-    interrupt: Interrupt,
+    cancellers: CancelList,
     opts: ConnectOptions,
     snapshot: String,
     switches: crate::session::SessionSwitches,
@@ -107,8 +112,8 @@ impl Shared {
         Shared {
             queue: Mutex::new(items),
             for_leader: Mutex::new(Vec::new()),
-            stop: plan.interrupt.stop_flag(),
-            interrupt: plan.interrupt.clone(),
+            stop: plan.cancellers.stop_flag(),
+            cancellers: plan.cancellers.clone(),
             opts: opts.clone(),
             snapshot: snapshot.to_owned(),
             switches: plan.switches.clone(),
@@ -210,7 +215,8 @@ pub async fn run_on_leader(
 ) -> Result<Vec<DataDone>> {
     let shared = Shared::new(opts, snapshot, items, plan);
     let mut done = Vec::new();
-    match fallback::copy_items(leader, &shared, &mut done).await? {
+    let mut client = fallback::TokioCopy(leader);
+    match copy::copy_items(&mut client, &shared, &mut done).await? {
         ConnEnd::Drained => Ok(done),
         ConnEnd::LockBusy(item) => Err(Error::Other(format!(
             "dumping the data of {}: the dump's own lock on it was lost",
@@ -229,9 +235,9 @@ fn worker(shared: &Shared) -> Result<Vec<DataDone>> {
     let mut done = Vec::new();
     loop {
         let end = match plain::connect(shared, &runtime)? {
-            Some(conn) => {
+            Some(mut conn) => {
                 tracing::info!("data worker: plain protocol client");
-                plain::run(conn, shared, &mut done)?
+                runtime.block_on(copy::copy_items(&mut conn, shared, &mut done))?
             }
             None => {
                 tracing::info!("data worker: tokio-postgres client");

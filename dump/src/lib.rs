@@ -7,7 +7,7 @@ pub mod data;
 pub mod ddl;
 pub mod deps;
 pub mod error;
-pub mod interrupt;
+mod hooks;
 pub mod model;
 pub mod objects;
 pub mod pattern;
@@ -16,9 +16,7 @@ pub mod run;
 pub mod select;
 pub mod session;
 pub mod toc_builder;
-mod wire;
 
 pub use error::{Error, Result};
-pub use interrupt::Interrupt;
 pub use run::{dump, DumpOptions, DumpSummary};
 pub use select::SelectOptions;

@@ -11,14 +11,13 @@ use archive_format::toc::{EntryKind, FormatVersion, Header, Section, TableData, 
 use archive_format::{ChecksumAlgo, Codec};
 use indicatif::{ProgressBar, ProgressStyle};
 use logical_shared::sql::qualified;
-use pgconn::ConnectOptions;
+use pgconn::{CancelList, ConnectOptions};
 
 use crate::catalog;
 use crate::chunks;
 use crate::data::{self, DataItem, DataPlan};
 use crate::deps;
 use crate::error::{Error, QueryContext, Result};
-use crate::interrupt::{Canceller, Interrupt};
 use crate::model::{Catalog, Table};
 use crate::objects::{self, ObjId};
 use crate::relstats;
@@ -37,8 +36,9 @@ pub struct DumpOptions {
     pub progress: bool,
     /// What to dump (`-n -t -s --section -x ...`); the default is everything.
     pub select: SelectOptions,
-    /// Triggered on Ctrl-C; see [`Interrupt`].
-    pub interrupt: Interrupt,
+    /// Every connection of the dump, cancelled on Ctrl-C, and the workers' stop flag
+    /// (`cli_support::on_ctrl_c` triggers it).
+    pub cancellers: CancelList,
     /// `--enable-row-security`, `--quote-all-identifiers`, `--snapshot`,
     /// `--serializable-deferrable`.
     pub switches: SessionSwitches,
@@ -74,9 +74,9 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
     let leader = open_leader(&opts.conn, opts.lock_timeout_ms, &opts.switches).await?;
     let client = &leader.client;
     if let Ok(c) = opts.conn.canceller(client) {
-        opts.interrupt.register(Canceller::Tokio(c));
+        opts.cancellers.add(c);
     }
-    if opts.interrupt.is_triggered() {
+    if opts.cancellers.is_triggered() {
         return Err(Error::Interrupted);
     }
     let info = client
@@ -171,10 +171,10 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
         checksum: ChecksumAlgo::DEFAULT,
         jobs: opts.jobs,
         progress: progress.clone(),
-        interrupt: opts.interrupt.clone(),
+        cancellers: opts.cancellers.clone(),
         switches: opts.switches.clone(),
     };
-    let data_phase = data::run(&opts.conn, &leader.snapshot, items, &plan);
+    let data_phase = data::run(&leader.server, &leader.snapshot, items, &plan);
     let ddl_phase = async {
         cat.sequences = catalog::read_sequences(client).await?;
         // A sequence owned by a dumped table goes with it (pg_dump's rule), even when
@@ -229,10 +229,10 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
     let ddl_phase = async {
         let result = tokio::select! {
             r = ddl_phase => r,
-            _ = opts.interrupt.triggered() => Err(Error::Interrupted),
+            _ = opts.cancellers.triggered() => Err(Error::Interrupted),
         };
         if result.is_err() {
-            opts.interrupt.stop_flag().store(true, Ordering::SeqCst);
+            opts.cancellers.stop_flag().store(true, Ordering::SeqCst);
         }
         result
     };
@@ -244,11 +244,16 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
     };
     let mut done = data.done;
     if !data.for_leader.is_empty() {
-        let on_leader =
-            data::run_on_leader(&opts.conn, client, &leader.snapshot, data.for_leader, &plan);
+        let on_leader = data::run_on_leader(
+            &leader.server,
+            client,
+            &leader.snapshot,
+            data.for_leader,
+            &plan,
+        );
         done.extend(tokio::select! {
             r = on_leader => r?,
-            _ = opts.interrupt.triggered() => return Err(Error::Interrupted),
+            _ = opts.cancellers.triggered() => return Err(Error::Interrupted),
         });
     }
     progress.finish_and_clear();

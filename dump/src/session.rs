@@ -18,6 +18,9 @@ SELECT pg_catalog.set_config('search_path', '', false);";
 pub struct Leader {
     pub client: Client,
     pub snapshot: String,
+    /// Options that reach exactly the leader's server: a worker on another server (one of
+    /// several hosts, a standby) could not join the snapshot.
+    pub server: ConnectOptions,
 }
 
 /// pg_dump's switches that change how the dump's sessions run, not what they dump.
@@ -60,7 +63,7 @@ pub async fn open_leader(
     lock_timeout_ms: u64,
     switches: &SessionSwitches,
 ) -> Result<Leader> {
-    let client = opts.connect().await?;
+    let (client, server) = opts.connect_pinned().await?;
     pgconn::check_server_version(&client, "rdump").await?;
     client
         .batch_execute(&switches.setup_sql())
@@ -90,6 +93,7 @@ pub async fn open_leader(
         return Ok(Leader {
             client,
             snapshot: snapshot.clone(),
+            server,
         });
     }
     let row = client
@@ -99,6 +103,7 @@ pub async fn open_leader(
     Ok(Leader {
         client,
         snapshot: row.get(0),
+        server,
     })
 }
 
@@ -116,7 +121,7 @@ pub const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// What a worker runs first, as two separate queries: the session settings, then a
 /// transaction in the leader's snapshot (`SET TRANSACTION SNAPSHOT` must be the
 /// transaction's first statement, so they cannot share one implicit transaction).
-/// Shared by both worker clients (tokio-postgres and `wire`).
+/// Shared by both worker clients (tokio-postgres and `pgconn::wire`).
 pub fn worker_setup_sql(snapshot: &str, switches: &SessionSwitches) -> [String; 2] {
     [
         format!(

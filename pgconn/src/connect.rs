@@ -43,6 +43,26 @@ impl ConnectOptions {
     /// asks for a password and none was found, the terminal is asked (unless `-w`) and the
     /// connection retried; the typed password is then reused by every clone.
     pub async fn connect(&self) -> Result<Client, Error> {
+        self.connect_pinned().await.map(|(client, _)| client)
+    }
+
+    /// Connects as [`ConnectOptions::connect`] does, and also returns options that reach
+    /// exactly the server this connection reached: its one host (socket, or TCP address and
+    /// port), with `target_session_attrs` and `load_balance_hosts` already settled. Further
+    /// connections that must share this one's server (rdump's workers joining the leader's
+    /// snapshot) use those: with several hosts, the original options could pick another.
+    pub async fn connect_pinned(&self) -> Result<(Client, ConnectOptions), Error> {
+        let (client, reached) = self.connect_reaching().await?;
+        let pinned = ConnectOptions {
+            targets: vec![reached],
+            load_balance: false,
+            session_attrs: SessionAttrs::Any,
+            ..self.clone()
+        };
+        Ok((client, pinned))
+    }
+
+    async fn connect_reaching(&self) -> Result<(Client, Target), Error> {
         let tls = PgTls::new(self.tls_config()?);
         let password = self.password_before_connecting().await?;
         match self.connect_all(&tls, password.as_ref()).await {
@@ -94,7 +114,11 @@ impl ConnectOptions {
         Ok(cached.clone())
     }
 
-    async fn connect_all(&self, tls: &PgTls, password: Option<&Password>) -> Result<Client, Error> {
+    async fn connect_all(
+        &self,
+        tls: &PgTls,
+        password: Option<&Password>,
+    ) -> Result<(Client, Target), Error> {
         let mut order: Vec<&Target> = self.targets.iter().collect();
         if self.load_balance {
             shuffle(&mut order);
@@ -106,11 +130,11 @@ impl ConnectOptions {
         let mut failures = Vec::new();
         for &attrs in passes {
             for target in &order {
-                if let Some(client) = self
+                if let Some(reached) = self
                     .connect_target(target, tls, password, attrs, &mut failures)
                     .await
                 {
-                    return Ok(client);
+                    return Ok(reached);
                 }
             }
         }
@@ -169,7 +193,7 @@ impl ConnectOptions {
         given: Option<&Password>,
         attrs: SessionAttrs,
         failures: &mut Vec<ConnectFailure>,
-    ) -> Option<Client> {
+    ) -> Option<(Client, Target)> {
         let password = self.password_for(target, given);
         let tcp = target.socket_dir().is_none();
         if tcp && self.tls.mode == SslMode::VerifyFull && target.host.is_none() {
@@ -197,7 +221,7 @@ impl ConnectOptions {
                 {
                     Ok(client) => {
                         return match session_matches(&client, attrs).await {
-                            Ok(()) => Some(client),
+                            Ok(()) => Some((client, reached_target(target, address))),
                             Err(message) => {
                                 failures.push(ConnectFailure {
                                     server: Some(server_label(target, Some(address))),
@@ -397,6 +421,20 @@ async fn addresses(target: &Target, shuffled: bool) -> Result<Vec<Address>, Conn
             ip,
         })
         .collect())
+}
+
+/// The one place `address` (of `target`) is: a target that offers no other choice.
+fn reached_target(target: &Target, address: &Address) -> Target {
+    match address {
+        // A socket target has one address: itself.
+        Address::Socket(_) => target.clone(),
+        // The host name stays: TLS checks it and the password file is keyed by it.
+        Address::Tcp { ip, .. } => Target {
+            host: target.host.clone(),
+            hostaddr: Some(*ip),
+            port: target.port,
+        },
+    }
 }
 
 /// Checks `target_session_attrs` on a fresh connection; `Err` is libpq's reason to move on.

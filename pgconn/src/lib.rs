@@ -15,6 +15,9 @@
 //! Connections always use client_encoding UTF8 (tokio-postgres requires it); a
 //! `client_encoding` other than UTF8 is refused rather than ignored.
 //!
+//! [`wire`] is the one protocol client of our own: a blocking reader for bulk
+//! `COPY ... TO STDOUT` on connections without TLS, on `postgres-protocol`'s messages.
+//!
 //! Warnings libpq prints to stderr (a password file with group or world access) go to
 //! `tracing::warn!`.
 
@@ -30,12 +33,12 @@ mod keywords;
 mod message;
 mod options;
 mod pgpass;
-mod plain;
 mod prompt;
 mod resolve;
 mod server_version;
 mod tls;
 mod uri;
+pub mod wire;
 
 pub use args::{ConnArgs, PasswordPrompt};
 pub use argv::{hide_passwords_in_process_title, password_spans};
@@ -45,7 +48,6 @@ pub use env::{Environment, MapEnv, ProcessEnv};
 pub use error::{ConnectFailure, Error};
 pub use message::{server_message, session_ended};
 pub use options::{ConnectOptions, SessionAttrs};
-pub use plain::{PlainAddress, PlainEndpoint};
 pub use server_version::{
     check_server_version, supported_version, NEWEST_SUPPORTED_MAJOR, OLDEST_SUPPORTED_MAJOR,
 };

@@ -111,7 +111,7 @@ pub async fn seed(opts: &SeedOptions) -> Result<SeedSummary> {
                 .tempdir()
                 .map_err(|e| Error::Other(format!("creating a temporary directory: {e}")))?;
             let path = scratch.path().join("archive");
-            dump_source(&admin.conn, db, &path, opts.jobs).await?;
+            dump_source(&admin.conn, db, &path, opts.jobs, &opts.cancellers).await?;
             (path, format!("database {db}"))
         }
     };
@@ -448,6 +448,7 @@ async fn dump_source(
     db: &str,
     dir: &Path,
     jobs: usize,
+    cancellers: &pgconn::CancelList,
 ) -> Result<()> {
     let conn = maintenance.with_dbname(db).with_application_name("rseed");
     tracing::info!("dumping database \"{db}\" to find its identity");
@@ -463,7 +464,7 @@ async fn dump_source(
         no_owner: false,
         progress: false,
         select: dump::SelectOptions::default(),
-        interrupt: dump::Interrupt::default(),
+        cancellers: cancellers.clone(),
         switches: Default::default(),
         load_via_partition_root: false,
     })

@@ -54,9 +54,10 @@ const PROGRAMS: [(&str, &str); 4] = [
     ("rseed", "RSEED_BIN"),
 ];
 
-/// Features the tests need in the programs: rseed's pause points, for killing a builder at
-/// a chosen stage.
-const TEST_FEATURES: &str = "rseed/test-hooks";
+/// Features the tests need in the programs: their test hooks (rseed's pause points, for
+/// killing a builder at a chosen stage; rbackup's stall after N chunks; rdump's choice of
+/// data client). Release builds have none of them.
+const TEST_FEATURES: &str = "rseed/test-hooks,dump/test-hooks,physical/test-hooks";
 
 /// Brings `target/<profile>/rdump`, `rrestore`, `rbackup` and `rseed` up to date with their sources, once per
 /// process; later calls return the first outcome.

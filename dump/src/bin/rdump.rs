@@ -5,13 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use archive_format::toc::Section;
 use archive_format::Codec;
 use clap::{ArgAction, Parser};
 use dump::session::SessionSwitches;
-use dump::{DumpOptions, Error, Interrupt, SelectOptions};
-use pgconn::{ConnArgs, ConnectOptions};
+use dump::{DumpOptions, Error, SelectOptions};
+use pgconn::{CancelList, ConnArgs, ConnectOptions};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -336,81 +335,32 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The arguments are parsed: a password in a connection string is no longer needed there.
     pgconn::hide_passwords_in_process_title();
-    init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rdump: error: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rdump: error: {e:#}");
-            let setup = e
-                .downcast_ref::<Error>()
-                .is_some_and(|e| matches!(e, Error::Usage(_) | Error::Connect(_)));
-            ExitCode::from(if setup { 2 } else { 1 })
-        }
-    }
+    cli_support::init_logging(cli.verbose);
+    cli_support::run("rdump", run(cli), |e: &anyhow::Error| {
+        e.downcast_ref::<Error>()
+            .is_some_and(|e| matches!(e, Error::Usage(_) | Error::Connect(_)))
+    })
 }
 
 /// How long an interrupted dump may take to stop and remove its files.
 const WIND_DOWN: Duration = Duration::from_secs(10);
 
-/// Runs the dump; on Ctrl-C cancels what runs on the server and lets the dump fail
-/// (removing its output), bounded by [`WIND_DOWN`].
-async fn dump_or_interrupt(opts: &DumpOptions) -> Result<dump::DumpSummary, Error> {
-    let dump = dump::dump(opts);
-    tokio::pin!(dump);
-    tokio::select! {
-        result = &mut dump => return result,
-        signal = tokio::signal::ctrl_c() => {
-            if signal.is_err() {
-                // No signal handling on this system: just run the dump.
-                return dump.await;
-            }
-        }
-    }
-    opts.interrupt.trigger().await;
-    let outcome = tokio::time::timeout(WIND_DOWN, &mut dump).await;
-    let removed = archive_format::archive::is_absent(&opts.output);
-    match outcome {
-        // It finished before the cancel requests arrived: the archive is complete.
-        Ok(Ok(summary)) => Ok(summary),
-        _ if removed => Err(Error::Other(format!(
-            "interrupted; the unfinished dump in \"{}\" was removed",
-            opts.output.display()
-        ))),
-        _ => Err(Error::Other(format!(
-            "interrupted; the unfinished dump in \"{}\" could not be removed (it has no toc.json: delete it)",
-            opts.output.display()
-        ))),
+/// After an interrupt: whether the unfinished dump in `output` is gone.
+fn unfinished_state(output: &std::path::Path) -> String {
+    if archive_format::archive::is_absent(output) {
+        format!(
+            "the unfinished dump in \"{}\" was removed",
+            output.display()
+        )
+    } else {
+        format!(
+            "the unfinished dump in \"{}\" could not be removed (it has no toc.json: delete it)",
+            output.display()
+        )
     }
 }
 
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RDUMP_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},tokio_postgres=warn"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if !matches!(cli.format.as_str(), "d" | "directory") {
         return Err(Error::Usage(format!(
             "unsupported output format \"{}\": rdump writes directory archives (-F d)",
@@ -441,7 +391,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         no_owner: cli.no_owner,
         select,
         progress: std::io::stderr().is_terminal() && cli.verbose == 0,
-        interrupt: Interrupt::default(),
+        cancellers: CancelList::default(),
         switches: SessionSwitches {
             row_security: cli.enable_row_security,
             quote_all_identifiers: cli.quote_all_identifiers,
@@ -452,9 +402,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     logical_shared::sql::set_quote_all_identifiers(cli.quote_all_identifiers);
     tracing::info!("dumping {} into {}", opts.conn.describe(), output.display());
-    let summary = dump_or_interrupt(&opts)
-        .await
-        .with_context(|| format!("dump of {} failed", opts.conn.describe()))?;
+    // On Ctrl-C the dump sees its connections cancelled and removes its output; a dump
+    // that ends before the cancel requests arrive is complete.
+    let for_state = output.clone();
+    cli_support::on_ctrl_c("rdump", opts.cancellers.clone(), WIND_DOWN, move || {
+        unfinished_state(&for_state)
+    });
+    let summary = match dump::dump(&opts).await {
+        Ok(summary) => summary,
+        Err(_) if opts.cancellers.is_triggered() => {
+            return Err(Error::Other(format!("interrupted; {}", unfinished_state(&output))).into())
+        }
+        Err(e) => {
+            return Err(
+                anyhow::Error::from(e).context(format!("dump of {} failed", opts.conn.describe()))
+            )
+        }
+    };
     if cli.summary_json {
         println!("{}", serde_json::to_string(&summary)?);
     } else if cli.verbose > 0 {
@@ -469,5 +433,5 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             summary.seconds
         );
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,72 +1,53 @@
 //! Workers on tokio-postgres, for connections the plain client cannot open (TLS,
-//! other authentication methods). Slower per row, same files.
+//! other authentication methods), and the leader's own connection. Slower per row,
+//! same files.
 
-use archive_format::toc::DataFile;
 use futures::StreamExt;
 use tokio_postgres::Client;
 
-use super::sink::FileSink;
+use super::copy::{copy_context, copy_items, CopyClient, CopyFailure};
 use super::{ConnEnd, DataDone, Shared};
 use crate::error::{Error, Result};
-use crate::interrupt::Canceller;
 use crate::session::{open_worker, LOCK_NOT_AVAILABLE};
 
-fn copy_context(label: &str) -> String {
-    format!("dumping the data of {label}")
-}
+/// tokio-postgres's client as a [`CopyClient`].
+pub(super) struct TokioCopy<'a>(pub(super) &'a Client);
 
-pub(super) async fn run(shared: &Shared, done: &mut Vec<DataDone>) -> Result<ConnEnd> {
-    let client = open_worker(&shared.opts, &shared.snapshot, &shared.switches).await?;
-    if let Ok(c) = shared.opts.canceller(&client) {
-        shared.interrupt.register(Canceller::Tokio(c));
-    }
-    copy_items(&client, shared, done).await
-}
-
-/// Copies queued items on `client` until the queue is empty or one's lock is busy.
-pub(super) async fn copy_items(
-    client: &Client,
-    shared: &Shared,
-    done: &mut Vec<DataDone>,
-) -> Result<ConnEnd> {
-    while let Some(item) = shared.next_item()? {
-        tracing::info!("dumping data of {}", item.label);
-        let what = || copy_context(&item.label);
-        let mut sink = FileSink::start(shared, &item.rel_path)?;
-        let stream = match client.copy_out(item.query.as_str()).await {
-            Ok(stream) => stream,
-            // The sink, dropped unfinished, removes the partial file.
-            Err(e) if e.code().is_some_and(|c| c.code() == LOCK_NOT_AVAILABLE) => {
-                return Ok(ConnEnd::LockBusy(item))
-            }
-            Err(cause) => {
-                return Err(Error::Query {
-                    what: what(),
+impl CopyClient for TokioCopy<'_> {
+    async fn copy_to_sink(
+        &mut self,
+        sql: &str,
+        label: &str,
+        sink: &mut (dyn FnMut(&[u8]) -> Result<(), ()> + Send),
+    ) -> Result<u64, CopyFailure> {
+        let failed = |cause: tokio_postgres::Error| {
+            if cause.code().is_some_and(|c| c.code() == LOCK_NOT_AVAILABLE) {
+                CopyFailure::LockBusy
+            } else {
+                CopyFailure::Failed(Error::Query {
+                    what: copy_context(label),
                     cause,
                 })
             }
         };
+        let stream = self.0.copy_out(sql).await.map_err(failed)?;
         futures::pin_mut!(stream);
         // The server sends one CopyData message per row (protocol documentation,
         // "COPY Operations"); tokio-postgres does not expose the command tag.
         let mut rows = 0u64;
         while let Some(message) = stream.next().await {
-            let message = message.map_err(|cause| Error::Query {
-                what: what(),
-                cause,
-            })?;
+            let message = message.map_err(failed)?;
             rows += 1;
-            if let Err(why) = sink.push(&message) {
-                return Err(sink.failure(why));
-            }
+            sink(&message).map_err(|()| CopyFailure::SinkRefused)?;
         }
-        let file = sink.finish()?;
-        tracing::debug!("{}: {rows} rows, {} bytes", item.label, file.raw_size);
-        done.push(DataDone {
-            entry_id: item.entry_id,
-            chunk: item.chunk,
-            file: DataFile { file, rows },
-        });
+        Ok(rows)
     }
-    Ok(ConnEnd::Drained)
+}
+
+pub(super) async fn run(shared: &Shared, done: &mut Vec<DataDone>) -> Result<ConnEnd> {
+    let client = open_worker(&shared.opts, &shared.snapshot, &shared.switches).await?;
+    if let Ok(c) = shared.opts.canceller(&client) {
+        shared.cancellers.add(c);
+    }
+    copy_items(&mut TokioCopy(&client), shared, done).await
 }

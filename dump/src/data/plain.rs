@@ -1,18 +1,11 @@
-//! Workers on the plain protocol client (`wire`): COPY payloads go from the socket
+//! Workers on the plain protocol client (`pgconn::wire`): COPY payloads go from the socket
 //! buffer to the file writer with one copy and no per-row work.
 
-use archive_format::toc::DataFile;
-
-use super::sink::{FileSink, Refused};
-use super::{ConnEnd, DataDone, Shared};
+use super::copy::{copy_context, CopyClient, CopyFailure};
+use super::Shared;
 use crate::error::{Error, Result};
-use crate::interrupt::Canceller;
 use crate::session::{worker_setup_sql, LOCK_NOT_AVAILABLE};
-use crate::wire::{PlainConn, WireError};
-
-/// Set to `tokio-postgres` to make every worker use the fallback client (for tests
-/// and for measuring one against the other).
-pub(super) const CLIENT_ENV: &str = "RDUMP_DATA_CLIENT";
+use pgconn::wire::{PlainConn, WireError};
 
 fn wire_error(what: String, e: WireError) -> Error {
     Error::Other(format!("{what}: {e}"))
@@ -25,14 +18,17 @@ pub(super) fn connect(
     shared: &Shared,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Option<PlainConn>> {
-    if std::env::var(CLIENT_ENV).is_ok_and(|v| v == "tokio-postgres") {
+    if crate::hooks::tokio_postgres_data_client() {
         return Ok(None);
     }
     for endpoint in runtime.block_on(shared.opts.plain_endpoints()) {
         match PlainConn::connect(&endpoint) {
             Ok(mut conn) => {
+                if let Some(nap) = crate::hooks::copy_nap() {
+                    conn.set_copy_nap(nap);
+                }
                 if let Some(c) = conn.canceller() {
-                    shared.interrupt.register(Canceller::Plain(c));
+                    shared.cancellers.add(pgconn::Canceller::plain(c));
                 }
                 for sql in worker_setup_sql(&shared.snapshot, &shared.switches) {
                     conn.execute(&sql)
@@ -51,37 +47,20 @@ pub(super) fn connect(
     Ok(None)
 }
 
-/// Copies queued items until the queue is empty or one's lock is busy.
-pub(super) fn run(
-    mut conn: PlainConn,
-    shared: &Shared,
-    done: &mut Vec<DataDone>,
-) -> Result<ConnEnd> {
-    while let Some(item) = shared.next_item()? {
-        tracing::info!("dumping data of {}", item.label);
-        let mut sink = FileSink::start(shared, &item.rel_path)?;
-        let mut refused = None;
-        let copied = conn.copy_out(&item.query, &mut |data| {
-            sink.push(data).map_err(|why| refused = Some(why))
-        });
-        let rows = match copied {
-            Ok(outcome) => outcome.rows,
-            Err(WireError::SinkFailed) => {
-                return Err(sink.failure(refused.unwrap_or(Refused::WriterFailed)))
-            }
-            // The sink, dropped unfinished, removes the partial file.
-            Err(WireError::Server(s)) if s.code == LOCK_NOT_AVAILABLE => {
-                return Ok(ConnEnd::LockBusy(item))
-            }
-            Err(e) => return Err(wire_error(format!("dumping the data of {}", item.label), e)),
-        };
-        let file = sink.finish()?;
-        tracing::debug!("{}: {rows} rows, {} bytes", item.label, file.raw_size);
-        done.push(DataDone {
-            entry_id: item.entry_id,
-            chunk: item.chunk,
-            file: DataFile { file, rows },
-        });
+/// The plain client as a [`CopyClient`]. Its reads block: it runs on a worker thread's
+/// own single-threaded runtime, where nothing else waits to be polled.
+impl CopyClient for PlainConn {
+    async fn copy_to_sink(
+        &mut self,
+        sql: &str,
+        label: &str,
+        sink: &mut (dyn FnMut(&[u8]) -> Result<(), ()> + Send),
+    ) -> Result<u64, CopyFailure> {
+        match self.copy_out(sql, sink) {
+            Ok(outcome) => Ok(outcome.rows),
+            Err(WireError::SinkFailed) => Err(CopyFailure::SinkRefused),
+            Err(WireError::Server(s)) if s.code == LOCK_NOT_AVAILABLE => Err(CopyFailure::LockBusy),
+            Err(e) => Err(CopyFailure::Failed(wire_error(copy_context(label), e))),
+        }
     }
-    Ok(ConnEnd::Drained)
 }

@@ -1,9 +1,9 @@
 //! `rbackup`: physical backup and restore of a PostgreSQL cluster. Connection flags follow
 //! pg_dump (`-h -p -U -w -W`); `-j N` and `--compress` as in rdump.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use archive_format::Codec;
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -263,23 +263,6 @@ struct ArchiveGetArgs {
     help: Option<bool>,
 }
 
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RBACKUP_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},tokio_postgres=warn"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -296,7 +279,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::umask(0o077);
     }
-    init_logging(cli.verbose);
+    cli_support::init_logging_from("RBACKUP_LOG", cli.verbose);
     match run(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -404,24 +387,6 @@ fn run(command: Command) -> Result<u8, Error> {
     }
 }
 
-/// On Ctrl-C: cancel the backup connection's statement (pg_backup_start may wait long for
-/// a spread checkpoint), say what is left, exit 1. Closing the connection ends the
-/// server's backup and drops its temporary slot; the files copied so far stay, without a
-/// manifest, for the next backup to take over.
-fn exit_on_interrupt(cancellers: pgconn::CancelList) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            for failure in cancellers.cancel_all().await {
-                eprintln!("rbackup: warning: {failure}");
-            }
-            eprintln!(
-                "rbackup: error: interrupted; the unfinished backup has no manifest (rbackup info lists it as incomplete) and the next backup takes it over"
-            );
-            std::process::exit(1);
-        }
-    });
-}
-
 fn run_backup(a: BackupArgs) -> Result<u8, Error> {
     let conn = ConnectOptions::resolve(&a.conn, Some(&a.dbname))?;
     let opts = BackupOptions {
@@ -435,14 +400,16 @@ fn run_backup(a: BackupArgs) -> Result<u8, Error> {
         fast: a.fast,
         cancellers: pgconn::CancelList::default(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Setup(format!("cannot start the runtime: {e}")))?;
+    let runtime = cli_support::runtime(Some(2)).map_err(Error::Setup)?;
     let cancellers = opts.cancellers.clone();
     let summary = runtime.block_on(async {
-        exit_on_interrupt(cancellers);
+        // Cancels the backup connection's statement (pg_backup_start may wait long for a
+        // spread checkpoint). Closing the connection ends the server's backup and drops
+        // its temporary slot; the files copied so far stay, without a manifest, for the
+        // next backup to take over.
+        cli_support::on_ctrl_c("rbackup", cancellers, Duration::ZERO, || {
+            "the unfinished backup has no manifest (rbackup info lists it as incomplete) and the next backup takes it over".into()
+        });
         backup::backup(&opts).await
     })?;
     if a.output.output == Output::Json {

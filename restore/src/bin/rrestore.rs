@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use archive_format::toc::Section;
 use clap::{ArgAction, Parser};
@@ -148,73 +149,28 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The arguments are parsed: a password in a connection string is no longer needed there.
     pgconn::hide_passwords_in_process_title();
-    init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rrestore: error: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("rrestore: error: {e}");
-            let setup = matches!(e, Error::Usage(_) | Error::Connect(_) | Error::Archive(_));
-            ExitCode::from(if setup { 2 } else { 1 })
-        }
-    }
+    cli_support::init_logging(cli.verbose);
+    cli_support::run("rrestore", run(cli), |e: &Error| {
+        matches!(e, Error::Usage(_) | Error::Connect(_) | Error::Archive(_))
+    })
 }
 
-/// On Ctrl-C: cancel what every connection runs, say what state things are in, exit 1.
-fn exit_on_interrupt(cancellers: pgconn::CancelList, state: String) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            for failure in cancellers.cancel_all().await {
-                eprintln!("rrestore: warning: {failure}");
-            }
-            eprintln!("rrestore: error: interrupted; {state}");
-            std::process::exit(1);
-        }
-    });
-}
-
-/// On Ctrl-C while a script is written: remove the unfinished script, exit 1. The script
-/// is written on this (blocked) thread; the handler runs on one of the runtime's.
+/// On Ctrl-C while a script is written: remove the unfinished script. The script is
+/// written on this (blocked) thread; the handler runs on one of the runtime's.
 fn remove_script_on_interrupt(path: Option<PathBuf>) {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let state = match path {
-                Some(p) => {
-                    let _ = std::fs::remove_file(&p);
-                    format!("the unfinished script \"{}\" was removed", p.display())
-                }
-                None => "the script written so far is incomplete".to_string(),
-            };
-            eprintln!("rrestore: error: interrupted; {state}");
-            std::process::exit(1);
-        }
-    });
-}
-
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RDUMP_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},tokio_postgres=warn"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let no_connections = pgconn::CancelList::default();
+    cli_support::on_ctrl_c(
+        "rrestore",
+        no_connections,
+        Duration::ZERO,
+        move || match path {
+            Some(p) => {
+                let _ = std::fs::remove_file(&p);
+                format!("the unfinished script \"{}\" was removed", p.display())
+            }
+            None => "the script written so far is incomplete".to_string(),
+        },
+    );
 }
 
 fn selection(cli: &Cli) -> Result<Selection, Error> {
@@ -452,7 +408,10 @@ async fn restore_into(cli: &Cli, selection: Selection, dbname: &str) -> Result<E
             restore::journal::SCHEMA
         )
     };
-    exit_on_interrupt(cancellers.clone(), after);
+    // Cancelled statements end the restore where it stands: report at once.
+    cli_support::on_ctrl_c("rrestore", cancellers.clone(), Duration::ZERO, move || {
+        after
+    });
     let opts = RestoreOptions {
         archive: cli.archive.clone(),
         conn,

@@ -142,11 +142,14 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
     };
     let cancellers = pgconn::CancelList::default();
-    cli_support::exit_on_interrupt(
+    cli_support::on_ctrl_c(
         "rseed",
         cancellers.clone(),
-        "an unfinished template build is removed by the next rseed that needs it (or by rseed --prune)"
-            .into(),
+        std::time::Duration::ZERO,
+        || {
+            "an unfinished template build is removed by the next rseed that needs it (or by rseed --prune)"
+                .into()
+        },
     );
     let opts = SeedOptions {
         maintenance,

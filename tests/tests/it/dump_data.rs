@@ -1,13 +1,14 @@
 //! rdump's data path: the plain protocol client and its tokio-postgres fallback write
 //! the same files; the plain client authenticates as libpq would and stays away from
 //! TLS; a worker stuck behind another session's lock request hands the table to the
-//! leader instead of hanging.
+//! leader instead of hanging; with several hosts, every worker reads from the leader's
+//! server.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rdump_tests::{assert_same, check, Cluster, ClusterOptions};
+use rdump_tests::{assert_same, check, conninfo_value, Cluster, ClusterOptions};
 
 use crate::tools::{rdump_cmd, restore};
 
@@ -213,6 +214,123 @@ fn worker_behind_an_exclusive_lock_request_hands_the_table_to_the_leader() {
             // The whole comparison once is enough; here the handed-over table's rows.
             let rows = "SELECT count(*), md5(string_agg(id::text, ',' ORDER BY id)) FROM small";
             assert_eq!(cluster.psql(&dst, rows), cluster.psql("src", rows));
+        }
+    }
+}
+
+/// Which server ("a" or "b") the leader read the catalog from, and which ones the data
+/// files came from, for a `-j 2` dump of [`two_servers`]' `src` through `conninfo`.
+fn servers_read(
+    first: &Cluster,
+    conninfo: &str,
+    client: &str,
+    out: &Path,
+) -> (String, Vec<String>) {
+    let log = dump_logged(first, conninfo, out, &[("RDUMP_DATA_CLIENT", client)]);
+    let toc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("toc.json")).unwrap()).unwrap();
+    // Its TABLE and TABLE DATA entries name it.
+    let leader: std::collections::BTreeSet<String> = toc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str()?.strip_prefix("only_on_"))
+        .map(str::to_owned)
+        .collect();
+    let leader: Vec<String> = leader.into_iter().collect();
+    assert_eq!(leader.len(), 1, "{log}");
+    let mut workers = Vec::new();
+    // only_on_a / only_on_b have no rows; t0 ... t7 have 2000 each.
+    let files: Vec<_> = data_files(out).into_iter().filter(|f| f.1 > 0).collect();
+    assert_eq!(files.len(), 8, "{log}");
+    for (path, rows, bytes) in files {
+        assert_eq!(rows, 2000, "{path}");
+        for line in String::from_utf8(bytes).unwrap().lines() {
+            let server = line.split('\t').next().unwrap_or_default().to_owned();
+            if !workers.contains(&server) {
+                workers.push(server);
+            }
+        }
+    }
+    (leader[0].clone(), workers)
+}
+
+/// Two servers with the same tables, each row naming its server; `b` runs read-only
+/// sessions, as a standby does.
+fn two_servers() -> (Cluster, Cluster) {
+    let (a, b) = (Cluster::start(), Cluster::start());
+    for (cluster, mark) in [(&a, "a"), (&b, "b")] {
+        cluster.create_db("src");
+        let mut sql = format!("CREATE TABLE only_on_{mark} ();");
+        for t in 0..8 {
+            sql.push_str(&format!(
+                "CREATE TABLE t{t} AS SELECT '{mark}'::text AS server, g FROM generate_series(1, 2000) g;"
+            ));
+        }
+        cluster.psql("src", &sql);
+    }
+    b.set_settings(&[("default_transaction_read_only", "on")]);
+    (a, b)
+}
+
+#[test]
+fn with_several_hosts_every_worker_reads_the_leaders_server() {
+    let (a, b) = two_servers();
+    let down = tempfile::tempdir().unwrap();
+    // One quoted value for the whole host list.
+    let hosts = |first: &Path, second: &Cluster| {
+        conninfo_value(&format!(
+            "{},{}",
+            first.display(),
+            second.socket_dir().display()
+        ))
+    };
+    let both = |extra: &str| {
+        format!(
+            "host={} port={},{} user=postgres dbname=src {extra}",
+            hosts(a.socket_dir(), &b),
+            a.port(),
+            b.port()
+        )
+    };
+    let cases = [
+        (
+            "first host down",
+            format!(
+                "host={} port=1,{} user=postgres dbname=src",
+                hosts(down.path(), &b),
+                b.port()
+            ),
+            Some("b"),
+        ),
+        // Workers that ignored target_session_attrs would go to a, the first host.
+        (
+            "read-only",
+            both("target_session_attrs=read-only"),
+            Some("b"),
+        ),
+        (
+            "read-only, random order",
+            both("target_session_attrs=read-only load_balance_hosts=random"),
+            Some("b"),
+        ),
+        ("random", both("load_balance_hosts=random"), None),
+        ("random again", both("load_balance_hosts=random"), None),
+        ("random once more", both("load_balance_hosts=random"), None),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for client in ["plain", "tokio-postgres"] {
+        for (i, (what, conninfo, expected)) in cases.iter().enumerate() {
+            let out = dir.path().join(format!("{client}-{i}"));
+            let (leader, workers) = servers_read(&a, conninfo, client, &out);
+            if let Some(expected) = expected {
+                assert_eq!(&leader, expected, "{client}, {what}: the leader's server");
+            }
+            assert_eq!(
+                workers,
+                vec![leader.clone()],
+                "{client}, {what}: data read from another server than the leader's"
+            );
         }
     }
 }

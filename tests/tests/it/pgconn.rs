@@ -206,6 +206,64 @@ async fn several_hosts_are_tried_in_order() {
     assert!(err.contains("Is the server running"), "{err}");
 }
 
+/// `connect_pinned` gives options that reach the server the connection reached and no
+/// other, whatever the host list, target_session_attrs and load balancing would pick next.
+#[tokio::test]
+async fn pinned_options_reach_only_the_server_reached() {
+    let (a, b) = (Cluster::start(), Cluster::start());
+    // Read-only sessions, as on a standby: target_session_attrs tells the two apart.
+    b.set_settings(&[("default_transaction_read_only", "on")]);
+    let down = tempfile::tempdir().unwrap();
+    let port = "SELECT pg_catalog.current_setting('port')";
+
+    // The first host is down, the second is read-write: read-only settles on the third.
+    // One quoted value for the whole host list.
+    let hosts = format!(
+        "{},127.0.0.1,{}",
+        down.path().display(),
+        b.socket_dir().display()
+    );
+    let conninfo = format!(
+        "host={} port=1,{},{} user=postgres dbname=postgres sslmode=disable target_session_attrs=read-only",
+        conninfo_value(&hosts),
+        a.port(),
+        b.port()
+    );
+    let (client, pinned) = options(&conninfo, &bare_env())
+        .connect_pinned()
+        .await
+        .unwrap_or_else(|err| panic!("{conninfo}: {err}"));
+    assert_eq!(scalar(&client, port).await, Some(b.port().to_string()));
+    assert_eq!(
+        pinned.describe(),
+        format!(
+            "user \"postgres\" on socket {} port {} database \"postgres\"",
+            b.socket_dir().display(),
+            b.port()
+        )
+    );
+    let again = pinned.connect().await.unwrap();
+    assert_eq!(scalar(&again, port).await, Some(b.port().to_string()));
+
+    // Random order over two live servers: every pinned connection follows the first one.
+    let conninfo = format!(
+        "host=127.0.0.1,127.0.0.1 port={},{} user=postgres dbname=postgres sslmode=disable load_balance_hosts=random",
+        a.port(),
+        b.port()
+    );
+    for _ in 0..8 {
+        let (client, pinned) = options(&conninfo, &bare_env())
+            .connect_pinned()
+            .await
+            .unwrap();
+        let leader = scalar(&client, port).await;
+        for _ in 0..4 {
+            let worker = pinned.connect().await.unwrap();
+            assert_eq!(scalar(&worker, port).await, leader);
+        }
+    }
+}
+
 /// A TCP port on 127.0.0.1 with nothing listening.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();

@@ -18,9 +18,19 @@ use crate::repository::manifest::{FileEntry, Stats};
 /// their time stamp moving (file systems keep coarse times); see `FileEntry::recent`.
 const RECENT_MARGIN_NS: i64 = 2_000_000_000;
 
-/// Hidden test hook: stall (so a test can kill the process) once this many chunks were
-/// stored.
+/// Test hook: stall (so a test can kill the process) once this many chunks were
+/// stored. Read only in builds with the `test-hooks` feature (tests, benchmarks).
 const STALL_ENV: &str = "RBACKUP_TEST_STALL_AFTER_CHUNKS";
+
+#[cfg(feature = "test-hooks")]
+fn stall_after_chunks() -> Option<usize> {
+    std::env::var(STALL_ENV).ok().and_then(|v| v.parse().ok())
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn stall_after_chunks() -> Option<usize> {
+    None
+}
 
 /// Everything the copy threads need, owned, so it can move to a blocking thread.
 pub(super) struct CopyPhase {
@@ -69,7 +79,7 @@ impl CopyPhase {
             failure: None,
             journal: &mut self.journal,
             journaled: 0,
-            stall_after: std::env::var(STALL_ENV).ok().and_then(|v| v.parse().ok()),
+            stall_after: stall_after_chunks(),
         };
         run_parallel(
             &self.plan.jobs,

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use postgres_protocol::message::backend;
+
 use super::{PlainConn, ServerError, WireError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +28,7 @@ const SMALL_READ: usize = 64 * 1024;
 /// small machine costs about as much CPU as parsing the data. A short pause lets
 /// tens of pieces gather (a Unix socket holds ~200 KB, about 1 ms of a fast COPY),
 /// so the server never waits on a full socket.
-const NAP: Duration = Duration::from_micros(400);
+pub(super) const NAP: Duration = Duration::from_micros(400);
 
 impl PlainConn {
     /// Runs `sql`, a `COPY ... TO STDOUT`, passing the data to `sink` as it arrives.
@@ -77,24 +79,21 @@ impl PlainConn {
             }
             // Control messages are small and come at the end: no pause for them.
             last_read = usize::MAX;
-            let h = self.whole_message()?;
-            debug_assert_ne!(h.tag, b'd');
-            if self.common_message(h)? {
-                continue;
-            }
-            let body = self.body(h);
-            match h.tag {
-                b'H' => {
-                    format = Some(match body.first() {
-                        Some(0) => CopyFormat::Text,
-                        Some(1) => CopyFormat::Binary,
+            use backend::Message as M;
+            let message = self.next_message()?;
+            match self.unless_common(message)? {
+                Some(M::CopyOutResponse(body)) => {
+                    format = Some(match body.format() {
+                        0 => CopyFormat::Text,
+                        1 => CopyFormat::Binary,
                         _ => return Err(WireError::Protocol("bad CopyOutResponse".into())),
                     })
                 }
-                b'c' => {}
-                b'C' => rows = parse_copy_tag(body),
-                b'E' => failed = Some(ServerError::parse(body)),
-                b'Z' => {
+                Some(M::CommandComplete(body)) => rows = body.tag().ok().and_then(parse_copy_tag),
+                Some(M::ErrorResponse(body)) => {
+                    failed = Some(ServerError::from_fields(body.fields()))
+                }
+                Some(M::ReadyForQuery(_)) => {
                     if let Some(e) = failed {
                         return Err(WireError::Server(e));
                     }
@@ -105,9 +104,10 @@ impl PlainConn {
                         )),
                     };
                 }
-                b'G' | b'W' => {
+                Some(M::CopyInResponse(_)) => {
                     return Err(WireError::Protocol("expected COPY OUT, got COPY IN".into()))
                 }
+                // CopyDone, and anything a COPY's response may add.
                 _ => {}
             }
         }
@@ -132,17 +132,15 @@ impl PlainConn {
 
     /// `fill`, after a pause when the previous read was small (see [`NAP`]).
     fn paced_fill(&mut self, last_read: usize) -> Result<usize, WireError> {
-        if last_read < SMALL_READ {
-            std::thread::sleep(NAP);
+        if last_read < SMALL_READ && !self.nap.is_zero() {
+            std::thread::sleep(self.nap);
         }
         self.fill()
     }
 }
 
 /// The row count of a `COPY n` command tag.
-fn parse_copy_tag(body: &[u8]) -> Option<u64> {
-    let tag = body.strip_suffix(b"\0").unwrap_or(body);
-    let tag = std::str::from_utf8(tag).ok()?;
+fn parse_copy_tag(tag: &str) -> Option<u64> {
     tag.strip_prefix("COPY ")?.parse().ok()
 }
 
@@ -239,8 +237,8 @@ mod tests {
 
     #[test]
     fn copy_tags_parse() {
-        assert_eq!(parse_copy_tag(b"COPY 42\0"), Some(42));
-        assert_eq!(parse_copy_tag(b"COPY 0"), Some(0));
-        assert_eq!(parse_copy_tag(b"SELECT 1\0"), None);
+        assert_eq!(parse_copy_tag("COPY 42"), Some(42));
+        assert_eq!(parse_copy_tag("COPY 0"), Some(0));
+        assert_eq!(parse_copy_tag("SELECT 1"), None);
     }
 }

@@ -5,17 +5,17 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
-use pgconn::{PlainAddress, PlainEndpoint};
+use bytes::BytesMut;
+use fallible_iterator::FallibleIterator;
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
+use postgres_protocol::message::backend::Message as M;
+use postgres_protocol::message::frontend;
 
-use super::{PlainCancel, PlainConn, ServerError, Stream, WireError};
+use super::{PlainAddress, PlainCancel, PlainConn, PlainEndpoint, ServerError, Stream, WireError};
 
-const PROTOCOL_3_0: u32 = 196_608;
-const SSL_REQUEST_CODE: u32 = 80_877_103;
-
-fn startup_message(ep: &PlainEndpoint) -> Result<Vec<u8>, WireError> {
-    let mut body = PROTOCOL_3_0.to_be_bytes().to_vec();
+/// The startup parameters: what every rdump connection sends.
+fn startup_params(ep: &PlainEndpoint) -> Vec<(&str, &str)> {
     let mut params: Vec<(&str, &str)> = vec![
         ("user", &ep.user),
         ("database", &ep.dbname),
@@ -28,31 +28,7 @@ fn startup_message(ep: &PlainEndpoint) -> Result<Vec<u8>, WireError> {
     if let Some(options) = &ep.options {
         params.push(("options", options));
     }
-    for (key, value) in params {
-        if value.as_bytes().contains(&0) {
-            return Err(WireError::Unsupported(format!(
-                "startup parameter {key} contains a zero byte"
-            )));
-        }
-        body.extend_from_slice(key.as_bytes());
-        body.push(0);
-        body.extend_from_slice(value.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    msg.extend_from_slice(&body);
-    Ok(msg)
-}
-
-fn password_message(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let len: usize = parts.iter().map(|p| p.len()).sum::<usize>() + 4;
-    let mut msg = vec![tag];
-    msg.extend_from_slice(&(len as u32).to_be_bytes());
-    for p in parts {
-        msg.extend_from_slice(p);
-    }
-    msg
+    params
 }
 
 fn open_socket(ep: &PlainEndpoint) -> Result<Stream, WireError> {
@@ -112,8 +88,8 @@ impl PlainConn {
         let mut stream = open_socket(ep)?;
         set_timeouts(&stream, ep.connect_timeout)?;
         if ep.ssl_request {
-            let mut req = 8u32.to_be_bytes().to_vec();
-            req.extend_from_slice(&SSL_REQUEST_CODE.to_be_bytes());
+            let mut req = BytesMut::new();
+            frontend::ssl_request(&mut req);
             std::io::Write::write_all(&mut stream, &req)?;
             let mut answer = [0u8; 1];
             stream.read_exact(&mut answer)?;
@@ -125,7 +101,7 @@ impl PlainConn {
             }
         }
         let mut conn = PlainConn::new(stream);
-        conn.send(&startup_message(ep)?)?;
+        conn.send_built(|buf| frontend::startup_message(startup_params(ep), buf))?;
         conn.authenticate(ep)?;
         conn.wait_ready()?;
         conn.cancel = conn.backend_key.map(|(pid, key)| PlainCancel {
@@ -140,60 +116,44 @@ impl PlainConn {
     fn authenticate(&mut self, ep: &PlainEndpoint) -> Result<(), WireError> {
         let mut scram: Option<ScramSha256> = None;
         let mut scram_verified = false;
+        let password = || {
+            ep.password.as_deref().ok_or_else(|| {
+                WireError::Unsupported("the server asks for a password and none is known".into())
+            })
+        };
         loop {
-            let h = self.whole_message()?;
-            if self.common_message(h)? {
+            let message = self.next_message()?;
+            let Some(message) = self.unless_common(message)? else {
                 continue;
-            }
-            let body = self.body(h).to_vec();
-            match h.tag {
-                b'E' => return Err(WireError::Server(ServerError::parse(&body))),
-                b'R' => {}
-                other => {
-                    return Err(WireError::Protocol(format!(
-                        "expected an authentication request, got message type {:?}",
-                        other as char
-                    )))
+            };
+            match message {
+                M::ErrorResponse(body) => {
+                    return Err(WireError::Server(ServerError::from_fields(body.fields())))
                 }
-            }
-            let (code, data) = match body.split_first_chunk::<4>() {
-                Some((code, data)) => (u32::from_be_bytes(*code), data),
-                None => return Err(WireError::Protocol("short authentication message".into())),
-            };
-            let password = || {
-                ep.password.as_deref().ok_or_else(|| {
-                    WireError::Unsupported(
-                        "the server asks for a password and none is known".into(),
-                    )
-                })
-            };
-            match code {
                 // A SCRAM exchange must end with the server's proof before this.
-                0 if scram.is_some() && !scram_verified => {
+                M::AuthenticationOk if scram.is_some() && !scram_verified => {
                     return Err(WireError::Protocol(
                         "the server ended SCRAM authentication without proving its identity".into(),
                     ))
                 }
-                0 => return Ok(()),
-                // Cleartext password.
-                3 => {
-                    let msg = password_message(b'p', &[password()?.as_bytes(), b"\0"]);
-                    self.send(&msg)?;
+                M::AuthenticationOk => return Ok(()),
+                M::AuthenticationCleartextPassword => {
+                    let password = password()?;
+                    self.send_built(|buf| frontend::password_message(password.as_bytes(), buf))?;
                 }
-                // MD5 with a 4-byte salt.
-                5 => {
-                    let salt: [u8; 4] = data
-                        .get(..4)
-                        .and_then(|s| s.try_into().ok())
-                        .ok_or_else(|| WireError::Protocol("short MD5 salt".into()))?;
-                    let hash = md5_hash(ep.user.as_bytes(), password()?.as_bytes(), salt);
-                    self.send(&password_message(b'p', &[hash.as_bytes(), b"\0"]))?;
+                M::AuthenticationMd5Password(body) => {
+                    let hash = md5_hash(ep.user.as_bytes(), password()?.as_bytes(), body.salt());
+                    self.send_built(|buf| frontend::password_message(hash.as_bytes(), buf))?;
                 }
-                // SASL: the mechanisms the server offers.
-                10 => {
-                    let offered = data
-                        .split(|&b| b == 0)
-                        .any(|m| m == SCRAM_SHA_256.as_bytes());
+                M::AuthenticationSasl(body) => {
+                    let mut mechanisms = body.mechanisms();
+                    let mut offered = false;
+                    while let Some(m) = mechanisms
+                        .next()
+                        .map_err(|e| WireError::Protocol(e.to_string()))?
+                    {
+                        offered |= m == SCRAM_SHA_256;
+                    }
                     if !offered {
                         return Err(WireError::Unsupported(
                             "the server offers no SASL mechanism usable without TLS".into(),
@@ -201,36 +161,42 @@ impl PlainConn {
                     }
                     let s = ScramSha256::new(password()?.as_bytes(), ChannelBinding::unsupported());
                     let first = s.message().to_vec();
-                    let mut msg = SCRAM_SHA_256.as_bytes().to_vec();
-                    msg.push(0);
-                    msg.extend_from_slice(&(first.len() as u32).to_be_bytes());
-                    msg.extend_from_slice(&first);
-                    self.send(&password_message(b'p', &[&msg]))?;
+                    self.send_built(|buf| {
+                        frontend::sasl_initial_response(SCRAM_SHA_256, &first, buf)
+                    })?;
                     scram = Some(s);
                 }
-                // SASLContinue.
-                11 => {
+                M::AuthenticationSaslContinue(body) => {
                     let s = scram
                         .as_mut()
                         .ok_or_else(|| WireError::Protocol("SASL continue before start".into()))?;
-                    s.update(data)
+                    s.update(body.data())
                         .map_err(|e| WireError::Protocol(e.to_string()))?;
                     let reply = s.message().to_vec();
-                    self.send(&password_message(b'p', &[&reply]))?;
+                    self.send_built(|buf| frontend::sasl_response(&reply, buf))?;
                 }
-                // SASLFinal: the server proves it knew the password too.
-                12 => {
+                // The server proves it knew the password too.
+                M::AuthenticationSaslFinal(body) => {
                     let s = scram
                         .as_mut()
                         .ok_or_else(|| WireError::Protocol("SASL final before start".into()))?;
-                    s.finish(data)
+                    s.finish(body.data())
                         .map_err(|e| WireError::Protocol(e.to_string()))?;
                     scram_verified = true;
                 }
-                other => {
-                    return Err(WireError::Unsupported(format!(
-                        "authentication method {other} is not supported by the plain client"
-                    )))
+                M::AuthenticationGss
+                | M::AuthenticationGssContinue(_)
+                | M::AuthenticationSspi
+                | M::AuthenticationKerberosV5
+                | M::AuthenticationScmCredential => {
+                    return Err(WireError::Unsupported(
+                        "the server asks for an authentication method the plain client does not support".into(),
+                    ))
+                }
+                _ => {
+                    return Err(WireError::Protocol(
+                        "expected an authentication request".into(),
+                    ))
                 }
             }
         }
@@ -239,15 +205,16 @@ impl PlainConn {
     /// After authentication: BackendKeyData, ParameterStatus..., ReadyForQuery.
     fn wait_ready(&mut self) -> Result<(), WireError> {
         loop {
-            let h = self.whole_message()?;
-            if self.common_message(h)? {
-                continue;
-            }
-            let body = self.body(h);
-            match h.tag {
-                b'Z' => return Ok(()),
-                b'E' => return Err(WireError::Server(ServerError::parse(body))),
-                b'K' => self.backend_key = super::cancel::parse_key(body),
+            let message = self.next_message()?;
+            match self.unless_common(message)? {
+                Some(M::ReadyForQuery(_)) => return Ok(()),
+                Some(M::ErrorResponse(body)) => {
+                    return Err(WireError::Server(ServerError::from_fields(body.fields())))
+                }
+                Some(M::BackendKeyData(body)) => {
+                    // The protocol's Int32s, kept as the bytes they are.
+                    self.backend_key = Some((body.process_id() as u32, body.secret_key() as u32))
+                }
                 _ => {}
             }
         }

@@ -3,6 +3,9 @@
 use std::fmt;
 use std::io;
 
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::message::backend::ErrorFields;
+
 /// An `ErrorResponse` from the server: the fields users and callers need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerError {
@@ -16,9 +19,10 @@ pub struct ServerError {
 }
 
 impl ServerError {
-    /// Parses the body of an `ErrorResponse` or `NoticeResponse`: (type byte, C string)
-    /// pairs ending with a zero byte.
-    pub fn parse(body: &[u8]) -> ServerError {
+    /// The fields of an `ErrorResponse` or `NoticeResponse`, as `postgres-protocol`
+    /// splits them. A malformed body ends the list early rather than failing: what was
+    /// read still explains the error.
+    pub fn from_fields(mut fields: ErrorFields<'_>) -> ServerError {
         let mut e = ServerError {
             severity: String::new(),
             code: String::new(),
@@ -26,14 +30,9 @@ impl ServerError {
             detail: None,
             hint: None,
         };
-        let mut rest = body;
-        while let Some((&kind, tail)) = rest.split_first() {
-            if kind == 0 {
-                break;
-            }
-            let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
-            let value = String::from_utf8_lossy(&tail[..end]).into_owned();
-            match kind {
+        while let Ok(Some(field)) = fields.next() {
+            let value = String::from_utf8_lossy(field.value_bytes()).into_owned();
+            match field.type_() {
                 b'S' => e.severity = value,
                 b'C' => e.code = value,
                 b'M' => e.message = value,
@@ -41,7 +40,6 @@ impl ServerError {
                 b'H' => e.hint = Some(value),
                 _ => {}
             }
-            rest = tail.get(end + 1..).unwrap_or(&[]);
         }
         e
     }
@@ -77,12 +75,27 @@ pub enum WireError {
 
 #[cfg(test)]
 mod tests {
+    use bytes::BytesMut;
+    use postgres_protocol::message::backend::Message;
+
     use super::*;
+
+    /// An ErrorResponse with `body`, parsed as the client parses it.
+    fn parsed(body: &[u8]) -> ServerError {
+        let mut raw = BytesMut::from(&b"E"[..]);
+        raw.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        raw.extend_from_slice(body);
+        match Message::parse(&mut raw) {
+            Ok(Some(Message::ErrorResponse(b))) => ServerError::from_fields(b.fields()),
+            _ => panic!("not an ErrorResponse"),
+        }
+    }
 
     #[test]
     fn error_fields_are_read_and_shown_like_pgconn() {
-        let body = b"SERROR\0VERROR\0C42P01\0Mrelation \"x\" does not exist\0Dsome detail\0P15\0\0";
-        let e = ServerError::parse(body);
+        let e = parsed(
+            b"SERROR\0VERROR\0C42P01\0Mrelation \"x\" does not exist\0Dsome detail\0P15\0\0",
+        );
         assert_eq!(e.code, "42P01");
         assert_eq!(e.hint, None);
         assert_eq!(
@@ -93,9 +106,9 @@ mod tests {
 
     #[test]
     fn truncated_error_bodies_do_not_panic() {
-        let e = ServerError::parse(b"SFATAL\0Mno terminator");
+        let e = parsed(b"SFATAL\0Mno terminator");
         assert_eq!(e.severity, "FATAL");
-        assert_eq!(e.message, "no terminator");
-        assert_eq!(ServerError::parse(b"").message, "");
+        assert_eq!(e.message, "");
+        assert_eq!(parsed(b"").message, "");
     }
 }

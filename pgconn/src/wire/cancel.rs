@@ -7,9 +7,10 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use pgconn::PlainAddress;
+use bytes::BytesMut;
+use postgres_protocol::message::frontend;
 
-const CANCEL_REQUEST_CODE: u32 = 80_877_102;
+use super::PlainAddress;
 
 /// What cancels the running statement of one plain connection.
 #[derive(Clone, Debug)]
@@ -22,10 +23,9 @@ pub struct PlainCancel {
 impl PlainCancel {
     /// Sends the request; success means it was delivered, not that anything stopped.
     pub fn send(&self) -> std::io::Result<()> {
-        let mut packet = 16u32.to_be_bytes().to_vec();
-        packet.extend_from_slice(&CANCEL_REQUEST_CODE.to_be_bytes());
-        packet.extend_from_slice(&self.pid.to_be_bytes());
-        packet.extend_from_slice(&self.key.to_be_bytes());
+        let mut packet = BytesMut::new();
+        // The protocol's Int32s, as the server sent them in BackendKeyData.
+        frontend::cancel_request(self.pid as i32, self.key as i32, &mut packet);
         match &self.address {
             PlainAddress::Socket(path) => UnixStream::connect(path)?.write_all(&packet),
             PlainAddress::Tcp(addr) => {
@@ -35,24 +35,17 @@ impl PlainCancel {
     }
 }
 
-/// Parses a BackendKeyData body (process id, secret key).
-pub(super) fn parse_key(body: &[u8]) -> Option<(u32, u32)> {
-    let pid = u32::from_be_bytes(body.get(0..4)?.try_into().ok()?);
-    let key = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
-    Some((pid, key))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_request_carries_pid_and_key() {
-        let dir = std::env::temp_dir().join(format!("rdump-cancel-{}", std::process::id()));
-        let _ = std::fs::remove_file(&dir);
-        let listener = std::os::unix::net::UnixListener::bind(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join(".s.PGSQL.5432");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
         let cancel = PlainCancel {
-            address: PlainAddress::Socket(dir.clone()),
+            address: PlainAddress::Socket(socket),
             pid: 4242,
             key: 0xdead_beef,
         };
@@ -60,9 +53,10 @@ mod tests {
         let (mut peer, _) = listener.accept().unwrap();
         let mut got = Vec::new();
         std::io::Read::read_to_end(&mut peer, &mut got).unwrap();
-        let _ = std::fs::remove_file(&dir);
         assert_eq!(got.len(), 16);
-        assert_eq!(&got[4..8], &CANCEL_REQUEST_CODE.to_be_bytes());
-        assert_eq!(parse_key(&got[8..]), Some((4242, 0xdead_beef)));
+        // CancelRequest code (1234 << 16 | 5678), then process id and key.
+        assert_eq!(&got[4..8], &80_877_102u32.to_be_bytes());
+        assert_eq!(&got[8..12], &4242u32.to_be_bytes());
+        assert_eq!(&got[12..16], &0xdead_beefu32.to_be_bytes());
     }
 }

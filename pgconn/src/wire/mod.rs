@@ -5,15 +5,18 @@
 //! million rows that costs the client more CPU than the server spends producing them,
 //! and on a small machine the two compete for the same cores. Here a worker thread
 //! reads the socket into one large buffer and hands the payloads straight from it to
-//! the consumer: no per-row allocation, no task switches.
+//! the consumer: no per-row allocation, no task switches. That CopyData path is the
+//! only protocol code of our own: every other message is built and parsed by
+//! `postgres-protocol`, as tokio-postgres does.
 //!
 //! It does only what a data worker needs: plain connections (Unix sockets, TCP
-//! without TLS; see `pgconn::PlainEndpoint`), trust / password / md5 / SCRAM-SHA-256
+//! without TLS; see [`PlainEndpoint`]), trust / password / md5 / SCRAM-SHA-256
 //! authentication, simple queries and COPY OUT. Anything else is
 //! [`WireError::Unsupported`], and the caller uses tokio-postgres instead.
 
 mod cancel;
 mod copy_out;
+mod endpoints;
 mod error;
 mod startup;
 
@@ -21,9 +24,12 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
+use bytes::BytesMut;
+use postgres_protocol::message::{backend, frontend};
+
 pub use cancel::PlainCancel;
-#[allow(unused_imports)] // CopyFormat: used once binary COPY is offered
 pub use copy_out::{CopyFormat, CopyOutcome};
+pub use endpoints::{PlainAddress, PlainEndpoint};
 pub use error::{ServerError, WireError};
 
 /// The read buffer: large enough that one read can take everything the kernel has
@@ -73,6 +79,8 @@ pub struct PlainConn {
     /// BackendKeyData: process id and secret key.
     backend_key: Option<(u32, u32)>,
     cancel: Option<PlainCancel>,
+    /// The pause after a small read during COPY (see `copy_out::NAP`).
+    nap: std::time::Duration,
 }
 
 impl PlainConn {
@@ -84,7 +92,14 @@ impl PlainConn {
             end: 0,
             backend_key: None,
             cancel: None,
+            nap: copy_out::NAP,
         }
+    }
+
+    /// Changes the pause after a small read during COPY OUT (zero: none), for measuring
+    /// what it buys (`bench/copy-client.sh`).
+    pub fn set_copy_nap(&mut self, nap: std::time::Duration) {
+        self.nap = nap;
     }
 
     /// What cancels this connection's running statement (if the server sent its key).
@@ -147,7 +162,7 @@ impl PlainConn {
     }
 
     /// Makes the whole message at `start` available (growing the buffer for large
-    /// ones) and returns its header; consume it with [`PlainConn::body`].
+    /// ones) and returns its header; [`PlainConn::next_message`] consumes it.
     fn whole_message(&mut self) -> Result<Header, WireError> {
         let h = self.header()?;
         let need = 5 + h.body_len;
@@ -165,70 +180,79 @@ impl PlainConn {
         Ok(h)
     }
 
-    /// The body of the whole message at `start`, consumed.
-    fn body(&mut self, h: Header) -> &[u8] {
-        let from = self.start + 5;
-        self.start = from + h.body_len;
-        &self.buf[from..from + h.body_len]
-    }
-
     fn send(&mut self, msg: &[u8]) -> Result<(), WireError> {
         self.stream.write_all(msg)?;
         Ok(())
     }
 
-    fn send_query(&mut self, sql: &str) -> Result<(), WireError> {
-        if sql.as_bytes().contains(&0) {
-            return Err(WireError::Protocol(
-                "query text contains a zero byte".into(),
-            ));
-        }
-        let mut msg = Vec::with_capacity(sql.len() + 6);
-        msg.push(b'Q');
-        msg.extend_from_slice(&((sql.len() + 5) as u32).to_be_bytes());
-        msg.extend_from_slice(sql.as_bytes());
-        msg.push(0);
+    /// Builds a message with one of `postgres_protocol::message::frontend`'s builders
+    /// and sends it. A builder fails only on what it cannot encode (a zero byte in a
+    /// string): something this client cannot send.
+    fn send_built(
+        &mut self,
+        build: impl FnOnce(&mut BytesMut) -> io::Result<()>,
+    ) -> Result<(), WireError> {
+        let mut msg = BytesMut::new();
+        build(&mut msg).map_err(|e| WireError::Unsupported(e.to_string()))?;
         self.send(&msg)
     }
 
-    /// Handles the messages any response may carry; `true` if `h` was one of them.
-    fn common_message(&mut self, h: Header) -> Result<bool, WireError> {
-        match h.tag {
-            // NoticeResponse: passed to the log, as pgconn does for its connections.
-            b'N' => {
-                let notice = ServerError::parse(self.body(h));
+    fn send_query(&mut self, sql: &str) -> Result<(), WireError> {
+        self.send_built(|buf| frontend::query(sql, buf))
+    }
+
+    /// The next whole message, parsed by `postgres-protocol`: for everything but the
+    /// CopyData stream, which [`PlainConn::copy_out`] reads in place.
+    fn next_message(&mut self) -> Result<backend::Message, WireError> {
+        let h = self.whole_message()?;
+        let end = self.start + 5 + h.body_len;
+        let mut raw = BytesMut::from(&self.buf[self.start..end]);
+        self.start = end;
+        match backend::Message::parse(&mut raw) {
+            Ok(Some(message)) => Ok(message),
+            Ok(None) => Err(WireError::Protocol("incomplete message".into())),
+            Err(e) => Err(WireError::Protocol(e.to_string())),
+        }
+    }
+
+    /// Handles the messages any response may carry; gives back any other.
+    fn unless_common(
+        &mut self,
+        message: backend::Message,
+    ) -> Result<Option<backend::Message>, WireError> {
+        match message {
+            // Passed to the log, as pgconn does for its connections.
+            backend::Message::NoticeResponse(body) => {
+                let notice = ServerError::from_fields(body.fields());
                 tracing::info!("{}:  {}", notice.severity, notice.message);
-                Ok(true)
+                Ok(None)
             }
-            // ParameterStatus, NotificationResponse: nothing to do.
-            b'S' | b'A' => {
-                self.body(h);
-                Ok(true)
+            backend::Message::ParameterStatus(_) | backend::Message::NotificationResponse(_) => {
+                Ok(None)
             }
-            _ => Ok(false),
+            other => Ok(Some(other)),
         }
     }
 
     /// Runs one or more statements with the simple protocol, discarding any rows.
     pub fn execute(&mut self, sql: &str) -> Result<(), WireError> {
+        use backend::Message as M;
         self.send_query(sql)?;
         let mut failed = None;
         loop {
-            let h = self.whole_message()?;
-            if self.common_message(h)? {
-                continue;
-            }
-            let body = self.body(h);
-            match h.tag {
-                b'E' => failed = Some(ServerError::parse(body)),
-                b'Z' => {
+            let message = self.next_message()?;
+            match self.unless_common(message)? {
+                Some(M::ErrorResponse(body)) => {
+                    failed = Some(ServerError::from_fields(body.fields()))
+                }
+                Some(M::ReadyForQuery(_)) => {
                     return match failed {
                         Some(e) => Err(WireError::Server(e)),
                         None => Ok(()),
                     }
                 }
                 // A COPY in a batch cannot be served here.
-                b'G' | b'H' | b'W' => {
+                Some(M::CopyInResponse(_) | M::CopyOutResponse(_)) => {
                     return Err(WireError::Protocol(
                         "unexpected COPY in a simple query".into(),
                     ))

@@ -1,6 +1,10 @@
-//! Endpoints for callers that speak the wire protocol themselves on connections without
-//! TLS: rdump's bulk COPY readers parse the byte stream in place, which tokio-postgres
-//! (one message, one allocation and one wakeup per row) cannot do.
+//! Endpoints for the plain client ([`super::PlainConn`]) on connections without TLS:
+//! rdump's bulk COPY readers parse the byte stream in place, which tokio-postgres (one
+//! message, one allocation and one wakeup per row) cannot do.
+//!
+//! The list honours neither `target_session_attrs` nor `load_balance_hosts`: with several
+//! hosts, take it from the options [`ConnectOptions::connect_pinned`] returns, which name
+//! the one server a first connection reached.
 //!
 //! Only what libpq would also connect to without TLS is offered: Unix-domain sockets,
 //! and TCP under sslmode `disable`, `allow` or `prefer` (the caller must send an
