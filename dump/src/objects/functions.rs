@@ -2,10 +2,12 @@
 
 use archive_format::sql::qualified;
 use archive_format::toc::Section;
+use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::{not_extension_member, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{not_extension_member, Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -27,21 +29,21 @@ pub struct Functions {
     functions: Vec<Function>,
 }
 
-pub async fn read(client: &Client, ctx: &Ctx) -> Result<Functions> {
+async fn read(client: &Client, ctx: &Ctx) -> Result<Functions> {
     // Aggregates have no pg_get_functiondef; their CREATE AGGREGATE is put together
     // from pg_aggregate.
     let _ = ctx;
     let agg_options = aggregate_options_sql();
     let sql = format!(
-        "SELECT p.oid, n.nspname::text, p.proname::text, pg_catalog.pg_get_userbyid(p.proowner)::text,
-                p.prokind::text,
+        "SELECT p.oid, n.nspname::text, p.proname::text,
+                pg_catalog.pg_get_userbyid(p.proowner)::text AS owner, p.prokind::text,
                 -- An aggregate of no arguments is written agg(*) everywhere: agg() is not SQL.
                 CASE WHEN p.prokind = 'a' AND p.pronargs = 0 THEN '*'
-                     ELSE pg_catalog.pg_get_function_identity_arguments(p.oid) END,
+                     ELSE pg_catalog.pg_get_function_identity_arguments(p.oid) END AS identity_args,
                 CASE WHEN p.prokind = 'a' THEN
                     CASE WHEN p.pronargs = 0 THEN '*' ELSE pg_catalog.pg_get_function_arguments(p.oid) END
                     || E')\\n(' || ({agg_options})
-                ELSE pg_catalog.pg_get_functiondef(p.oid) END
+                ELSE pg_catalog.pg_get_functiondef(p.oid) END AS definition
            FROM pg_catalog.pg_proc p
            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
            LEFT JOIN pg_catalog.pg_aggregate a ON a.aggfnoid = p.oid
@@ -53,26 +55,20 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Functions> {
           ORDER BY n.nspname, p.proname, 6",
         not_extension_member("pg_catalog.pg_proc", "p.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading functions".into())?;
     Ok(Functions {
-        functions: rows
-            .iter()
+        functions: query(client, &sql, &[], "reading functions")
+            .await?
             .map(|r| {
-                let kind: String = r.get(4);
-                Function {
-                    oid: r.get(0),
-                    schema: r.get(1),
-                    name: r.get(2),
-                    owner: r.get(3),
-                    kind: kind.chars().next().unwrap_or('f'),
-                    identity_args: r.get(5),
-                    definition: r.get(6),
-                }
-            })
-            .collect(),
+                Ok(Function {
+                    oid: r.get("oid")?,
+                    schema: r.get("nspname")?,
+                    name: r.get("proname")?,
+                    owner: r.get("owner")?,
+                    kind: r.char("prokind")?.unwrap_or('f'),
+                    identity_args: r.get("identity_args")?,
+                    definition: r.get("definition")?,
+                })
+            })?,
     })
 }
 
@@ -120,8 +116,12 @@ fn aggregate_options_sql() -> String {
     )
 }
 
-impl Functions {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Functions {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for f in &self.functions {
             let signature = format!("{}({})", qualified(&f.schema, &f.name), f.identity_args);
             let (kind, keyword, create) = match f.kind {

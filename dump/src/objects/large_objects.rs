@@ -11,12 +11,14 @@ use archive_format::blob_frames::{frame_header, MAX_FRAME_BYTES};
 use archive_format::toc::{DataFile, Section, TableData};
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter};
 use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
 use futures::TryFutureExt;
 use tokio_postgres::Client;
 
-use super::{class, Ctx, ObjId};
+use super::{class, Ctx, Family, ObjId};
 use crate::archive::DATA_DIR;
-use crate::error::{Error, QueryContext, Result};
+use crate::error::{Error, Result};
+use crate::rows::query;
 use crate::toc_builder::{entry, Designator, TocBuilder};
 
 /// Objects per entry (and per data file), as pg_dump 17 groups them.
@@ -43,24 +45,23 @@ pub struct LargeObjects {
     objects: Vec<LargeObject>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<LargeObjects> {
-    let rows = client
-        .query(
-            "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text
+async fn read(client: &Client, _ctx: &Ctx) -> Result<LargeObjects> {
+    let rows = query(
+        client,
+        "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text AS owner
                FROM pg_catalog.pg_largeobject_metadata m
               ORDER BY 2, 1",
-            &[],
-        )
-        .await
-        .during(|| "reading large objects".into())?;
+        &[],
+        "reading large objects",
+    )
+    .await?;
     Ok(LargeObjects {
-        objects: rows
-            .iter()
-            .map(|r| LargeObject {
-                oid: r.get(0),
-                owner: r.get(1),
+        objects: rows.map(|r| {
+            Ok(LargeObject {
+                oid: r.get("oid")?,
+                owner: r.get("owner")?,
             })
-            .collect(),
+        })?,
     })
 }
 
@@ -78,8 +79,57 @@ impl LargeObjects {
         groups
     }
 
+    /// Writes every group's bytes to `data/<id>.blobs<ext>` and adds its BLOBS entry.
+    /// Runs on the leader connection, inside the snapshot.
+    pub async fn dump_data(
+        &self,
+        client: &Client,
+        toc: &mut TocBuilder,
+        root: &Path,
+        codec: Codec,
+        checksum: ChecksumAlgo,
+    ) -> Result<()> {
+        for group in self.groups() {
+            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                continue;
+            };
+            let Some(meta) = toc.id_of(ObjId::new(class::PG_LARGEOBJECT, first.oid)) else {
+                continue;
+            };
+            let mut e = entry(
+                "BLOBS",
+                Section::Data,
+                None,
+                &format!("{}-{}", first.oid, last.oid),
+                Some(&first.owner),
+                String::new(),
+                String::new(),
+            );
+            e.deps = vec![meta];
+            let id = toc.push(e, None);
+            let rel_path = format!("{DATA_DIR}/{id}.blobs{}", codec.method.extension());
+            let oids: Vec<u32> = group.iter().map(|o| o.oid).collect();
+            let file = write_group(client, &oids, root, &rel_path, codec, checksum).await?;
+            if let Some(e) = toc.entry_mut(id) {
+                e.size = file.file.raw_size;
+                e.data = Some(TableData {
+                    copy: BLOBS_FORMAT.to_owned(),
+                    files: vec![file],
+                    via_root: false,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Family for LargeObjects {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
     /// One BLOB METADATA entry per group.
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for group in self.groups() {
             let (Some(first), Some(last)) = (group.first(), group.last()) else {
                 continue;
@@ -127,49 +177,6 @@ impl LargeObjects {
             }
         }
     }
-
-    /// Writes every group's bytes to `data/<id>.blobs<ext>` and adds its BLOBS entry.
-    /// Runs on the leader connection, inside the snapshot.
-    pub async fn dump_data(
-        &self,
-        client: &Client,
-        toc: &mut TocBuilder,
-        root: &Path,
-        codec: Codec,
-        checksum: ChecksumAlgo,
-    ) -> Result<()> {
-        for group in self.groups() {
-            let (Some(first), Some(last)) = (group.first(), group.last()) else {
-                continue;
-            };
-            let Some(meta) = toc.id_of(ObjId::new(class::PG_LARGEOBJECT, first.oid)) else {
-                continue;
-            };
-            let mut e = entry(
-                "BLOBS",
-                Section::Data,
-                None,
-                &format!("{}-{}", first.oid, last.oid),
-                Some(&first.owner),
-                String::new(),
-                String::new(),
-            );
-            e.deps = vec![meta];
-            let id = toc.push(e, None);
-            let rel_path = format!("{DATA_DIR}/{id}.blobs{}", codec.method.extension());
-            let oids: Vec<u32> = group.iter().map(|o| o.oid).collect();
-            let file = write_group(client, &oids, root, &rel_path, codec, checksum).await?;
-            if let Some(e) = toc.entry_mut(id) {
-                e.size = file.file.raw_size;
-                e.data = Some(TableData {
-                    copy: BLOBS_FORMAT.to_owned(),
-                    files: vec![file],
-                    via_root: false,
-                });
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Streams the objects `oids` into one data file through a writer thread.
@@ -206,19 +213,19 @@ async fn write_group(
     .map_err(|e| Error::Other(format!("writer thread failed: {e}")));
     let reader = async move {
         for batch in oids.chunks(READ_BATCH) {
-            let what = || format!("dumping large objects {}..", batch[0]);
-            let rows = client
-                .query(
-                    "SELECT u.o, pg_catalog.lo_get(u.o, 0, $2)
-                       FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(o, k)
-                      ORDER BY u.k",
-                    &[&batch, &FIRST_PIECE],
-                )
-                .await
-                .during(what)?;
-            for r in &rows {
-                let oid: u32 = r.get(0);
-                let first: Vec<u8> = r.get(1);
+            let what = format!("dumping large objects {}..", batch[0]);
+            let rows = query(
+                client,
+                "SELECT u.o AS oid, pg_catalog.lo_get(u.o, 0, $2) AS data
+                   FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(o, k)
+                  ORDER BY u.k",
+                &[&batch, &FIRST_PIECE],
+                &what,
+            )
+            .await?;
+            for r in rows.iter() {
+                let oid: u32 = r.get("oid")?;
+                let first: Vec<u8> = r.get("data")?;
                 let mut buf = BytesMut::with_capacity(first.len() + 8);
                 buf.extend_from_slice(&frame_header(oid, first.len() as u32));
                 buf.extend_from_slice(&first);
@@ -231,14 +238,15 @@ async fn write_group(
                 // A long object: the rest in pieces of the largest frame size.
                 let mut offset = first.len() as i64;
                 loop {
-                    let piece: Vec<u8> = client
-                        .query_one(
-                            "SELECT pg_catalog.lo_get($1, $2, $3)",
-                            &[&oid, &offset, &(MAX_FRAME_BYTES as i32)],
-                        )
-                        .await
-                        .during(|| format!("dumping large object {oid}"))?
-                        .get(0);
+                    let piece: Vec<u8> = query(
+                        client,
+                        "SELECT pg_catalog.lo_get($1, $2, $3) AS data",
+                        &[&oid, &offset, &(MAX_FRAME_BYTES as i32)],
+                        &format!("dumping large object {oid}"),
+                    )
+                    .await?
+                    .one()?
+                    .get("data")?;
                     if piece.is_empty() {
                         break;
                     }

@@ -8,10 +8,12 @@
 
 use archive_format::sql::{quote_ident, quote_literal};
 use archive_format::toc::Section;
+use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::{class, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -33,25 +35,28 @@ pub struct Subscriptions {
     server_version: u32,
 }
 
-pub async fn read(client: &Client, ctx: &Ctx) -> Result<Subscriptions> {
-    let superuser: bool = client
-        .query_one(
-            "SELECT coalesce((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user), false)",
-            &[],
-        )
-        .await
-        .during(|| "checking for superuser rights".into())?
-        .get(0);
+async fn read(client: &Client, ctx: &Ctx) -> Result<Subscriptions> {
+    let superuser: bool = query(
+        client,
+        "SELECT coalesce((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user), false)
+                  AS superuser",
+        &[],
+        "checking for superuser rights",
+    )
+    .await?
+    .one()?
+    .get("superuser")?;
     if !superuser {
         let count: i64 = client
             .query_one(
-                "SELECT count(*) FROM pg_catalog.pg_subscription
+                "SELECT count(*) AS count FROM pg_catalog.pg_subscription
                   WHERE subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
                 &[],
             )
             .await
+            .ok()
+            .and_then(|r| r.try_get("count").ok())
             // Reading subscriptions' names may be refused too: then there is nothing to say.
-            .map(|r| r.get(0))
             .unwrap_or(0);
         if count > 0 {
             tracing::warn!(
@@ -61,36 +66,34 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Subscriptions> {
         return Ok(Subscriptions::default());
     }
     let sql = format!(
-        "SELECT s.oid, s.subname::text, pg_catalog.pg_get_userbyid(s.subowner)::text, s.subconninfo,
-                s.subslotname::text, s.subpublications::text[], concat_ws(E'\\n', {})
+        "SELECT s.oid, s.subname::text, pg_catalog.pg_get_userbyid(s.subowner)::text AS owner,
+                s.subconninfo, s.subslotname::text, s.subpublications::text[],
+                concat_ws(E'\\n', {}) AS options
            FROM pg_catalog.pg_subscription s
           WHERE s.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
           ORDER BY s.subname",
         option_exprs(ctx.server_version).join(", ")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading subscriptions".into())?;
     Ok(Subscriptions {
         server_version: ctx.server_version,
-        subscriptions: rows
-            .iter()
-            .map(|r| Subscription {
-                oid: r.get(0),
-                name: r.get(1),
-                owner: r.get(2),
-                conninfo: r.get(3),
-                slot_name: r.get(4),
-                publications: r.get(5),
-                options: r
-                    .get::<_, String>(6)
-                    .lines()
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            })
-            .collect(),
+        subscriptions: query(client, &sql, &[], "reading subscriptions")
+            .await?
+            .map(|r| {
+                Ok(Subscription {
+                    oid: r.get("oid")?,
+                    name: r.get("subname")?,
+                    owner: r.get("owner")?,
+                    conninfo: r.get("subconninfo")?,
+                    slot_name: r.get("subslotname")?,
+                    publications: r.get("subpublications")?,
+                    options: r
+                        .get::<String>("options")?
+                        .lines()
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                })
+            })?,
     })
 }
 
@@ -124,8 +127,12 @@ fn option_exprs(v: u32) -> Vec<&'static str> {
     e
 }
 
-impl Subscriptions {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Subscriptions {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for s in &self.subscriptions {
             let name = quote_ident(&s.name);
             let publications: Vec<String> = s.publications.iter().map(|p| quote_ident(p)).collect();

@@ -5,10 +5,12 @@ use std::collections::HashMap;
 
 use archive_format::sql::{qualified, quote_ident};
 use archive_format::toc::Section;
+use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::{query, Rows};
 use crate::toc_builder::{entry, TocBuilder};
 
 /// One object of any of the four kinds: its options are already deparsed.
@@ -38,7 +40,7 @@ fn func(col: &str, key: &str) -> String {
     format!("CASE WHEN {col} <> 0 THEN '{key} = ' || {col}::pg_catalog.regproc::text END")
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<TextSearch> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<TextSearch> {
     let select = |catalog: &str,
                   alias: &str,
                   name: &str,
@@ -46,7 +48,8 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<TextSearch> {
                   owner: Option<&str>,
                   options: String| {
         format!(
-            "SELECT {alias}.oid, n.nspname::text, {alias}.{name}::text, {}, {options}
+            "SELECT {alias}.oid, n.nspname::text, {alias}.{name}::text AS name, {} AS owner,
+                    {options} AS options
                FROM pg_catalog.{catalog} {alias}
                JOIN pg_catalog.pg_namespace n ON n.oid = {alias}.{nsp}
               WHERE {USER_SCHEMA} AND {}
@@ -107,28 +110,30 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<TextSearch> {
                           WHERE p.oid = c.cfgparser)"
             .to_owned(),
     );
-    let what = || "reading text search objects".to_owned();
-    let to_objects = |rows: Vec<tokio_postgres::Row>| -> Vec<TsObject> {
-        rows.iter()
-            .map(|r| TsObject {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                owner: r.get(3),
-                options: r.get(4),
+    let what = "reading text search objects";
+    let to_objects = |rows: Rows| -> Result<Vec<TsObject>> {
+        rows.map(|r| {
+            Ok(TsObject {
+                oid: r.get("oid")?,
+                schema: r.get("nspname")?,
+                name: r.get("name")?,
+                owner: r.get("owner")?,
+                options: r.get("options")?,
             })
-            .collect()
+        })
     };
-    let parsers = to_objects(client.query(&parsers, &[]).await.during(what)?);
-    let templates = to_objects(client.query(&templates, &[]).await.during(what)?);
-    let dictionaries = to_objects(client.query(&dictionaries, &[]).await.during(what)?);
-    let configurations = to_objects(client.query(&configurations, &[]).await.during(what)?);
+    let parsers = to_objects(query(client, &parsers, &[], what).await?)?;
+    let templates = to_objects(query(client, &templates, &[], what).await?)?;
+    let dictionaries = to_objects(query(client, &dictionaries, &[], what).await?)?;
+    let configurations = to_objects(query(client, &configurations, &[], what).await?)?;
     let config_oids: Vec<u32> = configurations.iter().map(|c| c.oid).collect();
     // Token types are named by the configuration's parser: ts_token_type() gives the
     // aliases, one set-returning call per parser inside the same query.
-    let rows = client
-        .query(
-            "SELECT m.mapcfg, t.alias, pg_catalog.array_agg(m.mapdict::pg_catalog.regdictionary::text ORDER BY m.mapseqno)
+    let rows = query(
+        client,
+            "SELECT m.mapcfg, t.alias,
+                    pg_catalog.array_agg(m.mapdict::pg_catalog.regdictionary::text ORDER BY m.mapseqno)
+                      AS dictionaries
                FROM pg_catalog.pg_ts_config_map m
                JOIN pg_catalog.pg_ts_config c ON c.oid = m.mapcfg
               CROSS JOIN LATERAL pg_catalog.ts_token_type(c.cfgparser) AS t
@@ -136,15 +141,15 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<TextSearch> {
               GROUP BY m.mapcfg, m.maptokentype, t.alias
               ORDER BY m.mapcfg, m.maptokentype",
             &[&config_oids],
-        )
-        .await
-        .during(what)?;
+        what,
+    )
+    .await?;
     let mut mappings: HashMap<u32, Vec<(String, Vec<String>)>> = HashMap::new();
-    for r in &rows {
+    for r in rows.iter() {
         mappings
-            .entry(r.get(0))
+            .entry(r.get("mapcfg")?)
             .or_default()
-            .push((r.get(1), r.get(2)));
+            .push((r.get("alias")?, r.get("dictionaries")?));
     }
     Ok(TextSearch {
         parsers,
@@ -155,8 +160,12 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<TextSearch> {
     })
 }
 
-impl TextSearch {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for TextSearch {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         let kinds: [(&[TsObject], &'static str, u32); 4] = [
             (&self.parsers, "TEXT SEARCH PARSER", class::PG_TS_PARSER),
             (

@@ -5,10 +5,12 @@ use std::collections::HashMap;
 
 use archive_format::sql::{qualified, quote_ident, quote_literal};
 use archive_format::toc::Section;
+use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::{not_extension_member, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{not_extension_member, Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -55,7 +57,7 @@ struct DomainDef {
     collation: Option<String>,
 }
 
-pub async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
+async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
     let multirange = if ctx.server_version >= 140000 {
         "coalesce((SELECT ARRAY[r.rngmultitypid, mt.typarray] FROM pg_catalog.pg_range r
                     JOIN pg_catalog.pg_type mt ON mt.oid = r.rngmultitypid WHERE r.rngtypid = t.oid), '{}')"
@@ -63,8 +65,9 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
         "'{}'::oid[]"
     };
     let sql = format!(
-        "SELECT t.oid, n.nspname::text, t.typname::text, pg_catalog.pg_get_userbyid(t.typowner)::text,
-                t.typtype::text, ARRAY[t.typarray]::oid[] || {multirange}::oid[], t.typrelid
+        "SELECT t.oid, n.nspname::text, t.typname::text,
+                pg_catalog.pg_get_userbyid(t.typowner)::text AS owner, t.typtype::text,
+                ARRAY[t.typarray]::oid[] || {multirange}::oid[] AS parts, t.typrelid
            FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
           WHERE (t.typtype IN ('e', 'c', 'd', 'r', 'b') OR (t.typtype = 'p' AND NOT t.typisdefined))
             AND {USER_SCHEMA} AND {}
@@ -73,22 +76,17 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
           ORDER BY n.nspname, t.typname",
         not_extension_member("pg_catalog.pg_type", "t.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading types".into())?;
     let mut out = Types::default();
-    for r in &rows {
-        let kind: String = r.get(4);
-        let parts: Vec<u32> = r.get(5);
+    for r in query(client, &sql, &[], "reading types").await?.iter() {
+        let parts: Vec<u32> = r.get("parts")?;
         out.types.push(Type {
-            oid: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            owner: r.get(3),
-            kind: kind.chars().next().unwrap_or('b'),
+            oid: r.get("oid")?,
+            schema: r.get("nspname")?,
+            name: r.get("typname")?,
+            owner: r.get("owner")?,
+            kind: r.char("typtype")?.unwrap_or('b'),
             parts: parts.into_iter().filter(|o| *o != 0).collect(),
-            relid: r.get(6),
+            relid: r.get("typrelid")?,
         });
     }
     if out.types.is_empty() {
@@ -102,23 +100,28 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
         .map(|t| t.relid)
         .collect();
 
-    for r in client
-        .query(
-            "SELECT enumtypid, enumlabel::text FROM pg_catalog.pg_enum
-              WHERE enumtypid = ANY($1) ORDER BY enumtypid, enumsortorder",
-            &[&oids],
-        )
-        .await
-        .during(|| "reading enum labels".into())?
+    for r in query(
+        client,
+        "SELECT enumtypid, enumlabel::text FROM pg_catalog.pg_enum
+          WHERE enumtypid = ANY($1) ORDER BY enumtypid, enumsortorder",
+        &[&oids],
+        "reading enum labels",
+    )
+    .await?
+    .iter()
     {
-        out.enum_labels.entry(r.get(0)).or_default().push(r.get(1));
+        out.enum_labels
+            .entry(r.get("enumtypid")?)
+            .or_default()
+            .push(r.get("enumlabel")?);
     }
 
-    for r in client
-        .query(
-            "SELECT t.oid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod),
+    for r in query(
+        client,
+            "SELECT t.oid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type_sql,
                     CASE WHEN a.attcollation <> at.typcollation THEN
                          pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END
+                      AS collation
                FROM pg_catalog.pg_type t
                JOIN pg_catalog.pg_attribute a ON a.attrelid = t.typrelid
                JOIN pg_catalog.pg_type at ON at.oid = a.atttypid
@@ -127,63 +130,67 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
               WHERE t.typrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
               ORDER BY t.oid, a.attnum",
             &[&relids],
-        )
-        .await
-        .during(|| "reading composite type attributes".into())?
+        "reading composite type attributes",
+    )
+    .await?
+    .iter()
     {
-        out.attributes
-            .entry(r.get(0))
-            .or_default()
-            .push((r.get(1), r.get(2), r.get(3)));
+        out.attributes.entry(r.get("oid")?).or_default().push((
+            r.get("attname")?,
+            r.get("type_sql")?,
+            r.get("collation")?,
+        ));
     }
 
-    for r in client
-        .query(
-            "SELECT t.oid, pg_catalog.format_type(t.typbasetype, t.typtypmod), t.typnotnull,
-                    pg_catalog.pg_get_expr(t.typdefaultbin, 0),
+    for r in query(
+        client,
+            "SELECT t.oid, pg_catalog.format_type(t.typbasetype, t.typtypmod) AS base, t.typnotnull,
+                    pg_catalog.pg_get_expr(t.typdefaultbin, 0) AS default_expr,
                     CASE WHEN t.typcollation <> bt.typcollation THEN
                          pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END
+                      AS collation
                FROM pg_catalog.pg_type t
                JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype
                LEFT JOIN pg_catalog.pg_collation co ON co.oid = t.typcollation
                LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
               WHERE t.oid = ANY($1) AND t.typtype = 'd'",
             &[&oids],
-        )
-        .await
-        .during(|| "reading domains".into())?
+        "reading domains",
+    )
+    .await?
+    .iter()
     {
         out.domains.insert(
-            r.get(0),
+            r.get("oid")?,
             DomainDef {
-                base: r.get(1),
-                not_null: r.get(2),
-                default: r.get(3),
-                collation: r.get(4),
+                base: r.get("base")?,
+                not_null: r.get("typnotnull")?,
+                default: r.get("default_expr")?,
+                collation: r.get("collation")?,
             },
         );
     }
-    for r in client
-        .query(
-            "SELECT co.contypid, co.oid, co.conname::text, co.contype::text,
-                    pg_catalog.pg_get_constraintdef(co.oid), co.convalidated
+    for r in query(
+        client,
+        "SELECT co.contypid, co.oid, co.conname::text, co.contype::text,
+                    pg_catalog.pg_get_constraintdef(co.oid) AS definition, co.convalidated
                FROM pg_catalog.pg_constraint co
               WHERE co.contypid = ANY($1) ORDER BY co.contypid, co.conname",
-            &[&oids],
-        )
-        .await
-        .during(|| "reading domain constraints".into())?
+        &[&oids],
+        "reading domain constraints",
+    )
+    .await?
+    .iter()
     {
-        let kind: String = r.get(3);
         out.domain_constraints
-            .entry(r.get(0))
+            .entry(r.get("contypid")?)
             .or_default()
             .push(DomainConstraint {
-                oid: r.get(1),
-                name: r.get(2),
-                kind: kind.chars().next().unwrap_or('c'),
-                definition: r.get(4),
-                validated: r.get(5),
+                oid: r.get("oid")?,
+                name: r.get("conname")?,
+                kind: r.char("contype")?.unwrap_or('c'),
+                definition: r.get("definition")?,
+                validated: r.get("convalidated")?,
             });
     }
 
@@ -205,6 +212,7 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
                        pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END,
                   CASE WHEN r.rngcanonical <> 0 THEN 'canonical = ' || r.rngcanonical::pg_catalog.regproc::text END,
                   CASE WHEN r.rngsubdiff <> 0 THEN 'subtype_diff = ' || r.rngsubdiff::pg_catalog.regproc::text END)
+                  AS options
            FROM pg_catalog.pg_range r
            JOIN pg_catalog.pg_type st ON st.oid = r.rngsubtype
            JOIN pg_catalog.pg_opclass oc ON oc.oid = r.rngsubopc
@@ -213,12 +221,11 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
            LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
           WHERE r.rngtypid = ANY($1)"
     );
-    for r in client
-        .query(&range_sql, &[&oids])
-        .await
-        .during(|| "reading range types".into())?
+    for r in query(client, &range_sql, &[&oids], "reading range types")
+        .await?
+        .iter()
     {
-        out.ranges.insert(r.get(0), r.get(1));
+        out.ranges.insert(r.get("rngtypid")?, r.get("options")?);
     }
 
     let subscript = if ctx.server_version >= 140000 {
@@ -249,21 +256,54 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Types> {
                   CASE WHEN t.typdefault IS NOT NULL THEN 'DEFAULT = ' || pg_catalog.quote_literal(t.typdefault) END,
                   CASE WHEN t.typelem <> 0 THEN 'ELEMENT = ' || pg_catalog.format_type(t.typelem, NULL) END,
                   CASE WHEN t.typdelim <> ',' THEN 'DELIMITER = ' || pg_catalog.quote_literal(t.typdelim::text) END,
-                  CASE WHEN t.typcollation <> 0 THEN 'COLLATABLE = true' END)
+                  CASE WHEN t.typcollation <> 0 THEN 'COLLATABLE = true' END) AS options
            FROM pg_catalog.pg_type t WHERE t.oid = ANY($1) AND t.typtype = 'b'"
     );
-    for r in client
-        .query(&base_sql, &[&oids])
-        .await
-        .during(|| "reading base types".into())?
+    for r in query(client, &base_sql, &[&oids], "reading base types")
+        .await?
+        .iter()
     {
-        out.base.insert(r.get(0), r.get(1));
+        out.base.insert(r.get("oid")?, r.get("options")?);
     }
     Ok(out)
 }
 
 impl Types {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+    fn domain_sql(&self, t: &Type, d: &DomainDef, name: &str) -> String {
+        let mut sql = format!("CREATE DOMAIN {name} AS {}", d.base);
+        if let Some(c) = &d.collation {
+            sql.push_str(&format!(" COLLATE {c}"));
+        }
+        if let Some(def) = &d.default {
+            sql.push_str(&format!(" DEFAULT {def}"));
+        }
+        let constraints = self
+            .domain_constraints
+            .get(&t.oid)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let named_not_null = constraints.iter().any(|c| c.kind == 'n');
+        if d.not_null && !named_not_null {
+            sql.push_str(" NOT NULL");
+        }
+        for c in constraints.iter().filter(|c| c.validated) {
+            sql.push_str(&format!(
+                "\n    CONSTRAINT {} {}",
+                quote_ident(&c.name),
+                c.definition
+            ));
+        }
+        sql.push(';');
+        sql
+    }
+}
+
+impl Family for Types {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for t in &self.types {
             let name = qualified(&t.schema, &t.name);
             let (keyword, body) = match t.kind {
@@ -388,33 +428,5 @@ impl Types {
                 }
             }
         }
-    }
-
-    fn domain_sql(&self, t: &Type, d: &DomainDef, name: &str) -> String {
-        let mut sql = format!("CREATE DOMAIN {name} AS {}", d.base);
-        if let Some(c) = &d.collation {
-            sql.push_str(&format!(" COLLATE {c}"));
-        }
-        if let Some(def) = &d.default {
-            sql.push_str(&format!(" DEFAULT {def}"));
-        }
-        let constraints = self
-            .domain_constraints
-            .get(&t.oid)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let named_not_null = constraints.iter().any(|c| c.kind == 'n');
-        if d.not_null && !named_not_null {
-            sql.push_str(" NOT NULL");
-        }
-        for c in constraints.iter().filter(|c| c.validated) {
-            sql.push_str(&format!(
-                "\n    CONSTRAINT {} {}",
-                quote_ident(&c.name),
-                c.definition
-            ));
-        }
-        sql.push(';');
-        sql
     }
 }
