@@ -16,7 +16,7 @@ use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, Family, ObjId, USER_SCHEMA};
 use crate::error::Result;
-use crate::rows::query;
+use crate::rows::{query, NamedRow};
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -46,12 +46,6 @@ pub struct Operators {
 }
 
 async fn read(client: &Client, _ctx: &Ctx) -> Result<Operators> {
-    let op_ref = |alias: &str| {
-        format!(
-            "CASE WHEN {alias}.oid IS NOT NULL THEN
-                 'OPERATOR(' || pg_catalog.quote_ident({alias}n.nspname) || '.' || {alias}.oprname || ')' END"
-        )
-    };
     let sql = format!(
         "SELECT o.oid, n.nspname::text, o.oprname::text,
                 pg_catalog.pg_get_userbyid(o.oprowner)::text AS owner,
@@ -60,7 +54,10 @@ async fn read(client: &Client, _ctx: &Ctx) -> Result<Operators> {
                 o.oprcode::pg_catalog.regproc::text AS function,
                 CASE WHEN o.oprrest <> 0 THEN o.oprrest::pg_catalog.regproc::text END AS restrict_fn,
                 CASE WHEN o.oprjoin <> 0 THEN o.oprjoin::pg_catalog.regproc::text END AS join_fn,
-                c.oid AS commutator_oid, {} AS commutator, ng.oid AS negator_oid, {} AS negator,
+                c.oid AS commutator_oid, pg_catalog.quote_ident(cn.nspname) AS commutator_schema,
+                c.oprname::text AS commutator_name,
+                ng.oid AS negator_oid, pg_catalog.quote_ident(ngn.nspname) AS negator_schema,
+                ng.oprname::text AS negator_name,
                 o.oprcanhash, o.oprcanmerge
            FROM pg_catalog.pg_operator o
            JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
@@ -70,8 +67,6 @@ async fn read(client: &Client, _ctx: &Ctx) -> Result<Operators> {
            LEFT JOIN pg_catalog.pg_namespace ngn ON ngn.oid = ng.oprnamespace
           WHERE o.oprcode <> 0 AND {USER_SCHEMA} AND {}
           ORDER BY n.nspname, o.oprname, o.oid",
-        op_ref("c"),
-        op_ref("ng"),
         not_extension_member("pg_catalog.pg_operator", "o.oid")
     );
     Ok(Operators {
@@ -88,15 +83,29 @@ async fn read(client: &Client, _ctx: &Ctx) -> Result<Operators> {
                     function: r.get("function")?,
                     restrict: r.get("restrict_fn")?,
                     join: r.get("join_fn")?,
-                    commutator: r
-                        .get::<Option<u32>>("commutator_oid")?
-                        .zip(r.get("commutator")?),
-                    negator: r.get::<Option<u32>>("negator_oid")?.zip(r.get("negator")?),
+                    commutator: partner(&r, "commutator")?,
+                    negator: partner(&r, "negator")?,
                     hashes: r.get("oprcanhash")?,
                     merges: r.get("oprcanmerge")?,
                 })
             })?,
     })
+}
+
+/// The commutator or negator (`which`) of the row's operator: its oid, and how CREATE
+/// OPERATOR names it.
+fn partner(r: &NamedRow<'_>, which: &str) -> Result<Option<(u32, String)>> {
+    let oid: Option<u32> = r.get(&format!("{which}_oid"))?;
+    let schema: Option<String> = r.get(&format!("{which}_schema"))?;
+    let name: Option<String> = r.get(&format!("{which}_name"))?;
+    Ok(oid
+        .zip(schema.zip(name))
+        .map(|(oid, (schema, name))| (oid, operator_ref(&schema, &name))))
+}
+
+/// `OPERATOR(schema.name)`, with the schema already quoted (operator names never are).
+fn operator_ref(quoted_schema: &str, name: &str) -> String {
+    format!("OPERATOR({quoted_schema}.{name})")
 }
 
 /// `schema.op(left, right)`, how COMMENT ON / ALTER OPERATOR name an operator.
@@ -209,8 +218,8 @@ mod tests {
             function: "int4eq".into(),
             restrict: Some("eqsel".into()),
             join: Some("eqjoinsel".into()),
-            commutator: Some((1, "OPERATOR(\"Zoo S\".===)".into())),
-            negator: Some((2, "OPERATOR(\"Zoo S\".!==)".into())),
+            commutator: Some((1, operator_ref("\"Zoo S\"", "==="))),
+            negator: Some((2, operator_ref("\"Zoo S\"", "!=="))),
             hashes: true,
             merges: true,
         };
