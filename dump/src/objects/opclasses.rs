@@ -94,10 +94,11 @@ async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
     // Every member of a user class or family, with the class or family it depends on.
     let members_sql = format!(
         "SELECT 0 AS is_function, ao.oid, d.refclassid, d.refobjid, ao.amopstrategy AS number,
-               'OPERATOR ' || ao.amopstrategy || ' ' || ao.amopopr::pg_catalog.regoperator::text
-               || CASE WHEN ao.amoppurpose = 'o' THEN
-                      ' FOR ORDER BY ' || pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sf.opfname)
-                  ELSE '' END AS sql
+               ao.amopopr::pg_catalog.regoperator::text AS member,
+               CASE WHEN ao.amoppurpose = 'o' THEN
+                    pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sf.opfname) END
+                 AS sort_family,
+               NULL::text AS left_type, NULL::text AS right_type
           FROM pg_catalog.pg_amop ao
           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_amop'::pg_catalog.regclass
                AND d.objid = ao.oid
@@ -107,9 +108,8 @@ async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
          WHERE ao.oid >= 16384 AND {amop_own}
         UNION ALL
         SELECT 1, ap.oid, d.refclassid, d.refobjid, ap.amprocnum,
-               'FUNCTION ' || ap.amprocnum || ' (' || pg_catalog.format_type(ap.amproclefttype, NULL) || ', '
-               || pg_catalog.format_type(ap.amprocrighttype, NULL) || ') '
-               || ap.amproc::pg_catalog.regprocedure::text
+               ap.amproc::pg_catalog.regprocedure::text, NULL,
+               pg_catalog.format_type(ap.amproclefttype, NULL), pg_catalog.format_type(ap.amprocrighttype, NULL)
           FROM pg_catalog.pg_amproc ap
           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_amproc'::pg_catalog.regclass
                AND d.objid = ap.oid
@@ -154,6 +154,22 @@ async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
         })?,
         members: members.map(|r| {
             let is_function: i32 = r.get("is_function")?;
+            let number: i16 = r.get("number")?;
+            let member: String = r.get("member")?;
+            let sql = if is_function == 1 {
+                function_item(
+                    number,
+                    &r.get::<String>("left_type")?,
+                    &r.get::<String>("right_type")?,
+                    &member,
+                )
+            } else {
+                operator_item(
+                    number,
+                    &member,
+                    r.get::<Option<String>>("sort_family")?.as_deref(),
+                )
+            };
             Ok(Member {
                 obj: ObjId::new(
                     if is_function == 1 {
@@ -164,11 +180,25 @@ async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
                     r.get("oid")?,
                 ),
                 owner: ObjId::new(r.get("refclassid")?, r.get("refobjid")?),
-                order: (is_function as u8, r.get("number")?),
-                sql: r.get("sql")?,
+                order: (is_function as u8, number),
+                sql,
             })
         })?,
     })
+}
+
+/// `OPERATOR n op(left,right)` of a member list, `FOR ORDER BY family` for an ordering
+/// operator (one with a sort family).
+fn operator_item(strategy: i16, operator: &str, sort_family: Option<&str>) -> String {
+    match sort_family {
+        Some(f) => format!("OPERATOR {strategy} {operator} FOR ORDER BY {f}"),
+        None => format!("OPERATOR {strategy} {operator}"),
+    }
+}
+
+/// `FUNCTION n (left, right) f(args)` of a member list.
+fn function_item(support: i16, left: &str, right: &str, function: &str) -> String {
+    format!("FUNCTION {support} ({left}, {right}) {function}")
 }
 
 impl super::Family for OpClasses {
@@ -291,5 +321,26 @@ fn add_am_dep(toc: &mut TocBuilder, id: u32, am_oid: u32) {
         if let Some(e) = toc.entry_mut(id) {
             e.deps.push(am);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_items() {
+        assert_eq!(
+            operator_item(1, "s.<(integer,integer)", None),
+            "OPERATOR 1 s.<(integer,integer)"
+        );
+        assert_eq!(
+            operator_item(15, "s.<->(point,point)", Some("pg_catalog.float_ops")),
+            "OPERATOR 15 s.<->(point,point) FOR ORDER BY pg_catalog.float_ops"
+        );
+        assert_eq!(
+            function_item(1, "integer", "integer", "s.cmp(integer,integer)"),
+            "FUNCTION 1 (integer, integer) s.cmp(integer,integer)"
+        );
     }
 }
