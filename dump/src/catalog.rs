@@ -9,30 +9,26 @@ use std::collections::HashMap;
 use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
-use crate::error::{QueryContext, Result};
+use crate::error::Result;
 use crate::model::*;
 use crate::objects::{not_extension_member, USER_SCHEMA};
+use crate::rows::query;
 
 pub async fn read_schemas(client: &Client) -> Result<Vec<Schema>> {
     let sql = format!(
-        "SELECT n.oid, n.nspname::text, pg_catalog.pg_get_userbyid(n.nspowner)::text
+        "SELECT n.oid, n.nspname::text, pg_catalog.pg_get_userbyid(n.nspowner)::text AS owner
            FROM pg_catalog.pg_namespace n
           WHERE {USER_SCHEMA} AND {}
           ORDER BY n.nspname",
         not_extension_member("pg_catalog.pg_namespace", "n.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading schemas".into())?;
-    Ok(rows
-        .iter()
-        .map(|r| Schema {
-            oid: r.get(0),
-            name: r.get(1),
-            owner: r.get(2),
+    query(client, &sql, &[], "reading schemas").await?.map(|r| {
+        Ok(Schema {
+            oid: r.get("oid")?,
+            name: r.get("nspname")?,
+            owner: r.get("owner")?,
         })
-        .collect())
+    })
 }
 
 /// The tables to dump (ordinary, partitioned and foreign), without sizes or columns:
@@ -40,19 +36,22 @@ pub async fn read_schemas(client: &Client) -> Result<Vec<Schema>> {
 pub async fn read_tables(client: &Client) -> Result<Vec<Table>> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
-                pg_catalog.pg_get_userbyid(c.relowner)::text, c.relpersistence = 'u',
+                pg_catalog.pg_get_userbyid(c.relowner)::text AS owner,
+                c.relpersistence = 'u' AS unlogged,
                 -- The TOAST table's own options are set through its table: toast.name=value.
                 coalesce(c.reloptions, '{{}}')::text[]
                   || coalesce(ARRAY(SELECT 'toast.' || o FROM pg_catalog.pg_class tc, unnest(tc.reloptions) o
-                                     WHERE tc.oid = c.reltoastrelid), '{{}}')::text[],
-                ARRAY[c.reltype, coalesce(rt.typarray, 0)]::oid[],
-                CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
-                CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
+                                     WHERE tc.oid = c.reltoastrelid), '{{}}')::text[] AS reloptions,
+                ARRAY[c.reltype, coalesce(rt.typarray, 0)]::oid[] AS row_types,
+                CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key,
+                CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END
+                  AS partition_bound,
                 ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i
-                       WHERE i.inhrelid = c.oid ORDER BY i.inhseqno)::oid[],
-                CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END,
-                CASE WHEN c.relkind = 'p' OR am.amname <> 'heap' THEN am.amname::text END,
-                c.relreplident::text, fs.srvname::text, coalesce(ft.ftoptions, '{{}}')::text[]
+                       WHERE i.inhrelid = c.oid ORDER BY i.inhseqno)::oid[] AS parents,
+                CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END AS of_type,
+                CASE WHEN c.relkind = 'p' OR am.amname <> 'heap' THEN am.amname::text END AS access_method,
+                c.relreplident::text, fs.srvname::text,
+                coalesce(ft.ftoptions, '{{}}')::text[] AS ftoptions
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_catalog.pg_type rt ON rt.oid = c.reltype
            LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
@@ -62,66 +61,62 @@ pub async fn read_tables(client: &Client) -> Result<Vec<Table>> {
           ORDER BY n.nspname, c.relname",
         not_extension_member("pg_catalog.pg_class", "c.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading the list of tables".into())?;
-    Ok(rows
-        .iter()
+    query(client, &sql, &[], "reading the list of tables")
+        .await?
         .map(|r| {
-            let kind: String = r.get(3);
-            let replident: String = r.get(13);
-            let server: Option<String> = r.get(14);
-            Table {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                kind: kind.chars().next().unwrap_or('r'),
-                owner: r.get(4),
-                unlogged: r.get(5),
-                reloptions: r.get(6),
+            let server: Option<String> = r.get("srvname")?;
+            Ok(Table {
+                oid: r.get("oid")?,
+                schema: r.get("nspname")?,
+                name: r.get("relname")?,
+                kind: r.char("relkind")?.unwrap_or('r'),
+                owner: r.get("owner")?,
+                unlogged: r.get("unlogged")?,
+                reloptions: r.get("reloptions")?,
                 size: 0,
                 pages: 0,
                 columns: Vec::new(),
                 row_types: r
-                    .get::<_, Vec<u32>>(7)
+                    .get::<Vec<u32>>("row_types")?
                     .into_iter()
                     .filter(|o| *o != 0)
                     .collect(),
-                partition_key: r.get(8),
-                partition_bound: r.get(9),
-                parents: r.get(10),
-                of_type: r.get(11),
-                access_method: r.get(12),
-                replica_identity: replident.chars().next().unwrap_or('d'),
-                foreign: server.map(|server| ForeignTable {
-                    server,
-                    options: r.get(15),
-                }),
-            }
+                partition_key: r.get("partition_key")?,
+                partition_bound: r.get("partition_bound")?,
+                parents: r.get("parents")?,
+                of_type: r.get("of_type")?,
+                access_method: r.get("access_method")?,
+                replica_identity: r.char("relreplident")?.unwrap_or('d'),
+                foreign: match server {
+                    Some(server) => Some(ForeignTable {
+                        server,
+                        options: r.get("ftoptions")?,
+                    }),
+                    None => None,
+                },
+            })
         })
-        .collect())
 }
 
 /// Heap + TOAST size and heap pages. Run after the tables are locked: the size
 /// functions open the relation and would otherwise queue behind other sessions' locks.
 pub async fn read_table_sizes(client: &Client, tables: &mut [Table]) -> Result<()> {
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
-    let rows = client
-        .query(
+    let sizes: HashMap<u32, (i64, i64)> = query(
+            client,
             "SELECT c.oid,
                     pg_catalog.pg_relation_size(c.oid)
-                      + coalesce(pg_catalog.pg_relation_size(NULLIF(c.reltoastrelid, 0)), 0),
+                      + coalesce(pg_catalog.pg_relation_size(NULLIF(c.reltoastrelid, 0)), 0) AS size,
                     pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::int8
+                      AS pages
                FROM pg_catalog.pg_class c WHERE c.oid = ANY($1)",
             &[&oids],
+            "reading table sizes",
         )
-        .await
-        .during(|| "reading table sizes".into())?;
-    let sizes: HashMap<u32, (i64, i64)> = rows
+        .await?
         .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect();
+        .map(|r| Ok((r.get("oid")?, (r.get("size")?, r.get("pages")?))))
+        .collect::<Result<_>>()?;
     for t in tables.iter_mut() {
         if let Some(&(size, pages)) = sizes.get(&t.oid) {
             t.size = size.max(0) as u64;
@@ -166,22 +161,23 @@ pub async fn read_columns(
     };
     let sql = format!(
         "SELECT a.attrelid, a.attnum, a.attname::text,
-                pg_catalog.format_type(a.atttypid, a.atttypmod), {not_null},
-                pg_catalog.pg_get_expr(ad.adbin, ad.adrelid),
+                pg_catalog.format_type(a.atttypid, a.atttypmod) AS type_sql, {not_null} AS not_null,
+                pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
                 a.attidentity::text, a.attgenerated::text,
-                CASE WHEN a.attcollation <> t.typcollation THEN cn.nspname::text END,
-                CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END,
-                ad.oid, a.attislocal, a.attinhcount > 0,
-                CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END,
-                {compression},
+                CASE WHEN a.attcollation <> t.typcollation THEN cn.nspname::text END AS coll_schema,
+                CASE WHEN a.attcollation <> t.typcollation THEN co.collname::text END AS coll_name,
+                ad.oid AS default_oid, a.attislocal, a.attinhcount > 0 AS inherited,
+                CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END AS storage,
+                {compression} AS compression,
                 -- -1 (up to 16) or NULL (17+) mean the default target.
-                (CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END)::int4,
+                (CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END)::int4 AS stat_target,
                 -- Not pg_attver: Debian 12's PostgreSQL 15 stores it on every column, a new
                 -- value in each database, and no other server accepts it.
                 ARRAY(SELECT o FROM pg_catalog.unnest(a.attoptions) AS o
-                       WHERE o NOT LIKE 'pg\\_attver=%')::text[],
-                coalesce(a.attfdwoptions, '{{}}')::text[],
-                {nn_name}, {nn_no_inherit}, {nn_oid}, {nn_local}
+                       WHERE o NOT LIKE 'pg\\_attver=%')::text[] AS options,
+                coalesce(a.attfdwoptions, '{{}}')::text[] AS fdw_options,
+                {nn_name} AS not_null_name, {nn_no_inherit} AS not_null_no_inherit,
+                {nn_oid} AS not_null_oid, {nn_local} AS not_null_local
            FROM pg_catalog.pg_attribute a
            JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
            {nn_join}
@@ -191,39 +187,36 @@ pub async fn read_columns(
           WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
           ORDER BY a.attrelid, a.attnum"
     );
-    let rows = client
-        .query(&sql, &[&oids])
-        .await
-        .during(|| "reading table columns".into())?;
+    let rows = query(client, &sql, &[&oids], "reading table columns").await?;
     let mut by_table: HashMap<u32, Vec<Column>> = HashMap::new();
-    let first_char = |s: Option<String>| s.and_then(|s| s.chars().next());
-    for r in &rows {
-        let identity: String = r.get(6);
-        let generated: String = r.get(7);
-        let coll_schema: Option<String> = r.get(8);
-        let coll_name: Option<String> = r.get(9);
-        by_table.entry(r.get(0)).or_default().push(Column {
-            num: r.get(1),
-            name: r.get(2),
-            type_sql: r.get(3),
-            not_null: r.get(4),
-            default: r.get(5),
-            identity: identity.chars().next(),
-            generated: generated.chars().next(),
-            collation: coll_schema.zip(coll_name).map(|(s, n)| qualified(&s, &n)),
-            default_oid: r.get(10),
-            is_local: r.get(11),
-            inherited: r.get(12),
-            storage: first_char(r.get(13)),
-            compression: first_char(r.get(14)),
-            stat_target: r.get(15),
-            options: r.get(16),
-            fdw_options: r.get(17),
-            not_null_name: r.get(18),
-            not_null_no_inherit: r.get(19),
-            not_null_oid: r.get(20),
-            not_null_local: r.get(21),
-        });
+    for r in rows.iter() {
+        let coll_schema: Option<String> = r.get("coll_schema")?;
+        let coll_name: Option<String> = r.get("coll_name")?;
+        by_table
+            .entry(r.get("attrelid")?)
+            .or_default()
+            .push(Column {
+                num: r.get("attnum")?,
+                name: r.get("attname")?,
+                type_sql: r.get("type_sql")?,
+                not_null: r.get("not_null")?,
+                default: r.get("default_expr")?,
+                identity: r.char("attidentity")?,
+                generated: r.char("attgenerated")?,
+                collation: coll_schema.zip(coll_name).map(|(s, n)| qualified(&s, &n)),
+                default_oid: r.get("default_oid")?,
+                is_local: r.get("attislocal")?,
+                inherited: r.get("inherited")?,
+                storage: r.char("storage")?,
+                compression: r.char("compression")?,
+                stat_target: r.get("stat_target")?,
+                options: r.get("options")?,
+                fdw_options: r.get("fdw_options")?,
+                not_null_name: r.get("not_null_name")?,
+                not_null_no_inherit: r.get("not_null_no_inherit")?,
+                not_null_oid: r.get("not_null_oid")?,
+                not_null_local: r.get("not_null_local")?,
+            });
     }
     for t in tables.iter_mut() {
         t.columns = by_table.remove(&t.oid).unwrap_or_default();
@@ -234,12 +227,14 @@ pub async fn read_columns(
 /// Every user sequence's definition; the values come from [`read_sequence_values`].
 pub async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
     let sql = format!(
-        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
-                pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin,
-                s.seqmax, s.seqcache, s.seqcycle, dep.refobjid, a.attname::text, dep.deptype::text,
+        "SELECT c.oid, n.nspname::text, c.relname::text,
+                pg_catalog.pg_get_userbyid(c.relowner)::text AS owner,
+                pg_catalog.format_type(s.seqtypid, NULL) AS type_sql, s.seqstart, s.seqincrement,
+                s.seqmin, s.seqmax, s.seqcache, s.seqcycle, dep.refobjid, a.attname::text,
+                dep.deptype::text,
                 -- Sequences can be unlogged from PostgreSQL 15 on.
                 CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 150000
-                     THEN c.relpersistence = 'u' END
+                     THEN c.relpersistence = 'u' END AS unlogged
            FROM pg_catalog.pg_class c
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
            JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid
@@ -251,37 +246,30 @@ pub async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
           ORDER BY n.nspname, c.relname",
         not_extension_member("pg_catalog.pg_class", "c.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading sequences".into())?;
-    let seqs: Vec<Sequence> = rows
-        .iter()
+    query(client, &sql, &[], "reading sequences")
+        .await?
         .map(|r| {
-            let owner_table: Option<u32> = r.get(11);
-            let owner_col: Option<String> = r.get(12);
-            let deptype: Option<String> = r.get(13);
-            Sequence {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                owner: r.get(3),
-                type_sql: r.get(4),
-                start: r.get(5),
-                increment: r.get(6),
-                min: r.get(7),
-                max: r.get(8),
-                cache: r.get(9),
-                cycle: r.get(10),
+            let owner_table: Option<u32> = r.get("refobjid")?;
+            let owner_col: Option<String> = r.get("attname")?;
+            Ok(Sequence {
+                oid: r.get("oid")?,
+                schema: r.get("nspname")?,
+                name: r.get("relname")?,
+                owner: r.get("owner")?,
+                type_sql: r.get("type_sql")?,
+                start: r.get("seqstart")?,
+                increment: r.get("seqincrement")?,
+                min: r.get("seqmin")?,
+                max: r.get("seqmax")?,
+                cache: r.get("seqcache")?,
+                cycle: r.get("seqcycle")?,
                 owned_by: owner_table.zip(owner_col),
-                identity: deptype.as_deref() == Some("i"),
-                unlogged: r.get(14),
+                identity: r.char("deptype")? == Some('i'),
+                unlogged: r.get("unlogged")?,
                 last_value: 0,
                 is_called: false,
-            }
+            })
         })
-        .collect();
-    Ok(seqs)
 }
 
 /// The current value of each sequence. Only for the sequences dumped: reading one takes
@@ -315,19 +303,16 @@ pub async fn sequence_states<'a>(
     let selects: Vec<String> = seqs
         .map(|(oid, schema, name)| {
             format!(
-                "SELECT {oid}::oid, last_value, is_called FROM {}",
+                "SELECT {oid}::oid AS oid, last_value, is_called FROM {}",
                 qualified(schema, name)
             )
         })
         .collect();
     let mut values = HashMap::new();
     for batch in selects.chunks(BATCH) {
-        let rows = client
-            .query(&batch.join(" UNION ALL "), &[])
-            .await
-            .during(|| during.to_owned())?;
-        for r in &rows {
-            values.insert(r.get(0), (r.get(1), r.get(2)));
+        let rows = query(client, &batch.join(" UNION ALL "), &[], during).await?;
+        for r in rows.iter() {
+            values.insert(r.get("oid")?, (r.get("last_value")?, r.get("is_called")?));
         }
     }
     Ok(values)
@@ -335,16 +320,19 @@ pub async fn sequence_states<'a>(
 
 pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<Constraint>> {
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
-    let rows = client
-        .query(
+    query(
+            client,
             "SELECT co.oid, co.conrelid, co.conname::text, co.contype::text,
-                    pg_catalog.pg_get_constraintdef(co.oid), NULLIF(co.conindid, 0),
-                    NULLIF(co.confrelid, 0), co.convalidated, co.condeferrable, co.condeferred,
-                    CASE WHEN co.contype IN ('p', 'u') THEN pg_catalog.pg_get_indexdef(co.conindid) END,
-                    coalesce(i.indisclustered, false), coalesce(i.indisreplident, false),
+                    pg_catalog.pg_get_constraintdef(co.oid) AS definition,
+                    NULLIF(co.conindid, 0) AS index_oid, NULLIF(co.confrelid, 0) AS ref_table_oid,
+                    co.convalidated, co.condeferrable, co.condeferred,
+                    CASE WHEN co.contype IN ('p', 'u') THEN pg_catalog.pg_get_indexdef(co.conindid) END
+                      AS index_def,
+                    coalesce(i.indisclustered, false) AS clustered,
+                    coalesce(i.indisreplident, false) AS replica_identity,
                     co.conislocal,
                     -- conperiod exists from PostgreSQL 18 on.
-                    coalesce((pg_catalog.to_jsonb(co) ->> 'conperiod')::bool, false)
+                    coalesce((pg_catalog.to_jsonb(co) ->> 'conperiod')::bool, false) AS period
                FROM pg_catalog.pg_constraint co
                LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = co.conindid AND co.contype IN ('p', 'u', 'x')
               WHERE co.conrelid = ANY($1)
@@ -357,41 +345,38 @@ pub async fn read_constraints(client: &Client, tables: &[Table]) -> Result<Vec<C
                 AND (co.contype NOT IN ('f', 'x') OR co.conparentid = 0)
               ORDER BY co.conrelid, co.conname",
             &[&oids],
+            "reading constraints",
         )
-        .await
-        .during(|| "reading constraints".into())?;
-    Ok(rows
-        .iter()
+        .await?
         .map(|r| {
-            let kind: String = r.get(3);
-            Constraint {
-                oid: r.get(0),
-                table_oid: r.get(1),
-                name: r.get(2),
-                kind: kind.chars().next().unwrap_or('c'),
-                definition: r.get(4),
-                index_oid: r.get(5),
-                ref_table_oid: r.get(6),
-                validated: r.get(7),
-                deferrable: r.get(8),
-                deferred: r.get(9),
-                index_def: r.get(10),
-                clustered: r.get(11),
-                replica_identity: r.get(12),
-                is_local: r.get(13),
-                period: r.get(14),
-            }
+            Ok(Constraint {
+                oid: r.get("oid")?,
+                table_oid: r.get("conrelid")?,
+                name: r.get("conname")?,
+                kind: r.char("contype")?.unwrap_or('c'),
+                definition: r.get("definition")?,
+                index_oid: r.get("index_oid")?,
+                ref_table_oid: r.get("ref_table_oid")?,
+                validated: r.get("convalidated")?,
+                deferrable: r.get("condeferrable")?,
+                deferred: r.get("condeferred")?,
+                index_def: r.get("index_def")?,
+                clustered: r.get("clustered")?,
+                replica_identity: r.get("replica_identity")?,
+                is_local: r.get("conislocal")?,
+                period: r.get("period")?,
+            })
         })
-        .collect())
 }
 
 /// Indexes that are not the implementation of a constraint (those come with the constraint).
 pub async fn read_indexes(client: &Client, tables: &[Table]) -> Result<Vec<Index>> {
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
-    let rows = client
-        .query(
-            "SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text,
-                    pg_catalog.pg_get_indexdef(i.indexrelid), i.indisclustered, i.indisreplident
+    query(
+        client,
+        "SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text,
+                    pg_catalog.pg_get_indexdef(i.indexrelid) AS definition, i.indisclustered,
+                    i.indisreplident
                FROM pg_catalog.pg_index i
                JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -400,20 +385,19 @@ pub async fn read_indexes(client: &Client, tables: &[Table]) -> Result<Vec<Index
                                  WHERE co.conindid = i.indexrelid AND co.conrelid = i.indrelid
                                    AND co.contype IN ('p', 'u', 'x'))
               ORDER BY n.nspname, c.relname",
-            &[&oids],
-        )
-        .await
-        .during(|| "reading indexes".into())?;
-    Ok(rows
-        .iter()
-        .map(|r| Index {
-            oid: r.get(0),
-            table_oid: r.get(1),
-            schema: r.get(2),
-            name: r.get(3),
-            definition: r.get(4),
-            clustered: r.get(5),
-            replica_identity: r.get(6),
+        &[&oids],
+        "reading indexes",
+    )
+    .await?
+    .map(|r| {
+        Ok(Index {
+            oid: r.get("indexrelid")?,
+            table_oid: r.get("indrelid")?,
+            schema: r.get("nspname")?,
+            name: r.get("relname")?,
+            definition: r.get("definition")?,
+            clustered: r.get("indisclustered")?,
+            replica_identity: r.get("indisreplident")?,
         })
-        .collect())
+    })
 }

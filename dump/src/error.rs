@@ -11,6 +11,14 @@ pub enum Error {
         what: String,
         cause: tokio_postgres::Error,
     },
+    /// A catalog row without a column its query names, or with another type: a server
+    /// this version of rdump does not know.
+    #[error("{what}: column `{column}`: {}", column_problem(.cause))]
+    Column {
+        what: String,
+        column: String,
+        cause: tokio_postgres::Error,
+    },
     #[error(transparent)]
     Archive(#[from] archive_format::Error),
     #[error("{0}")]
@@ -24,6 +32,15 @@ pub enum Error {
     /// Ctrl-C.
     #[error("interrupted")]
     Interrupted,
+}
+
+/// What went wrong with a column, without tokio-postgres's "column N" (the name is
+/// already in the message).
+fn column_problem(cause: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(cause) {
+        Some(inner) => inner.to_string(),
+        None => cause.to_string(),
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,6 +12,7 @@ pub mod model;
 pub mod objects;
 pub mod pattern;
 pub mod relstats;
+pub mod rows;
 pub mod run;
 pub mod select;
 pub mod session;

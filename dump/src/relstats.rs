@@ -13,7 +13,8 @@ use archive_format::toc::{EntryKind, LockMode, Section};
 use logical_shared::sql::quote_literal;
 use tokio_postgres::Client;
 
-use crate::error::{QueryContext, Result};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 /// The first server with `pg_restore_relation_stats` / `pg_restore_attribute_stats`.
@@ -111,31 +112,25 @@ async fn read_relations(client: &Client, oids: &[u32], version: u32) -> Result<V
     };
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relpages::text,
-                c.reltuples::text, c.relallvisible::text, {frozen}
+                c.reltuples::text, c.relallvisible::text, {frozen} AS relallfrozen
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE c.oid = ANY($1) AND c.relkind IN ('r', 'p', 'f', 'm', 'i', 'I')
           ORDER BY c.oid"
     );
-    let rows = client
-        .query(&sql, &[&oids])
-        .await
-        .during(|| "reading relation statistics".into())?;
-    Ok(rows
-        .iter()
+    query(client, &sql, &[&oids], "reading relation statistics")
+        .await?
         .map(|r| {
-            let kind: String = r.get(3);
-            RelStats {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                kind: kind.chars().next().unwrap_or('r'),
-                relpages: r.get(4),
-                reltuples: r.get(5),
-                relallvisible: r.get(6),
-                relallfrozen: r.get(7),
-            }
+            Ok(RelStats {
+                oid: r.get("oid")?,
+                schema: r.get("nspname")?,
+                name: r.get("relname")?,
+                kind: r.char("relkind")?.unwrap_or('r'),
+                relpages: r.get("relpages")?,
+                reltuples: r.get("reltuples")?,
+                relallvisible: r.get("relallvisible")?,
+                relallfrozen: r.get("relallfrozen")?,
+            })
         })
-        .collect())
 }
 
 async fn read_attributes(client: &Client, oids: &[u32], version: u32) -> Result<Vec<AttStats>> {
@@ -145,7 +140,7 @@ async fn read_attributes(client: &Client, oids: &[u32], version: u32) -> Result<
         .collect();
     let columns: Vec<String> = fields
         .iter()
-        .map(|(name, _, _)| format!("s.{name}::text"))
+        .map(|(name, _, _)| format!("s.{name}::text AS {name}"))
         .collect();
     // pg_stats names relations and columns; the join gets back their numbers.
     let sql = format!(
@@ -158,26 +153,23 @@ async fn read_attributes(client: &Client, oids: &[u32], version: u32) -> Result<
           ORDER BY c.oid, a.attnum, s.inherited",
         columns.join(", ")
     );
-    let rows = client
-        .query(&sql, &[&oids])
-        .await
-        .during(|| "reading column statistics".into())?;
-    Ok(rows
-        .iter()
-        .map(|r| AttStats {
-            oid: r.get(0),
-            attnum: r.get(1),
-            attname: r.get(2),
-            inherited: r.get(3),
-            fields: fields
-                .iter()
-                .enumerate()
-                .filter_map(|(k, (name, ty, _))| {
-                    r.get::<_, Option<String>>(4 + k).map(|v| (*name, v, *ty))
-                })
-                .collect(),
+    query(client, &sql, &[&oids], "reading column statistics")
+        .await?
+        .map(|r| {
+            let mut values = Vec::new();
+            for (name, ty, _) in &fields {
+                if let Some(v) = r.get::<Option<String>>(name)? {
+                    values.push((*name, v, *ty));
+                }
+            }
+            Ok(AttStats {
+                oid: r.get("oid")?,
+                attnum: r.get("attnum")?,
+                attname: r.get("attname")?,
+                inherited: r.get("inherited")?,
+                fields: values,
+            })
         })
-        .collect())
 }
 
 /// The SQL that restores one relation's statistics. Index columns are named by number:

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use logical_shared::sql::{quote_ident, quote_literal};
 use pgconn::ConnectOptions;
-use tokio_postgres::Client;
+use tokio_postgres::types::FromSql;
+use tokio_postgres::{Client, Row};
 
 use crate::error::{server, Error, Result};
 use crate::identity::Identity;
@@ -47,14 +48,14 @@ impl Admin {
         let client = conn.connect().await?;
         let row = client
             .query_one(
-                "SELECT pg_catalog.current_setting('server_version_num')::int4,
-                        pg_catalog.current_setting('fsync')::bool",
+                "SELECT pg_catalog.current_setting('server_version_num')::int4 AS version,
+                        pg_catalog.current_setting('fsync')::bool AS fsync",
                 &[],
             )
             .await
             .map_err(server("reading the server's version"))?;
-        let v: i32 = row.get(0);
-        let fsync: bool = row.get(1);
+        let v: i32 = column(&row, "version", "reading the server's version")?;
+        let fsync: bool = column(&row, "fsync", "reading the server's version")?;
         let server_version = v.max(0) as u32;
         if server_version < OLDEST_SERVER || server_version / 10000 > NEWEST_SERVER_MAJOR {
             return Err(Error::Usage(format!(
@@ -71,15 +72,16 @@ impl Admin {
     }
 
     pub async fn exists(&self, name: &str) -> Result<bool> {
+        let what = format!("looking for database \"{name}\"");
         let row = self
             .client
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1)",
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1) AS exists",
                 &[&name],
             )
             .await
-            .map_err(server(format!("looking for database \"{name}\"")))?;
-        Ok(row.get(0))
+            .map_err(server(what.as_str()))?;
+        column(&row, "exists", &what)
     }
 
     /// The size of the ready template of `id`, or `None` when there is none. A database of
@@ -87,17 +89,18 @@ impl Admin {
     /// damaged): it is never cloned.
     pub async fn ready_template(&self, id: &Identity) -> Result<Option<i64>> {
         let name = record::template_name(id);
+        let what = format!("looking for template \"{name}\"");
         let row = self
             .client
             .query_opt(
-                "SELECT pg_catalog.pg_database_size(d.oid)
+                "SELECT pg_catalog.pg_database_size(d.oid) AS size
                    FROM pg_catalog.pg_database d
                   WHERE d.datname = $1 AND d.datistemplate AND NOT d.datallowconn",
                 &[&name],
             )
             .await
-            .map_err(server(format!("looking for template \"{name}\"")))?;
-        Ok(row.map(|r| r.get(0)))
+            .map_err(server(what.as_str()))?;
+        row.map(|r| column(&r, "size", &what)).transpose()
     }
 
     /// Takes the lock that guards building `id`'s template, waiting for whoever holds it;
@@ -118,12 +121,16 @@ impl Admin {
     /// Takes `id`'s build lock if nobody holds it; whether it did.
     pub async fn try_lock_build(&self, id: &Identity) -> Result<bool> {
         let (a, b) = id.lock_keys();
-        Ok(self
+        let what = "taking a template's build lock";
+        let row = self
             .client
-            .query_one("SELECT pg_catalog.pg_try_advisory_lock($1, $2)", &[&a, &b])
+            .query_one(
+                "SELECT pg_catalog.pg_try_advisory_lock($1, $2) AS locked",
+                &[&a, &b],
+            )
             .await
-            .map_err(server("taking a template's build lock"))?
-            .get(0))
+            .map_err(server(what))?;
+        column(&row, "locked", what)
     }
 
     pub async fn unlock_build(&self, id: &Identity) -> Result<()> {
@@ -215,7 +222,7 @@ impl Admin {
         let Ok(Some(row)) = self
             .client
             .query_opt(
-                "SELECT pg_catalog.shobj_description(oid, 'pg_database')
+                "SELECT pg_catalog.shobj_description(oid, 'pg_database') AS comment
                    FROM pg_catalog.pg_database WHERE datname = $1",
                 &[&name],
             )
@@ -223,7 +230,9 @@ impl Admin {
         else {
             return;
         };
-        let comment: Option<String> = row.get(0);
+        let Ok(comment) = row.try_get::<_, Option<String>>("comment") else {
+            return;
+        };
         let Some(mut rec) = comment.as_deref().and_then(TemplateRecord::parse) else {
             return;
         };
@@ -244,11 +253,12 @@ impl Admin {
 
     /// Every ready template rseed made on this server, most recently used first.
     pub async fn templates(&self) -> Result<Vec<TemplateInfo>> {
+        let what = "listing templates";
         let rows = self
             .client
             .query(
-                "SELECT d.datname::text, pg_catalog.pg_database_size(d.oid),
-                        pg_catalog.shobj_description(d.oid, 'pg_database')
+                "SELECT d.datname::text, pg_catalog.pg_database_size(d.oid) AS size,
+                        pg_catalog.shobj_description(d.oid, 'pg_database') AS comment
                    FROM pg_catalog.pg_database d
                   WHERE d.datistemplate AND d.datname LIKE $1 AND d.datname NOT LIKE $2",
                 &[
@@ -257,21 +267,21 @@ impl Admin {
                 ],
             )
             .await
-            .map_err(server("listing templates"))?;
-        let mut out: Vec<TemplateInfo> = rows
-            .iter()
-            .filter_map(|r| {
-                let name: String = r.get(0);
-                let (id, _) = record::identity_in_name(&name)?;
-                let comment: Option<String> = r.get(2);
-                Some(TemplateInfo {
-                    identity: id.hex(),
-                    size_bytes: r.get(1),
-                    record: comment.as_deref().and_then(TemplateRecord::parse),
-                    name,
-                })
-            })
-            .collect();
+            .map_err(server(what))?;
+        let mut out: Vec<TemplateInfo> = Vec::new();
+        for r in &rows {
+            let name: String = column(r, "datname", what)?;
+            let Some((id, _)) = record::identity_in_name(&name) else {
+                continue;
+            };
+            let comment: Option<String> = column(r, "comment", what)?;
+            out.push(TemplateInfo {
+                identity: id.hex(),
+                size_bytes: column(r, "size", what)?,
+                record: comment.as_deref().and_then(TemplateRecord::parse),
+                name,
+            });
+        }
         out.sort_by(|a, b| {
             let used = |t: &TemplateInfo| t.record.as_ref().map(|r| r.last_used.clone());
             used(b).cmp(&used(a)).then_with(|| a.name.cmp(&b.name))
@@ -281,6 +291,7 @@ impl Admin {
 
     /// Databases left by builds (`rseed_build_…`), with the identity each was for.
     pub async fn builds(&self) -> Result<Vec<(String, Identity)>> {
+        let what = "listing unfinished builds";
         let rows = self
             .client
             .query(
@@ -288,18 +299,23 @@ impl Admin {
                 &[&format!("{}%", like_escape(BUILD_PREFIX))],
             )
             .await
-            .map_err(server("listing unfinished builds"))?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| {
-                let name: String = r.get(0);
-                match record::identity_in_name(&name) {
-                    Some((id, true)) => Some((name, id)),
-                    _ => None,
-                }
-            })
-            .collect())
+            .map_err(server(what))?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let name: String = column(r, "datname", what)?;
+            if let Some((id, true)) = record::identity_in_name(&name) {
+                out.push((name, id));
+            }
+        }
+        Ok(out)
     }
+}
+
+/// Column `name` of `row`: an error naming the query and the column, not a panic, when
+/// the server's answer lacks it or has another type.
+fn column<'a, T: FromSql<'a>>(row: &'a Row, name: &str, what: &str) -> Result<T> {
+    row.try_get(name)
+        .map_err(server(format!("{what}: column `{name}`")))
 }
 
 /// `_` is a wildcard in LIKE; our prefixes contain it.

@@ -1,11 +1,13 @@
 //! Access methods users created (CREATE ACCESS METHOD ... TYPE INDEX | TABLE HANDLER f).
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -23,36 +25,34 @@ pub struct AccessMethods {
     methods: Vec<AccessMethod>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<AccessMethods> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<AccessMethods> {
     let sql = format!(
-        "SELECT a.oid, a.amname::text, a.amtype::text, a.amhandler::pg_catalog.regproc::text
+        "SELECT a.oid, a.amname::text, a.amtype::text, a.amhandler::pg_catalog.regproc::text AS handler
            FROM pg_catalog.pg_am a
           WHERE a.oid >= 16384 AND {}
           ORDER BY a.amname",
         not_extension_member("pg_catalog.pg_am", "a.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading access methods".into())?;
     Ok(AccessMethods {
-        methods: rows
-            .iter()
+        methods: query(client, &sql, &[], "reading access methods")
+            .await?
             .map(|r| {
-                let kind: String = r.get(2);
-                AccessMethod {
-                    oid: r.get(0),
-                    name: r.get(1),
-                    kind: kind.chars().next().unwrap_or('i'),
-                    handler: r.get(3),
-                }
-            })
-            .collect(),
+                Ok(AccessMethod {
+                    oid: r.get("oid")?,
+                    name: r.get("amname")?,
+                    kind: r.char("amtype")?.unwrap_or('i'),
+                    handler: r.get("handler")?,
+                })
+            })?,
     })
 }
 
-impl AccessMethods {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for AccessMethods {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for am in &self.methods {
             let kind = match am.kind {
                 'i' => "INDEX",

@@ -7,13 +7,15 @@
 //! objects (`GRANT SELECT (rolname) ON pg_catalog.pg_authid TO auditor`) are dumped too.
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
 use std::collections::HashMap;
 
-use super::{class, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 /// One aclitem: who granted what to whom.
@@ -157,36 +159,33 @@ WITH objs(classid, objid, subid, owner, acl, deftype, keyword, name) AS (
 )
 SELECT ch.classid, ch.objid,
        CASE WHEN ch.subid > 0 THEN (SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                                     WHERE a.attrelid = ch.objid AND a.attnum = ch.subid) END,
-       pg_catalog.pg_get_userbyid(ch.owner)::text,
-       pg_catalog.pg_get_userbyid(x.grantor)::text,
-       CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
+                                     WHERE a.attrelid = ch.objid AND a.attnum = ch.subid) END AS column_name,
+       pg_catalog.pg_get_userbyid(ch.owner)::text AS owner,
+       pg_catalog.pg_get_userbyid(x.grantor)::text AS grantor,
+       CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END AS grantee,
        x.privilege_type, x.is_grantable, ch.step, ch.keyword, ch.name
   FROM nonempty ch
   CROSS JOIN LATERAL pg_catalog.aclexplode(ch.items) WITH ORDINALITY
        AS x(grantor, grantee, privilege_type, is_grantable, ord)
  ORDER BY ch.classid, ch.objid, ch.subid, ch.step, x.ord";
 
-pub async fn read(client: &Client) -> Result<Acls> {
-    let rows = client
-        .query(ACL_QUERY, &[])
-        .await
-        .during(|| "reading privileges".into())?;
+async fn read(client: &Client) -> Result<Acls> {
+    let rows = query(client, ACL_QUERY, &[], "reading privileges").await?;
     let mut out = Acls::default();
-    for r in &rows {
-        let obj = ObjId::new(r.get(0), r.get(1));
-        let column: Option<String> = r.get(2);
+    for r in rows.iter() {
+        let obj = ObjId::new(r.get("classid")?, r.get("objid")?);
+        let column: Option<String> = r.get("column_name")?;
         let fresh = out
             .acls
             .last()
             .is_none_or(|a| a.obj != obj || a.column != column);
         if fresh {
-            let keyword: Option<String> = r.get(9);
-            let name: Option<String> = r.get(10);
+            let keyword: Option<String> = r.get("keyword")?;
+            let name: Option<String> = r.get("name")?;
             out.acls.push(Acl {
                 obj,
                 column,
-                owner: r.get(3),
+                owner: r.get("owner")?,
                 revoked: Vec::new(),
                 items: Vec::new(),
                 builtin: keyword.zip(name),
@@ -195,17 +194,23 @@ pub async fn read(client: &Client) -> Result<Acls> {
         let Some(acl) = out.acls.last_mut() else {
             continue;
         };
-        let step: i32 = r.get(8);
+        let step: i32 = r.get("step")?;
         let items = if step == 0 {
             &mut acl.revoked
         } else {
             &mut acl.items
         };
-        push_privilege(items, r.get(4), r.get(5), r.get(6), r.get(7));
+        push_privilege(
+            items,
+            r.get("grantor")?,
+            r.get("grantee")?,
+            r.get("privilege_type")?,
+            r.get("is_grantable")?,
+        );
     }
 
-    let rows = client
-        .query(
+    let rows = query(
+        client,
             // Like objects' privileges, the change from where they start: the built-in
             // defaults for a role's global entry, nothing for a per-schema one (which adds).
             "WITH d AS (
@@ -225,12 +230,13 @@ pub async fn read(client: &Client) -> Result<Acls> {
                                WHERE NOT u.i = ANY (d.base) ORDER BY u.n)
                    FROM d
              )
-             SELECT pg_catalog.pg_get_userbyid(ch.defaclrole)::text,
+             SELECT pg_catalog.pg_get_userbyid(ch.defaclrole)::text AS role,
                     CASE WHEN ch.defaclnamespace <> 0 THEN
-                         (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = ch.defaclnamespace) END,
+                         (SELECT n.nspname::text FROM pg_catalog.pg_namespace n WHERE n.oid = ch.defaclnamespace) END
+                      AS schema,
                     ch.defaclobjtype::text,
-                    pg_catalog.pg_get_userbyid(x.grantor)::text,
-                    CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END,
+                    pg_catalog.pg_get_userbyid(x.grantor)::text AS grantor,
+                    CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END AS grantee,
                     x.privilege_type, x.is_grantable, ch.oid, ch.step
                FROM ch
                -- aclexplode refuses an empty array; NULL gives no rows.
@@ -239,15 +245,15 @@ pub async fn read(client: &Client) -> Result<Acls> {
                     AS x(grantor, grantee, privilege_type, is_grantable, ord) ON true
               ORDER BY ch.oid, ch.step, x.ord",
             &[],
-        )
-        .await
-        .during(|| "reading default privileges".into())?;
+        "reading default privileges",
+    )
+    .await?;
     let mut last_oid = None;
-    for r in &rows {
-        let oid: u32 = r.get(7);
+    for r in rows.iter() {
+        let oid: u32 = r.get("oid")?;
         if last_oid != Some(oid) {
             last_oid = Some(oid);
-            let objtype: String = r.get(2);
+            let objtype: String = r.get("defaclobjtype")?;
             let objects = match objtype.as_str() {
                 "r" => "TABLES",
                 "S" => "SEQUENCES",
@@ -262,8 +268,8 @@ pub async fn read(client: &Client) -> Result<Acls> {
                 }
             };
             out.defaults.push(DefaultAcl {
-                role: r.get(0),
-                schema: r.get(1),
+                role: r.get("role")?,
+                schema: r.get("schema")?,
                 objects,
                 revoked: Vec::new(),
                 items: Vec::new(),
@@ -272,15 +278,21 @@ pub async fn read(client: &Client) -> Result<Acls> {
         let Some(d) = out.defaults.last_mut() else {
             continue;
         };
-        let grantor: Option<String> = r.get(3);
+        let grantor: Option<String> = r.get("grantor")?;
         let Some(grantor) = grantor else { continue };
-        let step: i32 = r.get(8);
+        let step: i32 = r.get("step")?;
         let items = if step == 0 {
             &mut d.revoked
         } else {
             &mut d.items
         };
-        push_privilege(items, grantor, r.get(4), r.get(5), r.get(6));
+        push_privilege(
+            items,
+            grantor,
+            r.get("grantee")?,
+            r.get("privilege_type")?,
+            r.get("is_grantable")?,
+        );
     }
     Ok(out)
 }
@@ -384,8 +396,12 @@ fn grant_statements(items: &[Item], on: &str, owner: Option<&str>) -> String {
     sql
 }
 
-impl Acls {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Acls {
+    fn read<'a>(client: &'a Client, _ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         // Schemas first, then objects, then columns: a grant made as a non-owner needs
         // the schema's USAGE, and a table's REVOKE ALL would wipe its columns' grants.
         let mut order: Vec<&Acl> = self.acls.iter().collect();

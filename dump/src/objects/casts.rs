@@ -1,10 +1,12 @@
 //! Casts users created (CREATE CAST ... WITH FUNCTION / WITHOUT FUNCTION / WITH INOUT).
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -26,14 +28,14 @@ pub struct Casts {
     casts: Vec<Cast>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Casts> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Casts> {
     // Casts have no schema: those made after initdb are the users' (pg_dump's rule too),
     // except the ones CREATE TYPE makes itself (range to multirange), which depend on
     // their type internally.
     let sql = format!(
-        "SELECT c.oid, pg_catalog.format_type(c.castsource, NULL), pg_catalog.format_type(c.casttarget, NULL),
-                c.castmethod::text,
-                CASE WHEN c.castfunc <> 0 THEN c.castfunc::pg_catalog.regprocedure::text END,
+        "SELECT c.oid, pg_catalog.format_type(c.castsource, NULL) AS source,
+                pg_catalog.format_type(c.casttarget, NULL) AS target, c.castmethod::text,
+                CASE WHEN c.castfunc <> 0 THEN c.castfunc::pg_catalog.regprocedure::text END AS function,
                 c.castcontext::text
            FROM pg_catalog.pg_cast c
           WHERE c.oid >= 16384 AND {}
@@ -43,31 +45,26 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Casts> {
           ORDER BY 2, 3",
         not_extension_member("pg_catalog.pg_cast", "c.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading casts".into())?;
     Ok(Casts {
-        casts: rows
-            .iter()
-            .map(|r| {
-                let method: String = r.get(3);
-                let context: String = r.get(5);
-                Cast {
-                    oid: r.get(0),
-                    source: r.get(1),
-                    target: r.get(2),
-                    method: method.chars().next().unwrap_or('f'),
-                    function: r.get(4),
-                    context: context.chars().next().unwrap_or('e'),
-                }
+        casts: query(client, &sql, &[], "reading casts").await?.map(|r| {
+            Ok(Cast {
+                oid: r.get("oid")?,
+                source: r.get("source")?,
+                target: r.get("target")?,
+                method: r.char("castmethod")?.unwrap_or('f'),
+                function: r.get("function")?,
+                context: r.char("castcontext")?.unwrap_or('e'),
             })
-            .collect(),
+        })?,
     })
 }
 
-impl Casts {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Casts {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for c in &self.casts {
             let signature = format!("({} AS {})", c.source, c.target);
             let how = match (c.method, &c.function) {

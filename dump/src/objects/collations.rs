@@ -7,11 +7,13 @@
 //! provides, as pg_dump does outside binary upgrades.
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::{qualified, quote_literal};
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -38,16 +40,20 @@ pub struct Collations {
 /// The version-dependent columns: locale of ICU / builtin collations, ICU rules.
 fn locale_columns(server_version: u32) -> &'static str {
     match server_version {
-        v if v >= 170000 => "c.colllocale, c.collicurules",
-        v if v >= 160000 => "c.colliculocale, c.collicurules",
-        v if v >= 150000 => "c.colliculocale, NULL::text",
-        _ => "CASE WHEN c.collprovider = 'i' THEN c.collcollate::text END, NULL::text",
+        v if v >= 170000 => "c.colllocale AS locale, c.collicurules AS icu_rules",
+        v if v >= 160000 => "c.colliculocale AS locale, c.collicurules AS icu_rules",
+        v if v >= 150000 => "c.colliculocale AS locale, NULL::text AS icu_rules",
+        _ => {
+            "CASE WHEN c.collprovider = 'i' THEN c.collcollate::text END AS locale,
+             NULL::text AS icu_rules"
+        }
     }
 }
 
-pub async fn read(client: &Client, ctx: &Ctx) -> Result<Collations> {
+async fn read(client: &Client, ctx: &Ctx) -> Result<Collations> {
     let sql = format!(
-        "SELECT c.oid, n.nspname::text, c.collname::text, pg_catalog.pg_get_userbyid(c.collowner)::text,
+        "SELECT c.oid, n.nspname::text, c.collname::text,
+                pg_catalog.pg_get_userbyid(c.collowner)::text AS owner,
                 c.collprovider::text, c.collisdeterministic, c.collcollate::text, c.collctype::text,
                 {}
            FROM pg_catalog.pg_collation c
@@ -57,29 +63,23 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Collations> {
         locale_columns(ctx.server_version),
         not_extension_member("pg_catalog.pg_collation", "c.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading collations".into())?;
     Ok(Collations {
-        collations: rows
-            .iter()
+        collations: query(client, &sql, &[], "reading collations")
+            .await?
             .map(|r| {
-                let provider: String = r.get(4);
-                Collation {
-                    oid: r.get(0),
-                    schema: r.get(1),
-                    name: r.get(2),
-                    owner: r.get(3),
-                    provider: provider.chars().next().unwrap_or('c'),
-                    deterministic: r.get(5),
-                    collate: r.get(6),
-                    ctype: r.get(7),
-                    locale: r.get(8),
-                    icu_rules: r.get(9),
-                }
-            })
-            .collect(),
+                Ok(Collation {
+                    oid: r.get("oid")?,
+                    schema: r.get("nspname")?,
+                    name: r.get("collname")?,
+                    owner: r.get("owner")?,
+                    provider: r.char("collprovider")?.unwrap_or('c'),
+                    deterministic: r.get("collisdeterministic")?,
+                    collate: r.get("collcollate")?,
+                    ctype: r.get("collctype")?,
+                    locale: r.get("locale")?,
+                    icu_rules: r.get("icu_rules")?,
+                })
+            })?,
     })
 }
 
@@ -124,8 +124,12 @@ fn options(c: &Collation) -> Option<String> {
     Some(opts.join(", "))
 }
 
-impl Collations {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Collations {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for c in &self.collations {
             let name = qualified(&c.schema, &c.name);
             let Some(options) = options(c) else {

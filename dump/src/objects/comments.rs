@@ -2,11 +2,13 @@
 //! query and named through the designators the families registered.
 
 use archive_format::toc::EntryKind;
+use futures::future::BoxFuture;
 use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
-use super::{class, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -22,13 +24,13 @@ pub struct Comments {
     comments: Vec<Comment>,
 }
 
-pub async fn read(client: &Client) -> Result<Comments> {
-    let rows = client
-        .query(
+async fn read(client: &Client) -> Result<Comments> {
+    let rows = query(
+        client,
             "SELECT d.classoid, d.objoid,
                     CASE WHEN d.objsubid > 0 THEN
                          (SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                           WHERE a.attrelid = d.objoid AND a.attnum = d.objsubid) END,
+                           WHERE a.attrelid = d.objoid AND a.attnum = d.objsubid) END AS column_name,
                     d.description, d.objsubid
                FROM pg_catalog.pg_description d
               -- A large object's oid is whatever lo_create was given, low ones included.
@@ -44,23 +46,26 @@ pub async fn read(client: &Client) -> Result<Comments> {
                                  WHERE db.datname = pg_catalog.current_database())
               ORDER BY 1, 2, 5",
             &[],
-        )
-        .await
-        .during(|| "reading comments".into())?;
+        "reading comments",
+    )
+    .await?;
     Ok(Comments {
-        comments: rows
-            .iter()
-            .map(|r| Comment {
-                obj: ObjId::new(r.get(0), r.get(1)),
-                column: r.get(2),
-                text: r.get(3),
+        comments: rows.map(|r| {
+            Ok(Comment {
+                obj: ObjId::new(r.get("classoid")?, r.get("objoid")?),
+                column: r.get("column_name")?,
+                text: r.get("description")?,
             })
-            .collect(),
+        })?,
     })
 }
 
-impl Comments {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Comments {
+    fn read<'a>(client: &'a Client, _ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for c in &self.comments {
             let Some(d) = toc.designators.get(&c.obj).cloned() else {
                 continue;

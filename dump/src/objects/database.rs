@@ -9,12 +9,14 @@
 //! properties are a separate entry that runs inside the new database.
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::database::{DatabaseProps, DatabaseSql, RoleSetting, Setting};
 use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
-use super::{class, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug, Default)]
@@ -41,7 +43,7 @@ pub struct Database {
     pub no_tablespaces: bool,
 }
 
-pub async fn read(client: &Client, ctx: &Ctx) -> Result<Database> {
+async fn read(client: &Client, ctx: &Ctx) -> Result<Database> {
     let v = ctx.server_version;
     // Before 15 there is no provider to name: CREATE DATABASE there has no word for it.
     let provider = if v >= 150000 {
@@ -62,46 +64,43 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Database> {
         "NULL::text"
     };
     let sql = format!(
-        "SELECT d.oid, d.datname::text, pg_catalog.pg_get_userbyid(d.datdba)::text,
-                pg_catalog.pg_encoding_to_char(d.encoding)::text, d.datcollate::text,
-                d.datctype::text, {provider}, {locale}, {rules},
-                CASE WHEN t.spcname <> 'pg_default' THEN t.spcname::text END,
+        "SELECT d.oid, d.datname::text, pg_catalog.pg_get_userbyid(d.datdba)::text AS owner,
+                pg_catalog.pg_encoding_to_char(d.encoding)::text AS encoding, d.datcollate::text,
+                d.datctype::text, {provider} AS provider, {locale} AS locale, {rules} AS icu_rules,
+                CASE WHEN t.spcname <> 'pg_default' THEN t.spcname::text END AS tablespace,
                 d.datconnlimit, d.datistemplate,
                 coalesce((SELECT s.setconfig FROM pg_catalog.pg_db_role_setting s
-                           WHERE s.setrole = 0 AND s.setdatabase = d.oid), '{{}}')::text[],
+                           WHERE s.setrole = 0 AND s.setdatabase = d.oid), '{{}}')::text[] AS settings,
                 ARRAY(SELECT r.rolname::text FROM pg_catalog.pg_db_role_setting s
                         JOIN pg_catalog.pg_roles r ON r.oid = s.setrole,
                         LATERAL pg_catalog.unnest(s.setconfig) WITH ORDINALITY AS c(item, n)
-                       WHERE s.setdatabase = d.oid ORDER BY r.rolname, c.n),
+                       WHERE s.setdatabase = d.oid ORDER BY r.rolname, c.n) AS setting_roles,
                 ARRAY(SELECT c.item FROM pg_catalog.pg_db_role_setting s
                         JOIN pg_catalog.pg_roles r ON r.oid = s.setrole,
                         LATERAL pg_catalog.unnest(s.setconfig) WITH ORDINALITY AS c(item, n)
-                       WHERE s.setdatabase = d.oid ORDER BY r.rolname, c.n)
+                       WHERE s.setdatabase = d.oid ORDER BY r.rolname, c.n) AS setting_items
            FROM pg_catalog.pg_database d
            LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = d.dattablespace
           WHERE d.datname = pg_catalog.current_database()"
     );
-    let r = client
-        .query_one(&sql, &[])
-        .await
-        .during(|| "reading the database's properties".into())?;
-    let provider: String = r.get(6);
-    let roles: Vec<String> = r.get(13);
-    let items: Vec<String> = r.get(14);
+    let rows = query(client, &sql, &[], "reading the database's properties").await?;
+    let r = rows.one()?;
+    let roles: Vec<String> = r.get("setting_roles")?;
+    let items: Vec<String> = r.get("setting_items")?;
     Ok(Database {
-        oid: r.get(0),
-        name: r.get(1),
-        owner: r.get(2),
-        encoding: r.get(3),
-        collate: r.get(4),
-        ctype: r.get(5),
-        provider: provider.chars().next().unwrap_or('\0'),
-        locale: r.get(7),
-        icu_rules: r.get(8),
-        tablespace: r.get(9),
-        conn_limit: r.get(10),
-        is_template: r.get(11),
-        settings: r.get(12),
+        oid: r.get("oid")?,
+        name: r.get("datname")?,
+        owner: r.get("owner")?,
+        encoding: r.get("encoding")?,
+        collate: r.get("datcollate")?,
+        ctype: r.get("datctype")?,
+        provider: r.char("provider")?.unwrap_or('\0'),
+        locale: r.get("locale")?,
+        icu_rules: r.get("icu_rules")?,
+        tablespace: r.get("tablespace")?,
+        conn_limit: r.get("datconnlimit")?,
+        is_template: r.get("datistemplate")?,
+        settings: r.get("settings")?,
         role_settings: roles.into_iter().zip(items).collect(),
         no_tablespaces: false,
     })
@@ -142,8 +141,14 @@ impl Database {
                 .collect(),
         }
     }
+}
 
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Database {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         if self.name.is_empty() {
             return;
         }

@@ -2,11 +2,13 @@
 //! everything else), so they never fire on the restore's own DDL.
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::{qualified, quote_ident, quote_literal};
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -27,10 +29,11 @@ pub struct EventTriggers {
     triggers: Vec<EventTrigger>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<EventTriggers> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<EventTriggers> {
     let sql = format!(
-        "SELECT et.oid, et.evtname::text, pg_catalog.pg_get_userbyid(et.evtowner)::text, et.evtevent::text,
-                coalesce(et.evttags, '{{}}')::text[], n.nspname::text, p.proname::text, et.evtenabled::text
+        "SELECT et.oid, et.evtname::text, pg_catalog.pg_get_userbyid(et.evtowner)::text AS owner,
+                et.evtevent::text, coalesce(et.evttags, '{{}}')::text[] AS tags, n.nspname::text,
+                p.proname::text, et.evtenabled::text
            FROM pg_catalog.pg_event_trigger et
            JOIN pg_catalog.pg_proc p ON p.oid = et.evtfoid
            JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
@@ -38,29 +41,30 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<EventTriggers> {
           ORDER BY et.evtname",
         not_extension_member("pg_catalog.pg_event_trigger", "et.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading event triggers".into())?;
     Ok(EventTriggers {
-        triggers: rows
-            .iter()
-            .map(|r| EventTrigger {
-                oid: r.get(0),
-                name: r.get(1),
-                owner: r.get(2),
-                event: r.get(3),
-                tags: r.get(4),
-                function_schema: r.get(5),
-                function_name: r.get(6),
-                enabled: r.get::<_, String>(7).chars().next().unwrap_or('O'),
-            })
-            .collect(),
+        triggers: query(client, &sql, &[], "reading event triggers")
+            .await?
+            .map(|r| {
+                Ok(EventTrigger {
+                    oid: r.get("oid")?,
+                    name: r.get("evtname")?,
+                    owner: r.get("owner")?,
+                    event: r.get("evtevent")?,
+                    tags: r.get("tags")?,
+                    function_schema: r.get("nspname")?,
+                    function_name: r.get("proname")?,
+                    enabled: r.char("evtenabled")?.unwrap_or('O'),
+                })
+            })?,
     })
 }
 
-impl EventTriggers {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for EventTriggers {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for t in &self.triggers {
             let name = quote_ident(&t.name);
             let mut create = format!("CREATE EVENT TRIGGER {name} ON {}", quote_ident(&t.event));

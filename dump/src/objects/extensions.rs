@@ -6,14 +6,15 @@
 
 use std::collections::HashMap;
 
+use super::{class, Ctx, Family, ObjId};
+use crate::data::DataItem;
+use crate::error::Result;
+use crate::rows::query;
+use crate::toc_builder::{entry, Designator, TocBuilder};
 use archive_format::toc::{DataFile, EntryKind, Section, TableData};
+use futures::future::BoxFuture;
 use logical_shared::sql::{qualified, quote_ident, quote_literal};
 use tokio_postgres::Client;
-
-use super::{class, Ctx, ObjId};
-use crate::data::DataItem;
-use crate::error::{QueryContext, Result};
-use crate::toc_builder::{entry, Designator, TocBuilder};
 
 /// Objects below this OID were made by initdb (plpgsql above all, which CREATE DATABASE
 /// already provides); pg_dump leaves those out too.
@@ -59,23 +60,23 @@ fn member_keyword(identify_type: &str) -> Option<&'static str> {
     })
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Extensions> {
-    let rows = client
-        .query(
-            "SELECT x.oid, x.extname::text, n.nspname::text, x.extversion
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Extensions> {
+    let rows = query(
+        client,
+        "SELECT x.oid, x.extname::text, n.nspname::text, x.extversion
                FROM pg_catalog.pg_extension x
                JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
               WHERE x.oid >= $1::oid
               ORDER BY x.extname",
-            &[&FIRST_NORMAL_OBJECT_ID],
-        )
-        .await
-        .during(|| "reading extensions".into())?;
+        &[&FIRST_NORMAL_OBJECT_ID],
+        "reading extensions",
+    )
+    .await?;
     // Objects of ours that use a member (a column of an extension's type, an index with
     // its operator class) depend on the member in pg_depend: resolving members to their
     // extension's entry orders those objects after CREATE EXTENSION.
-    let member_rows = client
-        .query(
+    let member_rows = query(
+        client,
             "WITH m AS (
                  SELECT d.classid, d.objid, d.refobjid FROM pg_catalog.pg_depend d
                   WHERE d.deptype = 'e' AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
@@ -94,36 +95,46 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Extensions> {
                JOIN m ON p.refclassid = m.classid AND p.refobjid = m.objid
               WHERE p.deptype = 'i'",
             &[&FIRST_NORMAL_OBJECT_ID],
-        )
-        .await
-        .during(|| "reading extension members".into())?;
+        "reading extension members",
+    )
+    .await?;
     let mut grantable = Vec::new();
-    for r in &member_rows {
-        let (kind, identity): (Option<String>, Option<String>) = (r.get(3), r.get(4));
+    for r in member_rows.iter() {
+        let (kind, identity): (Option<String>, Option<String>) =
+            (r.get("type")?, r.get("identity")?);
         if let (Some(keyword), Some(name)) = (kind.as_deref().and_then(member_keyword), identity) {
-            grantable.push((ObjId::new(r.get(0), r.get(1)), keyword, name));
+            grantable.push((
+                ObjId::new(r.get("classid")?, r.get("objid")?),
+                keyword,
+                name,
+            ));
         }
     }
     Ok(Extensions {
         grantable,
-        members: member_rows
-            .iter()
-            .map(|r| (ObjId::new(r.get(0), r.get(1)), r.get(2)))
-            .collect(),
-        extensions: rows
-            .iter()
-            .map(|r| Extension {
-                oid: r.get(0),
-                name: r.get(1),
-                schema: r.get(2),
-                version: r.get(3),
+        members: member_rows.map(|r| {
+            Ok((
+                ObjId::new(r.get("classid")?, r.get("objid")?),
+                r.get("refobjid")?,
+            ))
+        })?,
+        extensions: rows.map(|r| {
+            Ok(Extension {
+                oid: r.get("oid")?,
+                name: r.get("extname")?,
+                schema: r.get("nspname")?,
+                version: r.get("extversion")?,
             })
-            .collect(),
+        })?,
     })
 }
 
-impl Extensions {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Extensions {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for x in &self.extensions {
             let name = quote_ident(&x.name);
             // The version the source has, as pg_upgrade keeps it: a newer server's default
@@ -198,16 +209,17 @@ pub struct ConfigData {
 
 /// The configuration relations of every dumped extension.
 pub async fn read_config(client: &Client) -> Result<ConfigData> {
-    let rows = client
-        .query(
-            "SELECT x.oid, c.oid, n.nspname::text, c.relname::text,
-                    pg_catalog.pg_get_userbyid(c.relowner)::text, c.relkind::text,
-                    coalesce(u.cond, ''),
+    let rows = query(
+        client,
+            "SELECT x.oid AS extension, c.oid, n.nspname::text, c.relname::text,
+                    pg_catalog.pg_get_userbyid(c.relowner)::text AS owner, c.relkind::text,
+                    coalesce(u.cond, '') AS condition,
                     coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
                                 FROM pg_catalog.pg_attribute a
                                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                                 AND a.attgenerated = ''), ''),
+                                 AND a.attgenerated = ''), '') AS columns,
                     CASE WHEN c.relkind = 'r' THEN pg_catalog.pg_total_relation_size(c.oid) ELSE 0 END
+                      AS size
                FROM pg_catalog.pg_extension x
               CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(x.extconfig), pg_catalog.unnest(x.extcondition)) AS u(rel, cond)
                JOIN pg_catalog.pg_class c ON c.oid = u.rel
@@ -215,22 +227,21 @@ pub async fn read_config(client: &Client) -> Result<ConfigData> {
               WHERE x.oid >= $1::oid AND c.relkind IN ('r', 'S')
               ORDER BY n.nspname, c.relname",
             &[&FIRST_NORMAL_OBJECT_ID],
-        )
-        .await
-        .during(|| "reading extension configuration tables".into())?;
+        "reading extension configuration tables",
+    )
+    .await?;
     let mut out = ConfigData::default();
-    for r in &rows {
-        let kind: String = r.get(5);
-        let size: i64 = r.get(8);
+    for r in rows.iter() {
+        let size: i64 = r.get("size")?;
         let rel = ConfigRelation {
-            extension: r.get(0),
-            oid: r.get(1),
-            schema: r.get(2),
-            name: r.get(3),
-            owner: r.get(4),
-            kind: kind.chars().next().unwrap_or('r'),
-            condition: r.get(6),
-            columns: r.get(7),
+            extension: r.get("extension")?,
+            oid: r.get("oid")?,
+            schema: r.get("nspname")?,
+            name: r.get("relname")?,
+            owner: r.get("owner")?,
+            kind: r.char("relkind")?.unwrap_or('r'),
+            condition: r.get("condition")?,
+            columns: r.get("columns")?,
             size: size.max(0) as u64,
         };
         if rel.kind == 'S' {

@@ -7,12 +7,14 @@
 //! without them, with a warning.
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
 use super::column_settings::fdw_options_sql;
-use super::{class, not_extension_member, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -54,7 +56,7 @@ pub struct ForeignData {
     mappings: Vec<UserMapping>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<ForeignData> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<ForeignData> {
     let fn_name = |col: &str| {
         format!(
             "(SELECT pg_catalog.quote_ident(pn.nspname) || '.' || pg_catalog.quote_ident(p.proname)
@@ -63,8 +65,8 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<ForeignData> {
         )
     };
     let sql = format!(
-        "SELECT w.oid, w.fdwname::text, pg_catalog.pg_get_userbyid(w.fdwowner)::text, {}, {},
-                coalesce(w.fdwoptions, '{{}}')::text[]
+        "SELECT w.oid, w.fdwname::text, pg_catalog.pg_get_userbyid(w.fdwowner)::text AS owner,
+                {} AS handler, {} AS validator, coalesce(w.fdwoptions, '{{}}')::text[] AS options
            FROM pg_catalog.pg_foreign_data_wrapper w
           WHERE {}
           ORDER BY w.fdwname",
@@ -72,76 +74,67 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<ForeignData> {
         fn_name("fdwvalidator"),
         not_extension_member("pg_catalog.pg_foreign_data_wrapper", "w.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading foreign-data wrappers".into())?;
-    let wrappers = rows
-        .iter()
-        .map(|r| Wrapper {
-            oid: r.get(0),
-            name: r.get(1),
-            owner: r.get(2),
-            handler: r.get(3),
-            validator: r.get(4),
-            options: r.get(5),
-        })
-        .collect();
+    let wrappers = query(client, &sql, &[], "reading foreign-data wrappers")
+        .await?
+        .map(|r| {
+            Ok(Wrapper {
+                oid: r.get("oid")?,
+                name: r.get("fdwname")?,
+                owner: r.get("owner")?,
+                handler: r.get("handler")?,
+                validator: r.get("validator")?,
+                options: r.get("options")?,
+            })
+        })?;
     let sql = format!(
-        "SELECT s.oid, s.srvname::text, pg_catalog.pg_get_userbyid(s.srvowner)::text, w.fdwname::text,
-                s.srvtype, s.srvversion, coalesce(s.srvoptions, '{{}}')::text[]
+        "SELECT s.oid, s.srvname::text, pg_catalog.pg_get_userbyid(s.srvowner)::text AS owner,
+                w.fdwname::text, s.srvtype, s.srvversion,
+                coalesce(s.srvoptions, '{{}}')::text[] AS options
            FROM pg_catalog.pg_foreign_server s
            JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
           WHERE {}
           ORDER BY s.srvname",
         not_extension_member("pg_catalog.pg_foreign_server", "s.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading foreign servers".into())?;
-    let servers = rows
-        .iter()
-        .map(|r| Server {
-            oid: r.get(0),
-            name: r.get(1),
-            owner: r.get(2),
-            wrapper: r.get(3),
-            server_type: r.get(4),
-            version: r.get(5),
-            options: r.get(6),
-        })
-        .collect();
+    let servers = query(client, &sql, &[], "reading foreign servers")
+        .await?
+        .map(|r| {
+            Ok(Server {
+                oid: r.get("oid")?,
+                name: r.get("srvname")?,
+                owner: r.get("owner")?,
+                wrapper: r.get("fdwname")?,
+                server_type: r.get("srvtype")?,
+                version: r.get("srvversion")?,
+                options: r.get("options")?,
+            })
+        })?;
     // The pg_user_mappings view hides options from those who may not see them (NULL);
     // an empty list is shown as NULL too, so tell the two apart with the catalog where
     // we can read it (superusers).
-    let sql = "SELECT m.umid, CASE WHEN m.umuser = 0 THEN NULL ELSE m.usename::text END,
+    let sql = "SELECT m.umid, CASE WHEN m.umuser = 0 THEN NULL ELSE m.usename::text END AS user_name,
                       m.srvname::text, m.umoptions::text[],
                       m.umoptions IS NULL AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r
                                                              WHERE r.rolname = current_user), false)
+                        AS hidden
                  FROM pg_catalog.pg_user_mappings m
                 ORDER BY m.srvname, m.usename";
-    let rows = client
-        .query(sql, &[])
-        .await
-        .during(|| "reading user mappings".into())?;
-    let mappings = rows
-        .iter()
+    let mappings = query(client, sql, &[], "reading user mappings")
+        .await?
         .map(|r| {
-            let hidden: bool = r.get(4);
-            let options: Option<Vec<String>> = r.get(3);
-            UserMapping {
-                oid: r.get(0),
-                user: r.get(1),
-                server: r.get(2),
+            let hidden: bool = r.get("hidden")?;
+            let options: Option<Vec<String>> = r.get("umoptions")?;
+            Ok(UserMapping {
+                oid: r.get("umid")?,
+                user: r.get("user_name")?,
+                server: r.get("srvname")?,
                 options: if hidden {
                     None
                 } else {
                     Some(options.unwrap_or_default())
                 },
-            }
-        })
-        .collect();
+            })
+        })?;
     Ok(ForeignData {
         wrappers,
         servers,
@@ -158,8 +151,12 @@ fn options_clause(options: &[String]) -> String {
     }
 }
 
-impl ForeignData {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for ForeignData {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for w in &self.wrappers {
             let name = quote_ident(&w.name);
             let mut create = format!("CREATE FOREIGN DATA WRAPPER {name}");

@@ -3,11 +3,13 @@
 //! CREATE EXTENSION).
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -27,39 +29,40 @@ pub struct Languages {
     languages: Vec<Language>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Languages> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Languages> {
     let sql = format!(
-        "SELECT l.oid, l.lanname::text, pg_catalog.pg_get_userbyid(l.lanowner)::text, l.lanpltrusted,
-                l.lanplcallfoid::pg_catalog.regproc::text,
-                CASE WHEN l.laninline <> 0 THEN l.laninline::pg_catalog.regproc::text END,
-                CASE WHEN l.lanvalidator <> 0 THEN l.lanvalidator::pg_catalog.regproc::text END
+        "SELECT l.oid, l.lanname::text, pg_catalog.pg_get_userbyid(l.lanowner)::text AS owner,
+                l.lanpltrusted, l.lanplcallfoid::pg_catalog.regproc::text AS handler,
+                CASE WHEN l.laninline <> 0 THEN l.laninline::pg_catalog.regproc::text END AS inline,
+                CASE WHEN l.lanvalidator <> 0 THEN l.lanvalidator::pg_catalog.regproc::text END AS validator
            FROM pg_catalog.pg_language l
           WHERE l.lanispl AND l.oid >= 16384 AND {}
           ORDER BY l.lanname",
         not_extension_member("pg_catalog.pg_language", "l.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading procedural languages".into())?;
     Ok(Languages {
-        languages: rows
-            .iter()
-            .map(|r| Language {
-                oid: r.get(0),
-                name: r.get(1),
-                owner: r.get(2),
-                trusted: r.get(3),
-                handler: r.get(4),
-                inline: r.get(5),
-                validator: r.get(6),
-            })
-            .collect(),
+        languages: query(client, &sql, &[], "reading procedural languages")
+            .await?
+            .map(|r| {
+                Ok(Language {
+                    oid: r.get("oid")?,
+                    name: r.get("lanname")?,
+                    owner: r.get("owner")?,
+                    trusted: r.get("lanpltrusted")?,
+                    handler: r.get("handler")?,
+                    inline: r.get("inline")?,
+                    validator: r.get("validator")?,
+                })
+            })?,
     })
 }
 
-impl Languages {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Languages {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for l in &self.languages {
             tracing::info!(
                 "language {} is not part of an extension: dumped with CREATE LANGUAGE",

@@ -11,11 +11,13 @@ use archive_format::blob_frames::{frame_header, MAX_FRAME_BYTES};
 use archive_format::toc::{DataFile, EntryKind, Section, TableData};
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter};
 use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
 use futures::TryFutureExt;
 use tokio_postgres::Client;
 
-use super::{class, Ctx, ObjId};
-use crate::error::{Error, QueryContext, Result};
+use super::{class, Ctx, Family, ObjId};
+use crate::error::{Error, Result};
+use crate::rows::query;
 use crate::toc_builder::{entry, Designator, TocBuilder};
 
 /// Objects per entry (and per data file), as pg_dump 17 groups them.
@@ -42,24 +44,23 @@ pub struct LargeObjects {
     objects: Vec<LargeObject>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<LargeObjects> {
-    let rows = client
-        .query(
-            "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text
+async fn read(client: &Client, _ctx: &Ctx) -> Result<LargeObjects> {
+    let rows = query(
+        client,
+        "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text AS owner
                FROM pg_catalog.pg_largeobject_metadata m
               ORDER BY 2, 1",
-            &[],
-        )
-        .await
-        .during(|| "reading large objects".into())?;
+        &[],
+        "reading large objects",
+    )
+    .await?;
     Ok(LargeObjects {
-        objects: rows
-            .iter()
-            .map(|r| LargeObject {
-                oid: r.get(0),
-                owner: r.get(1),
+        objects: rows.map(|r| {
+            Ok(LargeObject {
+                oid: r.get("oid")?,
+                owner: r.get("owner")?,
             })
-            .collect(),
+        })?,
     })
 }
 
@@ -75,56 +76,6 @@ impl LargeObjects {
             rest = tail;
         }
         groups
-    }
-
-    /// One BLOB METADATA entry per group.
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
-        for group in self.groups() {
-            let (Some(first), Some(last)) = (group.first(), group.last()) else {
-                continue;
-            };
-            let owner = &first.owner;
-            let oids: Vec<String> = group.iter().map(|o| o.oid.to_string()).collect();
-            let create = format!(
-                "SELECT pg_catalog.lo_create(o) FROM pg_catalog.unnest('{{{}}}'::pg_catalog.oid[]) AS o;",
-                oids.join(",")
-            );
-            // Only the objects that exist: a clean restore into a database without them
-            // must not fail.
-            let drop = format!(
-                "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
-                 WHERE m.oid = ANY ('{{{}}}'::pg_catalog.oid[]);",
-                oids.join(",")
-            );
-            let mut e = entry(
-                EntryKind::BlobMetadata,
-                Section::PreData,
-                None,
-                &format!("{}-{}", first.oid, last.oid),
-                Some(owner),
-                create,
-                drop,
-            );
-            let owner_stmts: Vec<String> = oids
-                .iter()
-                .filter_map(|o| toc.owner_stmt("LARGE OBJECT", o, owner))
-                .collect();
-            e.set_owner = (!owner_stmts.is_empty()).then(|| owner_stmts.join("\n"));
-            let id = toc.push(e, None);
-            for o in group {
-                let obj = ObjId::new(class::PG_LARGEOBJECT, o.oid);
-                toc.alias(obj, id);
-                toc.designators.insert(
-                    obj,
-                    Designator {
-                        entry: id,
-                        keyword: "LARGE OBJECT",
-                        name: o.oid.to_string(),
-                        owner: Some(o.owner.clone()),
-                    },
-                );
-            }
-        }
     }
 
     /// Writes every group's bytes to `data/<id>.blobs<ext>` and adds its BLOBS entry.
@@ -172,6 +123,62 @@ impl LargeObjects {
     }
 }
 
+impl Family for LargeObjects {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    /// One BLOB METADATA entry per group.
+    fn add_entries(&self, toc: &mut TocBuilder) {
+        for group in self.groups() {
+            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                continue;
+            };
+            let owner = &first.owner;
+            let oids: Vec<String> = group.iter().map(|o| o.oid.to_string()).collect();
+            let create = format!(
+                "SELECT pg_catalog.lo_create(o) FROM pg_catalog.unnest('{{{}}}'::pg_catalog.oid[]) AS o;",
+                oids.join(",")
+            );
+            // Only the objects that exist: a clean restore into a database without them
+            // must not fail.
+            let drop = format!(
+                "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
+                 WHERE m.oid = ANY ('{{{}}}'::pg_catalog.oid[]);",
+                oids.join(",")
+            );
+            let mut e = entry(
+                EntryKind::BlobMetadata,
+                Section::PreData,
+                None,
+                &format!("{}-{}", first.oid, last.oid),
+                Some(owner),
+                create,
+                drop,
+            );
+            let owner_stmts: Vec<String> = oids
+                .iter()
+                .filter_map(|o| toc.owner_stmt("LARGE OBJECT", o, owner))
+                .collect();
+            e.set_owner = (!owner_stmts.is_empty()).then(|| owner_stmts.join("\n"));
+            let id = toc.push(e, None);
+            for o in group {
+                let obj = ObjId::new(class::PG_LARGEOBJECT, o.oid);
+                toc.alias(obj, id);
+                toc.designators.insert(
+                    obj,
+                    Designator {
+                        entry: id,
+                        keyword: "LARGE OBJECT",
+                        name: o.oid.to_string(),
+                        owner: Some(o.owner.clone()),
+                    },
+                );
+            }
+        }
+    }
+}
+
 /// Streams the objects `oids` into one data file through a writer thread.
 async fn write_group(
     client: &Client,
@@ -206,19 +213,19 @@ async fn write_group(
     .map_err(|e| Error::Other(format!("writer thread failed: {e}")));
     let reader = async move {
         for batch in oids.chunks(READ_BATCH) {
-            let what = || format!("dumping large objects {}..", batch[0]);
-            let rows = client
-                .query(
-                    "SELECT u.o, pg_catalog.lo_get(u.o, 0, $2)
-                       FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(o, k)
-                      ORDER BY u.k",
-                    &[&batch, &FIRST_PIECE],
-                )
-                .await
-                .during(what)?;
-            for r in &rows {
-                let oid: u32 = r.get(0);
-                let first: Vec<u8> = r.get(1);
+            let what = format!("dumping large objects {}..", batch[0]);
+            let rows = query(
+                client,
+                "SELECT u.o AS oid, pg_catalog.lo_get(u.o, 0, $2) AS data
+                   FROM pg_catalog.unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(o, k)
+                  ORDER BY u.k",
+                &[&batch, &FIRST_PIECE],
+                &what,
+            )
+            .await?;
+            for r in rows.iter() {
+                let oid: u32 = r.get("oid")?;
+                let first: Vec<u8> = r.get("data")?;
                 let mut buf = BytesMut::with_capacity(first.len() + 8);
                 buf.extend_from_slice(&frame_header(oid, first.len() as u32));
                 buf.extend_from_slice(&first);
@@ -231,14 +238,15 @@ async fn write_group(
                 // A long object: the rest in pieces of the largest frame size.
                 let mut offset = first.len() as i64;
                 loop {
-                    let piece: Vec<u8> = client
-                        .query_one(
-                            "SELECT pg_catalog.lo_get($1, $2, $3)",
-                            &[&oid, &offset, &(MAX_FRAME_BYTES as i32)],
-                        )
-                        .await
-                        .during(|| format!("dumping large object {oid}"))?
-                        .get(0);
+                    let piece: Vec<u8> = query(
+                        client,
+                        "SELECT pg_catalog.lo_get($1, $2, $3) AS data",
+                        &[&oid, &offset, &(MAX_FRAME_BYTES as i32)],
+                        &format!("dumping large object {oid}"),
+                    )
+                    .await?
+                    .one()?
+                    .get("data")?;
                     if piece.is_empty() {
                         break;
                     }

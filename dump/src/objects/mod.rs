@@ -3,9 +3,10 @@
 //! pg_description and pg_shdepend name objects) and the SQL filters that keep
 //! PostgreSQL's own and extensions' objects out.
 //!
-//! A family module has `read(client, &Ctx) -> Result<Family>` (a fixed number of
-//! set-returning queries) and `Family::add_entries(&self, &mut TocBuilder)`, which adds
-//! one entry per object with `TocBuilder::add_object` and aliases the object's parts.
+//! A family is a type implementing [`Family`]: `read` runs a fixed number of
+//! set-returning queries, `add_entries` adds one entry per object with
+//! `TocBuilder::add_object` and aliases the object's parts. [`Families`] lists them
+//! once, in the order their entries are added.
 //! Dependencies between entries come from pg_depend afterwards (`crate::deps`); a
 //! family only adds the ones pg_depend does not record.
 
@@ -39,6 +40,7 @@ pub mod triggers;
 pub mod types;
 pub mod views;
 
+use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
 use crate::error::Result;
@@ -51,106 +53,106 @@ pub struct Ctx {
     pub server_version: u32,
 }
 
+/// One family of catalog objects.
+pub trait Family: Send + Sync {
+    /// Reads every object of the family (boxed: a list of families holds any of them).
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>>
+    where
+        Self: Sized;
+
+    /// Adds the family's entries to the archive.
+    fn add_entries(&self, toc: &mut TocBuilder);
+}
+
+/// Reads family `F` as a `dyn Family`.
+fn read_boxed<'a, F: Family + 'static>(
+    client: &'a Client,
+    ctx: &'a Ctx,
+) -> BoxFuture<'a, Result<Box<dyn Family>>> {
+    Box::pin(async move { Ok(Box::new(F::read(client, ctx).await?) as Box<dyn Family>) })
+}
+
+type ReadFn = for<'a> fn(&'a Client, &'a Ctx) -> BoxFuture<'a, Result<Box<dyn Family>>>;
+
+/// The families whose entries come between the database's and the large objects', in
+/// the order they are added: the archive's entry order follows it.
+const ENTRY_FAMILIES: &[ReadFn] = &[
+    read_boxed::<types::Types>,
+    read_boxed::<functions::Functions>,
+    read_boxed::<views::Views>,
+    read_boxed::<extensions::Extensions>,
+    read_boxed::<languages::Languages>,
+    read_boxed::<collations::Collations>,
+    read_boxed::<conversions::Conversions>,
+    read_boxed::<access_methods::AccessMethods>,
+    read_boxed::<casts::Casts>,
+    read_boxed::<transforms::Transforms>,
+    read_boxed::<operators::Operators>,
+    read_boxed::<opclasses::OpClasses>,
+    read_boxed::<text_search::TextSearch>,
+    read_boxed::<partitions::Partitions>,
+    read_boxed::<triggers::Triggers>,
+    read_boxed::<event_triggers::EventTriggers>,
+    read_boxed::<rules::Rules>,
+    read_boxed::<policies::Policies>,
+    read_boxed::<statistics::Statistics>,
+    read_boxed::<foreign_data::ForeignData>,
+    read_boxed::<publications::Publications>,
+    read_boxed::<subscriptions::Subscriptions>,
+];
+
+/// Comments, privileges and security labels, which name objects through the
+/// designators every other family registered, in the order they are added.
+const ANNOTATION_FAMILIES: &[ReadFn] = &[
+    read_boxed::<comments::Comments>,
+    read_boxed::<acl::Acls>,
+    read_boxed::<seclabels::SecLabels>,
+];
+
 /// Every family beyond the core relations (which `crate::catalog` reads because the
 /// data phase needs them first).
-#[derive(Default)]
 pub struct Families {
-    /// Public: `--no-tablespaces` reaches into its CREATE DATABASE.
+    /// Public: `--no-tablespaces` reaches into its CREATE DATABASE. Its entries come first.
     pub database: database::Database,
-    types: types::Types,
-    functions: functions::Functions,
-    views: views::Views,
-    comments: comments::Comments,
-    acls: acl::Acls,
-    extensions: extensions::Extensions,
-    languages: languages::Languages,
-    collations: collations::Collations,
-    conversions: conversions::Conversions,
-    access_methods: access_methods::AccessMethods,
-    casts: casts::Casts,
-    transforms: transforms::Transforms,
-    operators: operators::Operators,
-    opclasses: opclasses::OpClasses,
-    text_search: text_search::TextSearch,
-    partitions: partitions::Partitions,
-    triggers: triggers::Triggers,
-    event_triggers: event_triggers::EventTriggers,
-    rules: rules::Rules,
-    policies: policies::Policies,
-    statistics: statistics::Statistics,
-    foreign_data: foreign_data::ForeignData,
-    publications: publications::Publications,
-    subscriptions: subscriptions::Subscriptions,
-    /// Public: their data is dumped by the run after the entries exist.
+    /// [`ENTRY_FAMILIES`], read.
+    entries: Vec<Box<dyn Family>>,
+    /// Public: their data is dumped by the run after the entries exist. Their entries
+    /// come last.
     pub large_objects: large_objects::LargeObjects,
-    seclabels: seclabels::SecLabels,
+    /// [`ANNOTATION_FAMILIES`], read.
+    annotations: Vec<Box<dyn Family>>,
+}
+
+async fn read_each(client: &Client, ctx: &Ctx, list: &[ReadFn]) -> Result<Vec<Box<dyn Family>>> {
+    let mut read = Vec::with_capacity(list.len());
+    for f in list {
+        read.push(f(client, ctx).await?);
+    }
+    Ok(read)
 }
 
 pub async fn read_all(client: &Client, ctx: &Ctx) -> Result<Families> {
     Ok(Families {
-        database: database::read(client, ctx).await?,
-        types: types::read(client, ctx).await?,
-        functions: functions::read(client, ctx).await?,
-        views: views::read(client, ctx).await?,
-        comments: comments::read(client).await?,
-        acls: acl::read(client).await?,
-        extensions: extensions::read(client, ctx).await?,
-        languages: languages::read(client, ctx).await?,
-        collations: collations::read(client, ctx).await?,
-        conversions: conversions::read(client, ctx).await?,
-        access_methods: access_methods::read(client, ctx).await?,
-        casts: casts::read(client, ctx).await?,
-        transforms: transforms::read(client, ctx).await?,
-        operators: operators::read(client, ctx).await?,
-        opclasses: opclasses::read(client, ctx).await?,
-        text_search: text_search::read(client, ctx).await?,
-        partitions: partitions::read(client, ctx).await?,
-        triggers: triggers::read(client, ctx).await?,
-        event_triggers: event_triggers::read(client, ctx).await?,
-        rules: rules::read(client, ctx).await?,
-        policies: policies::read(client, ctx).await?,
-        statistics: statistics::read(client, ctx).await?,
-        foreign_data: foreign_data::read(client, ctx).await?,
-        publications: publications::read(client, ctx).await?,
-        subscriptions: subscriptions::read(client, ctx).await?,
-        large_objects: large_objects::read(client, ctx).await?,
-        seclabels: seclabels::read(client, ctx).await?,
+        database: database::Database::read(client, ctx).await?,
+        entries: read_each(client, ctx, ENTRY_FAMILIES).await?,
+        large_objects: large_objects::LargeObjects::read(client, ctx).await?,
+        annotations: read_each(client, ctx, ANNOTATION_FAMILIES).await?,
     })
 }
 
 impl Families {
-    /// Comments and privileges, which name objects through the designators every
-    /// family registered: call after all `add_entries`.
+    /// Comments, privileges and security labels: call after all `add_entries`.
     pub fn add_annotations(&self, toc: &mut TocBuilder) {
-        self.comments.add_entries(toc);
-        self.acls.add_entries(toc);
-        self.seclabels.add_entries(toc);
+        for f in &self.annotations {
+            f.add_entries(toc);
+        }
     }
 
     pub fn add_entries(&self, toc: &mut TocBuilder) {
         self.database.add_entries(toc);
-        self.types.add_entries(toc);
-        self.functions.add_entries(toc);
-        self.views.add_entries(toc);
-        self.extensions.add_entries(toc);
-        self.languages.add_entries(toc);
-        self.collations.add_entries(toc);
-        self.conversions.add_entries(toc);
-        self.access_methods.add_entries(toc);
-        self.casts.add_entries(toc);
-        self.transforms.add_entries(toc);
-        self.operators.add_entries(toc);
-        self.opclasses.add_entries(toc);
-        self.text_search.add_entries(toc);
-        self.partitions.add_entries(toc);
-        self.triggers.add_entries(toc);
-        self.event_triggers.add_entries(toc);
-        self.rules.add_entries(toc);
-        self.policies.add_entries(toc);
-        self.statistics.add_entries(toc);
-        self.foreign_data.add_entries(toc);
-        self.publications.add_entries(toc);
-        self.subscriptions.add_entries(toc);
+        for f in &self.entries {
+            f.add_entries(toc);
+        }
         self.large_objects.add_entries(toc);
     }
 }

@@ -10,11 +10,13 @@
 use std::collections::HashMap;
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
 use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -63,10 +65,10 @@ pub struct OpClasses {
     members: Vec<Member>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
     let families_sql = format!(
-        "SELECT f.oid, n.nspname::text, f.opfname::text, pg_catalog.pg_get_userbyid(f.opfowner)::text,
-                am.amname::text, am.oid
+        "SELECT f.oid, n.nspname::text, f.opfname::text,
+                pg_catalog.pg_get_userbyid(f.opfowner)::text AS owner, am.amname::text, am.oid AS am_oid
            FROM pg_catalog.pg_opfamily f
            JOIN pg_catalog.pg_namespace n ON n.oid = f.opfnamespace
            JOIN pg_catalog.pg_am am ON am.oid = f.opfmethod
@@ -75,10 +77,11 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
         not_extension_member("pg_catalog.pg_opfamily", "f.oid")
     );
     let classes_sql = format!(
-        "SELECT c.oid, n.nspname::text, c.opcname::text, pg_catalog.pg_get_userbyid(c.opcowner)::text,
-                am.amname::text, am.oid, c.opcdefault, pg_catalog.format_type(c.opcintype, NULL),
-                CASE WHEN c.opckeytype <> 0 THEN pg_catalog.format_type(c.opckeytype, NULL) END,
-                f.oid, fn.nspname::text, f.opfname::text
+        "SELECT c.oid, n.nspname::text, c.opcname::text,
+                pg_catalog.pg_get_userbyid(c.opcowner)::text AS owner, am.amname::text,
+                am.oid AS am_oid, c.opcdefault, pg_catalog.format_type(c.opcintype, NULL) AS input_type,
+                CASE WHEN c.opckeytype <> 0 THEN pg_catalog.format_type(c.opckeytype, NULL) END AS storage,
+                f.oid AS family_oid, fn.nspname::text AS family_schema, f.opfname::text AS family_name
            FROM pg_catalog.pg_opclass c
            JOIN pg_catalog.pg_namespace n ON n.oid = c.opcnamespace
            JOIN pg_catalog.pg_am am ON am.oid = c.opcmethod
@@ -90,11 +93,12 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
     );
     // Every member of a user class or family, with the class or family it depends on.
     let members_sql = format!(
-        "SELECT 0, ao.oid, d.refclassid, d.refobjid, ao.amopstrategy,
-               'OPERATOR ' || ao.amopstrategy || ' ' || ao.amopopr::pg_catalog.regoperator::text
-               || CASE WHEN ao.amoppurpose = 'o' THEN
-                      ' FOR ORDER BY ' || pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sf.opfname)
-                  ELSE '' END
+        "SELECT 0 AS is_function, ao.oid, d.refclassid, d.refobjid, ao.amopstrategy AS number,
+               ao.amopopr::pg_catalog.regoperator::text AS member,
+               CASE WHEN ao.amoppurpose = 'o' THEN
+                    pg_catalog.quote_ident(sn.nspname) || '.' || pg_catalog.quote_ident(sf.opfname) END
+                 AS sort_family,
+               NULL::text AS left_type, NULL::text AS right_type
           FROM pg_catalog.pg_amop ao
           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_amop'::pg_catalog.regclass
                AND d.objid = ao.oid
@@ -104,9 +108,8 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
          WHERE ao.oid >= 16384 AND {amop_own}
         UNION ALL
         SELECT 1, ap.oid, d.refclassid, d.refobjid, ap.amprocnum,
-               'FUNCTION ' || ap.amprocnum || ' (' || pg_catalog.format_type(ap.amproclefttype, NULL) || ', '
-               || pg_catalog.format_type(ap.amprocrighttype, NULL) || ') '
-               || ap.amproc::pg_catalog.regprocedure::text
+               ap.amproc::pg_catalog.regprocedure::text, NULL,
+               pg_catalog.format_type(ap.amproclefttype, NULL), pg_catalog.format_type(ap.amprocrighttype, NULL)
           FROM pg_catalog.pg_amproc ap
           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_amproc'::pg_catalog.regclass
                AND d.objid = ap.oid
@@ -118,63 +121,92 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<OpClasses> {
         amop_own = not_extension_member("pg_catalog.pg_amop", "ao.oid"),
         amproc_own = not_extension_member("pg_catalog.pg_amproc", "ap.oid")
     );
-    let what = || "reading operator families and classes".to_owned();
-    let families = client.query(&families_sql, &[]).await.during(what)?;
-    let classes = client.query(&classes_sql, &[]).await.during(what)?;
-    let members = client.query(&members_sql, &[]).await.during(what)?;
+    let what = "reading operator families and classes";
+    let families = query(client, &families_sql, &[], what).await?;
+    let classes = query(client, &classes_sql, &[], what).await?;
+    let members = query(client, &members_sql, &[], what).await?;
     Ok(OpClasses {
-        families: families
-            .iter()
-            .map(|r| Family {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                owner: r.get(3),
-                am: r.get(4),
-                am_oid: r.get(5),
+        families: families.map(|r| {
+            Ok(Family {
+                oid: r.get("oid")?,
+                schema: r.get("nspname")?,
+                name: r.get("opfname")?,
+                owner: r.get("owner")?,
+                am: r.get("amname")?,
+                am_oid: r.get("am_oid")?,
             })
-            .collect(),
-        classes: classes
-            .iter()
-            .map(|r| OpClass {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                owner: r.get(3),
-                am: r.get(4),
-                am_oid: r.get(5),
-                default: r.get(6),
-                input_type: r.get(7),
-                storage: r.get(8),
-                family_oid: r.get(9),
-                family_schema: r.get(10),
-                family_name: r.get(11),
+        })?,
+        classes: classes.map(|r| {
+            Ok(OpClass {
+                oid: r.get("oid")?,
+                schema: r.get("nspname")?,
+                name: r.get("opcname")?,
+                owner: r.get("owner")?,
+                am: r.get("amname")?,
+                am_oid: r.get("am_oid")?,
+                default: r.get("opcdefault")?,
+                input_type: r.get("input_type")?,
+                storage: r.get("storage")?,
+                family_oid: r.get("family_oid")?,
+                family_schema: r.get("family_schema")?,
+                family_name: r.get("family_name")?,
             })
-            .collect(),
-        members: members
-            .iter()
-            .map(|r| {
-                let is_function: i32 = r.get(0);
-                Member {
-                    obj: ObjId::new(
-                        if is_function == 1 {
-                            class::PG_AMPROC
-                        } else {
-                            class::PG_AMOP
-                        },
-                        r.get(1),
-                    ),
-                    owner: ObjId::new(r.get(2), r.get(3)),
-                    order: (is_function as u8, r.get(4)),
-                    sql: r.get(5),
-                }
+        })?,
+        members: members.map(|r| {
+            let is_function: i32 = r.get("is_function")?;
+            let number: i16 = r.get("number")?;
+            let member: String = r.get("member")?;
+            let sql = if is_function == 1 {
+                function_item(
+                    number,
+                    &r.get::<String>("left_type")?,
+                    &r.get::<String>("right_type")?,
+                    &member,
+                )
+            } else {
+                operator_item(
+                    number,
+                    &member,
+                    r.get::<Option<String>>("sort_family")?.as_deref(),
+                )
+            };
+            Ok(Member {
+                obj: ObjId::new(
+                    if is_function == 1 {
+                        class::PG_AMPROC
+                    } else {
+                        class::PG_AMOP
+                    },
+                    r.get("oid")?,
+                ),
+                owner: ObjId::new(r.get("refclassid")?, r.get("refobjid")?),
+                order: (is_function as u8, number),
+                sql,
             })
-            .collect(),
+        })?,
     })
 }
 
-impl OpClasses {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+/// `OPERATOR n op(left,right)` of a member list, `FOR ORDER BY family` for an ordering
+/// operator (one with a sort family).
+fn operator_item(strategy: i16, operator: &str, sort_family: Option<&str>) -> String {
+    match sort_family {
+        Some(f) => format!("OPERATOR {strategy} {operator} FOR ORDER BY {f}"),
+        None => format!("OPERATOR {strategy} {operator}"),
+    }
+}
+
+/// `FUNCTION n (left, right) f(args)` of a member list.
+fn function_item(support: i16, left: &str, right: &str, function: &str) -> String {
+    format!("FUNCTION {support} ({left}, {right}) {function}")
+}
+
+impl super::Family for OpClasses {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         let mut by_owner: HashMap<ObjId, Vec<&Member>> = HashMap::new();
         for m in &self.members {
             by_owner.entry(m.owner).or_default().push(m);
@@ -289,5 +321,26 @@ fn add_am_dep(toc: &mut TocBuilder, id: u32, am_oid: u32) {
         if let Some(e) = toc.entry_mut(id) {
             e.deps.push(am);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_items() {
+        assert_eq!(
+            operator_item(1, "s.<(integer,integer)", None),
+            "OPERATOR 1 s.<(integer,integer)"
+        );
+        assert_eq!(
+            operator_item(15, "s.<->(point,point)", Some("pg_catalog.float_ops")),
+            "OPERATOR 15 s.<->(point,point) FOR ORDER BY pg_catalog.float_ops"
+        );
+        assert_eq!(
+            function_item(1, "integer", "integer", "s.cmp(integer,integer)"),
+            "FUNCTION 1 (integer, integer) s.cmp(integer,integer)"
+        );
     }
 }

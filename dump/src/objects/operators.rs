@@ -10,11 +10,13 @@
 use std::collections::HashMap;
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::{query, NamedRow};
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -43,21 +45,20 @@ pub struct Operators {
     operators: Vec<Operator>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Operators> {
-    let op_ref = |alias: &str| {
-        format!(
-            "CASE WHEN {alias}.oid IS NOT NULL THEN
-                 'OPERATOR(' || pg_catalog.quote_ident({alias}n.nspname) || '.' || {alias}.oprname || ')' END"
-        )
-    };
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Operators> {
     let sql = format!(
-        "SELECT o.oid, n.nspname::text, o.oprname::text, pg_catalog.pg_get_userbyid(o.oprowner)::text,
-                CASE WHEN o.oprleft <> 0 THEN pg_catalog.format_type(o.oprleft, NULL) END,
-                CASE WHEN o.oprright <> 0 THEN pg_catalog.format_type(o.oprright, NULL) END,
-                o.oprcode::pg_catalog.regproc::text,
-                CASE WHEN o.oprrest <> 0 THEN o.oprrest::pg_catalog.regproc::text END,
-                CASE WHEN o.oprjoin <> 0 THEN o.oprjoin::pg_catalog.regproc::text END,
-                c.oid, {}, ng.oid, {}, o.oprcanhash, o.oprcanmerge
+        "SELECT o.oid, n.nspname::text, o.oprname::text,
+                pg_catalog.pg_get_userbyid(o.oprowner)::text AS owner,
+                CASE WHEN o.oprleft <> 0 THEN pg_catalog.format_type(o.oprleft, NULL) END AS left_type,
+                CASE WHEN o.oprright <> 0 THEN pg_catalog.format_type(o.oprright, NULL) END AS right_type,
+                o.oprcode::pg_catalog.regproc::text AS function,
+                CASE WHEN o.oprrest <> 0 THEN o.oprrest::pg_catalog.regproc::text END AS restrict_fn,
+                CASE WHEN o.oprjoin <> 0 THEN o.oprjoin::pg_catalog.regproc::text END AS join_fn,
+                c.oid AS commutator_oid, pg_catalog.quote_ident(cn.nspname) AS commutator_schema,
+                c.oprname::text AS commutator_name,
+                ng.oid AS negator_oid, pg_catalog.quote_ident(ngn.nspname) AS negator_schema,
+                ng.oprname::text AS negator_name,
+                o.oprcanhash, o.oprcanmerge
            FROM pg_catalog.pg_operator o
            JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
            LEFT JOIN pg_catalog.pg_operator c ON c.oid = o.oprcom
@@ -66,34 +67,45 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Operators> {
            LEFT JOIN pg_catalog.pg_namespace ngn ON ngn.oid = ng.oprnamespace
           WHERE o.oprcode <> 0 AND {USER_SCHEMA} AND {}
           ORDER BY n.nspname, o.oprname, o.oid",
-        op_ref("c"),
-        op_ref("ng"),
         not_extension_member("pg_catalog.pg_operator", "o.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading operators".into())?;
     Ok(Operators {
-        operators: rows
-            .iter()
-            .map(|r| Operator {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                owner: r.get(3),
-                left: r.get(4),
-                right: r.get(5),
-                function: r.get(6),
-                restrict: r.get(7),
-                join: r.get(8),
-                commutator: r.get::<_, Option<u32>>(9).zip(r.get(10)),
-                negator: r.get::<_, Option<u32>>(11).zip(r.get(12)),
-                hashes: r.get(13),
-                merges: r.get(14),
-            })
-            .collect(),
+        operators: query(client, &sql, &[], "reading operators")
+            .await?
+            .map(|r| {
+                Ok(Operator {
+                    oid: r.get("oid")?,
+                    schema: r.get("nspname")?,
+                    name: r.get("oprname")?,
+                    owner: r.get("owner")?,
+                    left: r.get("left_type")?,
+                    right: r.get("right_type")?,
+                    function: r.get("function")?,
+                    restrict: r.get("restrict_fn")?,
+                    join: r.get("join_fn")?,
+                    commutator: partner(&r, "commutator")?,
+                    negator: partner(&r, "negator")?,
+                    hashes: r.get("oprcanhash")?,
+                    merges: r.get("oprcanmerge")?,
+                })
+            })?,
     })
+}
+
+/// The commutator or negator (`which`) of the row's operator: its oid, and how CREATE
+/// OPERATOR names it.
+fn partner(r: &NamedRow<'_>, which: &str) -> Result<Option<(u32, String)>> {
+    let oid: Option<u32> = r.get(&format!("{which}_oid"))?;
+    let schema: Option<String> = r.get(&format!("{which}_schema"))?;
+    let name: Option<String> = r.get(&format!("{which}_name"))?;
+    Ok(oid
+        .zip(schema.zip(name))
+        .map(|(oid, (schema, name))| (oid, operator_ref(&schema, &name))))
+}
+
+/// `OPERATOR(schema.name)`, with the schema already quoted (operator names never are).
+fn operator_ref(quoted_schema: &str, name: &str) -> String {
+    format!("OPERATOR({quoted_schema}.{name})")
 }
 
 /// `schema.op(left, right)`, how COMMENT ON / ALTER OPERATOR name an operator.
@@ -141,8 +153,12 @@ fn create_sql(o: &Operator) -> String {
     )
 }
 
-impl Operators {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Operators {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         let mut ids: HashMap<u32, u32> = HashMap::new();
         for o in &self.operators {
             let sig = signature(o);
@@ -202,8 +218,8 @@ mod tests {
             function: "int4eq".into(),
             restrict: Some("eqsel".into()),
             join: Some("eqjoinsel".into()),
-            commutator: Some((1, "OPERATOR(\"Zoo S\".===)".into())),
-            negator: Some((2, "OPERATOR(\"Zoo S\".!==)".into())),
+            commutator: Some((1, operator_ref("\"Zoo S\"", "==="))),
+            negator: Some((2, operator_ref("\"Zoo S\"", "!=="))),
             hashes: true,
             merges: true,
         };

@@ -6,11 +6,13 @@
 use std::collections::{HashMap, HashSet};
 
 use archive_format::toc::{Attach, EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
-use super::{Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -34,11 +36,13 @@ pub struct Partitions {
     indexes: Vec<Attachment>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Partitions> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Partitions> {
     let sql = format!(
-        "SELECT c.oid, n.nspname::text, c.relname::text, p.oid, pn.nspname::text, p.relname::text,
-                pg_catalog.pg_get_userbyid(c.relowner)::text, x.indrelid,
+        "SELECT c.oid, n.nspname::text, c.relname::text, p.oid AS parent,
+                pn.nspname::text AS parent_schema, p.relname::text AS parent_name,
+                pg_catalog.pg_get_userbyid(c.relowner)::text AS owner, x.indrelid,
                 CASE WHEN c.relkind IN ('r', 'p', 'f') THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END
+                  AS bound
            FROM pg_catalog.pg_inherits i
            JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -48,22 +52,18 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Partitions> {
           WHERE c.relispartition AND {USER_SCHEMA}
           ORDER BY pn.nspname, p.relname, n.nspname, c.relname"
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading partitions".into())?;
     let mut out = Partitions::default();
-    for r in &rows {
+    for r in query(client, &sql, &[], "reading partitions").await?.iter() {
         let a = Attachment {
-            child: r.get(0),
-            child_schema: r.get(1),
-            child_name: r.get(2),
-            parent: r.get(3),
-            parent_schema: r.get(4),
-            parent_name: r.get(5),
-            owner: r.get(6),
-            index_table: r.get(7),
-            bound: r.get(8),
+            child: r.get("oid")?,
+            child_schema: r.get("nspname")?,
+            child_name: r.get("relname")?,
+            parent: r.get("parent")?,
+            parent_schema: r.get("parent_schema")?,
+            parent_name: r.get("parent_name")?,
+            owner: r.get("owner")?,
+            index_table: r.get("indrelid")?,
+            bound: r.get("bound")?,
         };
         if a.index_table.is_some() {
             out.indexes.push(a);
@@ -75,7 +75,57 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Partitions> {
 }
 
 impl Partitions {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+    /// A partitioned table's key index is valid, so usable by a foreign key, only once
+    /// every partition's index is attached: foreign keys relying on one wait for all
+    /// attachments beneath it.
+    fn wait_for_complete_keys(&self, toc: &mut TocBuilder, attach_ids: &HashMap<u32, Vec<u32>>) {
+        let children: HashMap<u32, Vec<u32>> =
+            self.indexes.iter().fold(HashMap::new(), |mut m, a| {
+                m.entry(a.parent).or_default().push(a.child);
+                m
+            });
+        let mut below: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &top in attach_ids.keys() {
+            let Some(top_entry) = toc.id_of(ObjId::rel(top)) else {
+                continue;
+            };
+            let mut ids: Vec<u32> = Vec::new();
+            let mut seen = HashSet::new();
+            let mut stack = vec![top];
+            while let Some(idx) = stack.pop() {
+                if !seen.insert(idx) {
+                    continue;
+                }
+                ids.extend(attach_ids.get(&idx).into_iter().flatten());
+                stack.extend(children.get(&idx).into_iter().flatten());
+            }
+            below.entry(top_entry).or_default().extend(ids);
+        }
+        for e in toc
+            .entries
+            .iter_mut()
+            .filter(|e| e.kind == EntryKind::FkConstraint)
+        {
+            let extra: Vec<u32> = e
+                .deps
+                .iter()
+                .filter_map(|d| below.get(d))
+                .flatten()
+                .copied()
+                .collect();
+            e.deps.extend(extra);
+            e.deps.sort_unstable();
+            e.deps.dedup();
+        }
+    }
+}
+
+impl Family for Partitions {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for a in &self.tables {
             let (Some(parent), Some(child), Some(bound)) = (
                 toc.id_of(ObjId::rel(a.parent)),
@@ -123,50 +173,6 @@ impl Partitions {
             attach_ids.entry(a.parent).or_default().push(id);
         }
         self.wait_for_complete_keys(toc, &attach_ids);
-    }
-
-    /// A partitioned table's key index is valid, so usable by a foreign key, only once
-    /// every partition's index is attached: foreign keys relying on one wait for all
-    /// attachments beneath it.
-    fn wait_for_complete_keys(&self, toc: &mut TocBuilder, attach_ids: &HashMap<u32, Vec<u32>>) {
-        let children: HashMap<u32, Vec<u32>> =
-            self.indexes.iter().fold(HashMap::new(), |mut m, a| {
-                m.entry(a.parent).or_default().push(a.child);
-                m
-            });
-        let mut below: HashMap<u32, Vec<u32>> = HashMap::new();
-        for &top in attach_ids.keys() {
-            let Some(top_entry) = toc.id_of(ObjId::rel(top)) else {
-                continue;
-            };
-            let mut ids: Vec<u32> = Vec::new();
-            let mut seen = HashSet::new();
-            let mut stack = vec![top];
-            while let Some(idx) = stack.pop() {
-                if !seen.insert(idx) {
-                    continue;
-                }
-                ids.extend(attach_ids.get(&idx).into_iter().flatten());
-                stack.extend(children.get(&idx).into_iter().flatten());
-            }
-            below.entry(top_entry).or_default().extend(ids);
-        }
-        for e in toc
-            .entries
-            .iter_mut()
-            .filter(|e| e.kind == EntryKind::FkConstraint)
-        {
-            let extra: Vec<u32> = e
-                .deps
-                .iter()
-                .filter_map(|d| below.get(d))
-                .flatten()
-                .copied()
-                .collect();
-            e.deps.extend(extra);
-            e.deps.sort_unstable();
-            e.deps.dedup();
-        }
     }
 }
 

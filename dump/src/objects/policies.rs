@@ -2,11 +2,13 @@
 //! Both go after the data, so that loading it is never filtered.
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
-use super::{class, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{class, Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -41,66 +43,70 @@ pub struct Policies {
     policies: Vec<Policy>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Policies> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Policies> {
     let tables_sql = format!(
-        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
+        "SELECT c.oid, n.nspname::text, c.relname::text,
+                pg_catalog.pg_get_userbyid(c.relowner)::text AS owner,
                 c.relrowsecurity, c.relforcerowsecurity
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE (c.relrowsecurity OR c.relforcerowsecurity) AND {USER_SCHEMA}
           ORDER BY n.nspname, c.relname"
     );
-    let rows = client
-        .query(&tables_sql, &[])
-        .await
-        .during(|| "reading row-level security settings".into())?;
-    let tables = rows
-        .iter()
-        .map(|r| Secured {
-            table_oid: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            owner: r.get(3),
-            enabled: r.get(4),
-            forced: r.get(5),
+    let tables = query(
+        client,
+        &tables_sql,
+        &[],
+        "reading row-level security settings",
+    )
+    .await?
+    .map(|r| {
+        Ok(Secured {
+            table_oid: r.get("oid")?,
+            schema: r.get("nspname")?,
+            name: r.get("relname")?,
+            owner: r.get("owner")?,
+            enabled: r.get("relrowsecurity")?,
+            forced: r.get("relforcerowsecurity")?,
         })
-        .collect();
+    })?;
     let policies_sql = format!(
-        "SELECT p.oid, p.polname::text, c.oid, n.nspname::text, c.relname::text, p.polcmd::text,
-                p.polpermissive,
+        "SELECT p.oid, p.polname::text, c.oid AS table_oid, n.nspname::text, c.relname::text,
+                p.polcmd::text, p.polpermissive,
                 ARRAY(SELECT CASE WHEN u.r = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(u.r)::text END
-                        FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY AS u(r, i) ORDER BY u.i),
-                pg_catalog.pg_get_expr(p.polqual, p.polrelid),
-                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+                        FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY AS u(r, i) ORDER BY u.i) AS roles,
+                pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS using_expr,
+                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
            FROM pg_catalog.pg_policy p
            JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE {USER_SCHEMA}
           ORDER BY n.nspname, c.relname, p.polname"
     );
-    let rows = client
-        .query(&policies_sql, &[])
-        .await
-        .during(|| "reading policies".into())?;
-    let policies = rows
-        .iter()
-        .map(|r| Policy {
-            oid: r.get(0),
-            name: r.get(1),
-            table_oid: r.get(2),
-            table_schema: r.get(3),
-            table_name: r.get(4),
-            command: r.get::<_, String>(5).chars().next().unwrap_or('*'),
-            permissive: r.get(6),
-            roles: r.get(7),
-            using: r.get(8),
-            with_check: r.get(9),
-        })
-        .collect();
+    let policies = query(client, &policies_sql, &[], "reading policies")
+        .await?
+        .map(|r| {
+            Ok(Policy {
+                oid: r.get("oid")?,
+                name: r.get("polname")?,
+                table_oid: r.get("table_oid")?,
+                table_schema: r.get("nspname")?,
+                table_name: r.get("relname")?,
+                command: r.char("polcmd")?.unwrap_or('*'),
+                permissive: r.get("polpermissive")?,
+                roles: r.get("roles")?,
+                using: r.get("using_expr")?,
+                with_check: r.get("with_check")?,
+            })
+        })?;
     Ok(Policies { tables, policies })
 }
 
-impl Policies {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Policies {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for t in &self.tables {
             let Some(table_id) = toc.id_of(ObjId::rel(t.table_oid)) else {
                 continue;

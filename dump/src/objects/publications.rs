@@ -3,11 +3,13 @@
 //! 15+) it publishes. All after the data, as pg_dump places them.
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -53,7 +55,7 @@ pub struct Publications {
     schemas: Vec<PublishedSchema>,
 }
 
-pub async fn read(client: &Client, ctx: &Ctx) -> Result<Publications> {
+async fn read(client: &Client, ctx: &Ctx) -> Result<Publications> {
     let v = ctx.server_version;
     let generated = if v >= 180000 {
         "p.pubgencols::text"
@@ -61,37 +63,33 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Publications> {
         "NULL::text"
     };
     let sql = format!(
-        "SELECT p.oid, p.pubname::text, pg_catalog.pg_get_userbyid(p.pubowner)::text, p.puballtables,
-                p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, p.pubviaroot, {generated}
+        "SELECT p.oid, p.pubname::text, pg_catalog.pg_get_userbyid(p.pubowner)::text AS owner,
+                p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, p.pubviaroot,
+                {generated} AS generated_columns
            FROM pg_catalog.pg_publication p
           WHERE {}
           ORDER BY p.pubname",
         not_extension_member("pg_catalog.pg_publication", "p.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading publications".into())?;
-    let publications = rows
-        .iter()
+    let publications = query(client, &sql, &[], "reading publications")
+        .await?
         .map(|r| {
-            let actions = ["insert", "update", "delete", "truncate"]
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| r.get::<_, bool>(4 + i))
-                .map(|(_, a)| a)
-                .collect();
-            Publication {
-                oid: r.get(0),
-                name: r.get(1),
-                owner: r.get(2),
-                all_tables: r.get(3),
-                actions,
-                via_root: r.get(8),
-                generated_columns: r.get::<_, Option<String>>(9).and_then(|s| s.chars().next()),
+            let mut actions = Vec::new();
+            for action in ["insert", "update", "delete", "truncate"] {
+                if r.get::<bool>(&format!("pub{action}"))? {
+                    actions.push(action);
+                }
             }
-        })
-        .collect();
+            Ok(Publication {
+                oid: r.get("oid")?,
+                name: r.get("pubname")?,
+                owner: r.get("owner")?,
+                all_tables: r.get("puballtables")?,
+                actions,
+                via_root: r.get("pubviaroot")?,
+                generated_columns: r.char("generated_columns")?,
+            })
+        })?;
     // Column lists and row filters appeared in PostgreSQL 15.
     let (columns, filter) = if v >= 150000 {
         (
@@ -103,52 +101,49 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Publications> {
         ("ARRAY[]::text[]", "NULL::text")
     };
     let sql = format!(
-        "SELECT pr.oid, pr.prpubid, p.pubname::text, c.oid, n.nspname::text, c.relname::text,
-                {columns}, {filter}
+        "SELECT pr.oid, pr.prpubid, p.pubname::text, c.oid AS table_oid, n.nspname::text,
+                c.relname::text, {columns} AS columns, {filter} AS filter
            FROM pg_catalog.pg_publication_rel pr
            JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid
            JOIN pg_catalog.pg_class c ON c.oid = pr.prrelid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           ORDER BY p.pubname, n.nspname, c.relname"
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading published tables".into())?;
-    let tables = rows
-        .iter()
-        .map(|r| PublishedTable {
-            oid: r.get(0),
-            publication: r.get(1),
-            publication_name: r.get(2),
-            table_oid: r.get(3),
-            table_schema: r.get(4),
-            table_name: r.get(5),
-            columns: r.get(6),
-            filter: r.get(7),
-        })
-        .collect();
+    let tables = query(client, &sql, &[], "reading published tables")
+        .await?
+        .map(|r| {
+            Ok(PublishedTable {
+                oid: r.get("oid")?,
+                publication: r.get("prpubid")?,
+                publication_name: r.get("pubname")?,
+                table_oid: r.get("table_oid")?,
+                table_schema: r.get("nspname")?,
+                table_name: r.get("relname")?,
+                columns: r.get("columns")?,
+                filter: r.get("filter")?,
+            })
+        })?;
     let schemas = if v >= 150000 {
-        let rows = client
-            .query(
-                "SELECT pn.oid, pn.pnpubid, p.pubname::text, n.oid, n.nspname::text
+        query(
+            client,
+            "SELECT pn.oid, pn.pnpubid, p.pubname::text, n.oid AS schema_oid, n.nspname::text
                    FROM pg_catalog.pg_publication_namespace pn
                    JOIN pg_catalog.pg_publication p ON p.oid = pn.pnpubid
                    JOIN pg_catalog.pg_namespace n ON n.oid = pn.pnnspid
                   ORDER BY p.pubname, n.nspname",
-                &[],
-            )
-            .await
-            .during(|| "reading published schemas".into())?;
-        rows.iter()
-            .map(|r| PublishedSchema {
-                oid: r.get(0),
-                publication: r.get(1),
-                publication_name: r.get(2),
-                schema_oid: r.get(3),
-                schema: r.get(4),
+            &[],
+            "reading published schemas",
+        )
+        .await?
+        .map(|r| {
+            Ok(PublishedSchema {
+                oid: r.get("oid")?,
+                publication: r.get("pnpubid")?,
+                publication_name: r.get("pubname")?,
+                schema_oid: r.get("schema_oid")?,
+                schema: r.get("nspname")?,
             })
-            .collect()
+        })?
     } else {
         Vec::new()
     };
@@ -159,8 +154,12 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Publications> {
     })
 }
 
-impl Publications {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Publications {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for p in &self.publications {
             let name = quote_ident(&p.name);
             let mut create = format!("CREATE PUBLICATION {name}");

@@ -2,11 +2,13 @@
 //! that comes with the view), with their enabled state.
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
-use super::{class, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{class, Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -27,38 +29,37 @@ pub struct Rules {
     rules: Vec<Rule>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Rules> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Rules> {
     let sql = format!(
-        "SELECT r.oid, r.rulename::text, c.oid, n.nspname::text, c.relname::text,
-                pg_catalog.pg_get_ruledef(r.oid), r.ev_enabled::text
+        "SELECT r.oid, r.rulename::text, c.oid AS table_oid, n.nspname::text, c.relname::text,
+                pg_catalog.pg_get_ruledef(r.oid) AS definition, r.ev_enabled::text
            FROM pg_catalog.pg_rewrite r
            JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE r.rulename <> '_RETURN' AND {USER_SCHEMA}
           ORDER BY n.nspname, c.relname, r.rulename"
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading rules".into())?;
     Ok(Rules {
-        rules: rows
-            .iter()
-            .map(|r| Rule {
-                oid: r.get(0),
-                name: r.get(1),
-                table_oid: r.get(2),
-                table_schema: r.get(3),
-                table_name: r.get(4),
-                definition: r.get(5),
-                enabled: r.get::<_, String>(6).chars().next().unwrap_or('O'),
+        rules: query(client, &sql, &[], "reading rules").await?.map(|r| {
+            Ok(Rule {
+                oid: r.get("oid")?,
+                name: r.get("rulename")?,
+                table_oid: r.get("table_oid")?,
+                table_schema: r.get("nspname")?,
+                table_name: r.get("relname")?,
+                definition: r.get("definition")?,
+                enabled: r.char("ev_enabled")?.unwrap_or('O'),
             })
-            .collect(),
+        })?,
     })
 }
 
-impl Rules {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Rules {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for r in &self.rules {
             let Some(table_id) = toc.id_of(ObjId::rel(r.table_oid)) else {
                 continue;

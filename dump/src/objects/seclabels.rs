@@ -9,11 +9,13 @@
 //! query returns nothing and no entry is made.
 
 use archive_format::toc::EntryKind;
+use futures::future::BoxFuture;
 use logical_shared::sql::{quote_ident, quote_literal};
 use tokio_postgres::Client;
 
-use super::{class, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug, Clone)]
@@ -32,10 +34,10 @@ pub struct SecLabels {
     labels: Vec<Label>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<SecLabels> {
-    let rows = client
-        .query(
-            "SELECT l.classoid, l.objoid, l.objsubid, a.attname::text, l.provider, l.label
+async fn read(client: &Client, _ctx: &Ctx) -> Result<SecLabels> {
+    let rows = query(
+        client,
+        "SELECT l.classoid, l.objoid, l.objsubid, a.attname::text, l.provider, l.label
                FROM pg_catalog.pg_seclabel l
                LEFT JOIN pg_catalog.pg_attribute a
                       ON l.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass
@@ -47,28 +49,31 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<SecLabels> {
                 AND l.objoid = (SELECT d.oid FROM pg_catalog.pg_database d
                                  WHERE d.datname = pg_catalog.current_database())
               ORDER BY 1, 2, 3, 5",
-            &[],
-        )
-        .await
-        .during(|| "reading security labels".into())?;
+        &[],
+        "reading security labels",
+    )
+    .await?;
     Ok(SecLabels {
-        labels: rows
-            .iter()
-            .map(|r| Label {
-                obj: ObjId::new(r.get(0), r.get(1)),
-                subid: r.get(2),
-                column: r.get(3),
-                provider: r.get(4),
-                label: r.get(5),
+        labels: rows.map(|r| {
+            Ok(Label {
+                obj: ObjId::new(r.get("classoid")?, r.get("objoid")?),
+                subid: r.get("objsubid")?,
+                column: r.get("attname")?,
+                provider: r.get("provider")?,
+                label: r.get("label")?,
             })
-            .collect(),
+        })?,
     })
 }
 
-impl SecLabels {
+impl Family for SecLabels {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
     /// Call after every other family added its entries: labels name objects through
     /// their designators, and a label whose object is not dumped is not dumped either.
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for l in &self.labels {
             let Some(d) = toc.designators.get(&l.obj).cloned() else {
                 continue;

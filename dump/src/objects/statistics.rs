@@ -1,11 +1,13 @@
 //! Extended statistics (CREATE STATISTICS) with their statistics target.
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::qualified;
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -26,40 +28,42 @@ pub struct Statistics {
     objects: Vec<StatisticsObject>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Statistics> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Statistics> {
     // stxstattarget: -1 for the default up to PostgreSQL 16, NULL from 17 on.
     let sql = format!(
-        "SELECT s.oid, n.nspname::text, s.stxname::text, pg_catalog.pg_get_userbyid(s.stxowner)::text,
-                s.stxrelid, pg_catalog.pg_get_statisticsobjdef(s.oid),
-                (CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget END)::int4
+        "SELECT s.oid, n.nspname::text, s.stxname::text,
+                pg_catalog.pg_get_userbyid(s.stxowner)::text AS owner, s.stxrelid,
+                pg_catalog.pg_get_statisticsobjdef(s.oid) AS definition,
+                (CASE WHEN s.stxstattarget >= 0 THEN s.stxstattarget END)::int4 AS target
            FROM pg_catalog.pg_statistic_ext s
            JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace
           WHERE {USER_SCHEMA} AND {}
           ORDER BY n.nspname, s.stxname",
         not_extension_member("pg_catalog.pg_statistic_ext", "s.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading extended statistics".into())?;
     Ok(Statistics {
-        objects: rows
-            .iter()
-            .map(|r| StatisticsObject {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                owner: r.get(3),
-                table_oid: r.get(4),
-                definition: r.get(5),
-                target: r.get(6),
-            })
-            .collect(),
+        objects: query(client, &sql, &[], "reading extended statistics")
+            .await?
+            .map(|r| {
+                Ok(StatisticsObject {
+                    oid: r.get("oid")?,
+                    schema: r.get("nspname")?,
+                    name: r.get("stxname")?,
+                    owner: r.get("owner")?,
+                    table_oid: r.get("stxrelid")?,
+                    definition: r.get("definition")?,
+                    target: r.get("target")?,
+                })
+            })?,
     })
 }
 
-impl Statistics {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Statistics {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for s in &self.objects {
             let Some(table_id) = toc.id_of(ObjId::rel(s.table_oid)) else {
                 continue;

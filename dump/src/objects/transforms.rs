@@ -1,11 +1,13 @@
 //! Transforms (CREATE TRANSFORM FOR type LANGUAGE lang (FROM SQL ..., TO SQL ...)).
 
 use archive_format::toc::{EntryKind, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::quote_ident;
 use tokio_postgres::Client;
 
-use super::{class, not_extension_member, Ctx, ObjId};
-use crate::error::{QueryContext, Result};
+use super::{class, not_extension_member, Ctx, Family, ObjId};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -23,37 +25,38 @@ pub struct Transforms {
     transforms: Vec<Transform>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Transforms> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Transforms> {
     let sql = format!(
-        "SELECT t.oid, pg_catalog.format_type(t.trftype, NULL), l.lanname::text,
-                CASE WHEN t.trffromsql <> 0 THEN t.trffromsql::pg_catalog.regprocedure::text END,
-                CASE WHEN t.trftosql <> 0 THEN t.trftosql::pg_catalog.regprocedure::text END
+        "SELECT t.oid, pg_catalog.format_type(t.trftype, NULL) AS type_sql, l.lanname::text,
+                CASE WHEN t.trffromsql <> 0 THEN t.trffromsql::pg_catalog.regprocedure::text END AS from_sql,
+                CASE WHEN t.trftosql <> 0 THEN t.trftosql::pg_catalog.regprocedure::text END AS to_sql
            FROM pg_catalog.pg_transform t
            JOIN pg_catalog.pg_language l ON l.oid = t.trflang
           WHERE t.oid >= 16384 AND {}
           ORDER BY 2, 3",
         not_extension_member("pg_catalog.pg_transform", "t.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading transforms".into())?;
     Ok(Transforms {
-        transforms: rows
-            .iter()
-            .map(|r| Transform {
-                oid: r.get(0),
-                type_sql: r.get(1),
-                language: r.get(2),
-                from_sql: r.get(3),
-                to_sql: r.get(4),
-            })
-            .collect(),
+        transforms: query(client, &sql, &[], "reading transforms")
+            .await?
+            .map(|r| {
+                Ok(Transform {
+                    oid: r.get("oid")?,
+                    type_sql: r.get("type_sql")?,
+                    language: r.get("lanname")?,
+                    from_sql: r.get("from_sql")?,
+                    to_sql: r.get("to_sql")?,
+                })
+            })?,
     })
 }
 
-impl Transforms {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Transforms {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         for t in &self.transforms {
             let signature = format!("FOR {} LANGUAGE {}", t.type_sql, quote_ident(&t.language));
             let mut parts = Vec::new();

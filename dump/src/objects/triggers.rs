@@ -8,11 +8,13 @@
 use std::collections::HashMap;
 
 use archive_format::toc::{EntryKind, LockMode, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
-use super::{class, Ctx, ObjId, USER_SCHEMA};
-use crate::error::{QueryContext, Result};
+use super::{class, Ctx, Family, ObjId, USER_SCHEMA};
+use crate::error::Result;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -39,12 +41,13 @@ pub struct Triggers {
     triggers: Vec<Trigger>,
 }
 
-pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Triggers> {
+async fn read(client: &Client, _ctx: &Ctx) -> Result<Triggers> {
     // tgparentid exists from PostgreSQL 13 on, the oldest version rdump reads.
     let sql = format!(
-        "SELECT t.oid, t.tgname::text, c.oid, n.nspname::text, c.relname::text, c.relkind::text,
-                pg_catalog.pg_get_triggerdef(t.oid, false), t.tgenabled::text,
-                NULLIF(t.tgparentid, 0), NULLIF(t.tgconstraint, 0)
+        "SELECT t.oid, t.tgname::text, c.oid AS table_oid, n.nspname::text, c.relname::text,
+                c.relkind::text, pg_catalog.pg_get_triggerdef(t.oid, false) AS definition,
+                t.tgenabled::text, NULLIF(t.tgparentid, 0) AS parent,
+                NULLIF(t.tgconstraint, 0) AS constraint_oid
            FROM pg_catalog.pg_trigger t
            JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -55,27 +58,23 @@ pub async fn read(client: &Client, _ctx: &Ctx) -> Result<Triggers> {
                  OR (t.tgparentid <> 0 AND NOT pt.tgisinternal AND t.tgenabled <> pt.tgenabled))
           ORDER BY n.nspname, c.relname, t.tgname"
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading triggers".into())?;
-    let first = |s: String, d: char| s.chars().next().unwrap_or(d);
     Ok(Triggers {
-        triggers: rows
-            .iter()
-            .map(|r| Trigger {
-                oid: r.get(0),
-                name: r.get(1),
-                table_oid: r.get(2),
-                table_schema: r.get(3),
-                table_name: r.get(4),
-                table_kind: first(r.get(5), 'r'),
-                definition: r.get(6),
-                enabled: first(r.get(7), 'O'),
-                parent: r.get(8),
-                constraint: r.get(9),
-            })
-            .collect(),
+        triggers: query(client, &sql, &[], "reading triggers")
+            .await?
+            .map(|r| {
+                Ok(Trigger {
+                    oid: r.get("oid")?,
+                    name: r.get("tgname")?,
+                    table_oid: r.get("table_oid")?,
+                    table_schema: r.get("nspname")?,
+                    table_name: r.get("relname")?,
+                    table_kind: r.char("relkind")?.unwrap_or('r'),
+                    definition: r.get("definition")?,
+                    enabled: r.char("tgenabled")?.unwrap_or('O'),
+                    parent: r.get("parent")?,
+                    constraint: r.get("constraint_oid")?,
+                })
+            })?,
     })
 }
 
@@ -97,8 +96,12 @@ fn state_sql(t: &Trigger, only: bool) -> String {
     )
 }
 
-impl Triggers {
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Triggers {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         let mut ids: HashMap<u32, u32> = HashMap::new();
         // Parents first, so that a clone's entry can name its parent's.
         let (parents, clones): (Vec<&Trigger>, Vec<&Trigger>) =

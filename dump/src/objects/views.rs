@@ -4,13 +4,15 @@
 use std::collections::{HashMap, HashSet};
 
 use archive_format::toc::{EntryKind, LockMode, Section};
+use futures::future::BoxFuture;
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
-use super::{class, column_settings, not_extension_member, Ctx, ObjId, USER_SCHEMA};
+use super::{class, column_settings, not_extension_member, Ctx, Family, ObjId, USER_SCHEMA};
 use crate::catalog::read_columns;
-use crate::error::{QueryContext, Result};
+use crate::error::Result;
 use crate::model::Table;
+use crate::rows::query;
 use crate::toc_builder::{entry, TocBuilder};
 
 #[derive(Debug)]
@@ -56,20 +58,26 @@ pub struct Views {
     reads: Vec<(u32, u32)>,
 }
 
-pub async fn read(client: &Client, ctx: &Ctx) -> Result<Views> {
+async fn read(client: &Client, ctx: &Ctx) -> Result<Views> {
     let sql = format!(
-        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
-                c.relkind = 'm', c.relispopulated, pg_catalog.pg_get_viewdef(c.oid),
-                coalesce(ARRAY(SELECT o FROM unnest(c.reloptions) o WHERE o !~ '^check_option='), '{{}}'),
-                (SELECT substr(o, 14) FROM unnest(c.reloptions) o WHERE o ~ '^check_option='),
-                CASE WHEN c.relkind = 'm' AND am.amname <> 'heap' THEN am.amname::text END,
-                ARRAY[c.reltype, coalesce(t.typarray, 0)]::oid[],
-                ARRAY(SELECT r.oid FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN'),
+        "SELECT c.oid, n.nspname::text, c.relname::text,
+                pg_catalog.pg_get_userbyid(c.relowner)::text AS owner,
+                c.relkind = 'm' AS materialized, c.relispopulated,
+                pg_catalog.pg_get_viewdef(c.oid) AS query,
+                coalesce(ARRAY(SELECT o FROM unnest(c.reloptions) o WHERE o !~ '^check_option='), '{{}}')
+                  AS options,
+                (SELECT substr(o, 14) FROM unnest(c.reloptions) o WHERE o ~ '^check_option=')
+                  AS check_option,
+                CASE WHEN c.relkind = 'm' AND am.amname <> 'heap' THEN am.amname::text END
+                  AS access_method,
+                ARRAY[c.reltype, coalesce(t.typarray, 0)]::oid[] AS types,
+                ARRAY(SELECT r.oid FROM pg_catalog.pg_rewrite r
+                       WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') AS rules,
                 ARRAY(SELECT a.attname::text || E'\\x1f' || pg_catalog.pg_get_expr(d.adbin, d.adrelid)
                         FROM pg_catalog.pg_attrdef d
                         JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
-                       WHERE d.adrelid = c.oid ORDER BY a.attnum),
-                pg_catalog.pg_relation_size(c.oid)
+                       WHERE d.adrelid = c.oid ORDER BY a.attnum) AS defaults,
+                pg_catalog.pg_relation_size(c.oid) AS size
            FROM pg_catalog.pg_class c
            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_catalog.pg_type t ON t.oid = c.reltype
@@ -78,27 +86,23 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Views> {
           ORDER BY n.nspname, c.relname",
         not_extension_member("pg_catalog.pg_class", "c.oid")
     );
-    let rows = client
-        .query(&sql, &[])
-        .await
-        .during(|| "reading views".into())?;
     let mut out = Views::default();
-    for r in &rows {
-        let types: Vec<u32> = r.get(10);
-        let rules: Vec<u32> = r.get(11);
-        let defaults: Vec<String> = r.get(12);
-        let size: i64 = r.get(13);
+    for r in query(client, &sql, &[], "reading views").await?.iter() {
+        let types: Vec<u32> = r.get("types")?;
+        let rules: Vec<u32> = r.get("rules")?;
+        let defaults: Vec<String> = r.get("defaults")?;
+        let size: i64 = r.get("size")?;
         out.views.push(View {
-            oid: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            owner: r.get(3),
-            materialized: r.get(4),
-            populated: r.get(5),
-            query: r.get(6),
-            options: r.get(7),
-            check_option: r.get(8),
-            access_method: r.get(9),
+            oid: r.get("oid")?,
+            schema: r.get("nspname")?,
+            name: r.get("relname")?,
+            owner: r.get("owner")?,
+            materialized: r.get("materialized")?,
+            populated: r.get("relispopulated")?,
+            query: r.get("query")?,
+            options: r.get("options")?,
+            check_option: r.get("check_option")?,
+            access_method: r.get("access_method")?,
             parts: types
                 .into_iter()
                 .filter(|o| *o != 0)
@@ -136,35 +140,37 @@ pub async fn read(client: &Client, ctx: &Ctx) -> Result<Views> {
         {
             v.column_settings = column_settings::alter_statements(r);
         }
-        let rows = client
-            .query(
-                "SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text,
-                        pg_catalog.pg_get_indexdef(i.indexrelid), i.indisclustered
+        out.indexes = query(
+            client,
+            "SELECT i.indexrelid, i.indrelid, n.nspname::text, c.relname::text,
+                        pg_catalog.pg_get_indexdef(i.indexrelid) AS definition, i.indisclustered
                    FROM pg_catalog.pg_index i
                    JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE i.indrelid = ANY($1)
                   ORDER BY n.nspname, c.relname",
-                &[&matviews],
-            )
-            .await
-            .during(|| "reading materialized view indexes".into())?;
-        out.indexes = rows
-            .iter()
-            .map(|r| MatviewIndex {
-                oid: r.get(0),
-                view_oid: r.get(1),
-                schema: r.get(2),
-                name: r.get(3),
-                definition: r.get(4),
-                clustered: r.get(5),
+            &[&matviews],
+            "reading materialized view indexes",
+        )
+        .await?
+        .map(|r| {
+            Ok(MatviewIndex {
+                oid: r.get("indexrelid")?,
+                view_oid: r.get("indrelid")?,
+                schema: r.get("nspname")?,
+                name: r.get("relname")?,
+                definition: r.get("definition")?,
+                clustered: r.get("indisclustered")?,
             })
-            .collect();
-        let rows = client
-            .query(MATVIEW_READS, &[])
-            .await
-            .during(|| "reading which materialized views read others".into())?;
-        out.reads = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        })?;
+        out.reads = query(
+            client,
+            MATVIEW_READS,
+            &[],
+            "reading which materialized views read others",
+        )
+        .await?
+        .map(|r| Ok((r.get("mv")?, r.get("rel")?)))?;
     }
     Ok(out)
 }
@@ -216,8 +222,14 @@ impl Views {
             empty.extend(more);
         }
     }
+}
 
-    pub fn add_entries(&self, toc: &mut TocBuilder) {
+impl Family for Views {
+    fn read<'a>(client: &'a Client, ctx: &'a Ctx) -> BoxFuture<'a, Result<Self>> {
+        Box::pin(read(client, ctx))
+    }
+
+    fn add_entries(&self, toc: &mut TocBuilder) {
         let unrefreshable = self.unrefreshable();
         let mut refresh_of: HashMap<u32, u32> = HashMap::new();
         for v in &self.views {

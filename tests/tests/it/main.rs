@@ -2,6 +2,7 @@
 //! per area. Add a `mod` line for your file.
 
 mod bad_input;
+mod catalog_rows;
 mod dump_data;
 mod dump_selection;
 mod dump_switches;
