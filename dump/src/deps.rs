@@ -9,7 +9,7 @@ use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::{qualified, quote_ident};
 use tokio_postgres::Client;
 
-use crate::error::{QueryContext, Result};
+use crate::error::Result;
 use crate::objects::{class, ObjId};
 use crate::toc_builder::{entry, TocBuilder};
 
@@ -19,24 +19,21 @@ const FIRST_NORMAL_OBJECT_ID: u32 = 16384;
 /// Normal dependencies between user objects. Automatic and internal ones describe
 /// ownership ("this index belongs to that table"), which the entries already encode.
 pub async fn read(client: &Client) -> Result<Vec<(ObjId, ObjId)>> {
-    let rows = client
-        .query(
-            "SELECT DISTINCT classid, objid, refclassid, refobjid
-               FROM pg_catalog.pg_depend
-              WHERE deptype = 'n' AND objid >= $1::oid AND refobjid >= $1::oid",
-            &[&FIRST_NORMAL_OBJECT_ID],
-        )
-        .await
-        .during(|| "reading object dependencies".into())?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (
-                ObjId::new(r.get(0), r.get(1)),
-                ObjId::new(r.get(2), r.get(3)),
-            )
-        })
-        .collect())
+    crate::rows::query(
+        client,
+        "SELECT DISTINCT classid, objid, refclassid, refobjid
+           FROM pg_catalog.pg_depend
+          WHERE deptype = 'n' AND objid >= $1::oid AND refobjid >= $1::oid",
+        &[&FIRST_NORMAL_OBJECT_ID],
+        "reading object dependencies",
+    )
+    .await?
+    .map(|r| {
+        Ok((
+            ObjId::new(r.get("classid")?, r.get("objid")?),
+            ObjId::new(r.get("refclassid")?, r.get("refobjid")?),
+        ))
+    })
 }
 
 /// Adds the edges whose both ends are dumped.

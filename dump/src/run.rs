@@ -81,19 +81,20 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
     }
     let info = client
         .query_one(
-            "SELECT pg_catalog.current_setting('server_version'),
-                    pg_catalog.current_setting('server_version_num')::int4,
-                    pg_catalog.current_database()::text,
-                    pg_catalog.pg_encoding_to_char(d.encoding)::text,
-                    pg_catalog.current_setting('standard_conforming_strings') = 'on',
-                    pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
+            "SELECT pg_catalog.current_setting('server_version') AS server_version,
+                    pg_catalog.current_setting('server_version_num')::int4 AS server_version_num,
+                    pg_catalog.current_database()::text AS database,
+                    pg_catalog.pg_encoding_to_char(d.encoding)::text AS encoding,
+                    pg_catalog.current_setting('standard_conforming_strings') = 'on' AS standard_conforming_strings,
+                    pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at
                FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()",
             &[],
         )
         .await
         .during(|| "reading server information".into())?;
-    let server_version_num: i32 = info.get(1);
-    let database: String = info.get(2);
+    let info = crate::rows::NamedRow::new(&info, "reading server information");
+    let server_version_num: i32 = info.get("server_version_num")?;
+    let database: String = info.get("database")?;
     let sel = Selection::resolve(client, &opts.select, &database).await?;
 
     let mut cat = Catalog {
@@ -329,12 +330,12 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
         header: Header {
             format: FormatVersion::CURRENT,
             tool: format!("rdump {}", env!("CARGO_PKG_VERSION")),
-            server_version: info.get(0),
+            server_version: info.get("server_version")?,
             server_version_num: server_version_num.max(0) as u32,
             database,
-            encoding: info.get(3),
-            standard_conforming_strings: info.get(4),
-            created_at: info.get(5),
+            encoding: info.get("encoding")?,
+            standard_conforming_strings: info.get("standard_conforming_strings")?,
+            created_at: info.get("created_at")?,
             options: {
                 let mut o = serde_json::json!({
                     "jobs": opts.jobs,

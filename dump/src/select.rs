@@ -209,14 +209,16 @@ impl Selection {
             sel.exclude_tables = exc;
             sel.exclude_data = data;
         }
-        let rows = client
-            .query(
-                "SELECT oid, extname::text FROM pg_catalog.pg_extension",
-                &[],
-            )
-            .await
-            .during(|| "reading the list of extensions".into())?;
-        sel.extension_names = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
+        sel.extension_names = crate::rows::query(
+            client,
+            "SELECT oid, extname::text AS name FROM pg_catalog.pg_extension",
+            &[],
+            "reading the list of extensions",
+        )
+        .await?
+        .map(|r| Ok((r.get("name")?, r.get("oid")?)))?
+        .into_iter()
+        .collect();
         if !opts.extensions.is_empty() {
             let found = extensions(client, &opts.extensions, strict).await?;
             if found.is_empty() {

@@ -97,12 +97,12 @@ pub async fn open_leader(
         });
     }
     let row = client
-        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+        .query_one("SELECT pg_catalog.pg_export_snapshot() AS snapshot", &[])
         .await
         .during(|| "exporting the snapshot".into())?;
     Ok(Leader {
         client,
-        snapshot: row.get(0),
+        snapshot: crate::rows::NamedRow::new(&row, "exporting the snapshot").get("snapshot")?,
         server,
     })
 }

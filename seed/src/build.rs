@@ -21,7 +21,7 @@ use pgconn::ConnectOptions;
 use crate::error::{server, Error, Result};
 use crate::identity::Identity;
 use crate::record::{self, TemplateRecord};
-use crate::server::Admin;
+use crate::server::{column, Admin};
 
 /// A template under construction.
 pub struct Build<'a> {
@@ -182,8 +182,8 @@ async fn freeze_and_analyze(
     let clients = futures::future::try_join_all((0..jobs.max(1)).map(|_| conn.connect())).await?;
     let rows = clients[0]
         .query(
-            "SELECT n.nspname::text, c.relname::text, c.relkind::text,
-                    pg_catalog.pg_total_relation_size(c.oid)
+            "SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind,
+                    pg_catalog.pg_total_relation_size(c.oid) AS bytes
                FROM pg_catalog.pg_class c
                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('r', 'm', 'p') AND c.relpersistence <> 't'",
@@ -194,9 +194,10 @@ async fn freeze_and_analyze(
     let mut leaves = Vec::new();
     let mut partitioned = Vec::new();
     for r in &rows {
-        let schema: &str = r.get(0);
-        let name = qualified(schema, r.get::<_, &str>(1));
-        let kind: &str = r.get(2);
+        const WHAT: &str = "listing the tables to vacuum";
+        let schema: &str = column(r, "schema", WHAT)?;
+        let name = qualified(schema, column::<&str>(r, "name", WHAT)?);
+        let kind: &str = column(r, "kind", WHAT)?;
         // Catalogs are frozen, not analyzed: their statistics would change the plans of
         // catalog queries, and with them the order in which pg_dump lists equal-ranking
         // rows, so a copy would no longer dump exactly like its source.
@@ -216,7 +217,7 @@ async fn freeze_and_analyze(
             fallback,
             analyzes: analyze,
             name,
-            bytes: r.get(3),
+            bytes: column(r, "bytes", WHAT)?,
         };
         if kind == "p" {
             partitioned.push(work);

@@ -189,13 +189,13 @@ impl Admin {
             let others = self
                 .client
                 .query_one(
-                    "SELECT count(*) FROM pg_catalog.pg_stat_activity
+                    "SELECT count(*) AS sessions FROM pg_catalog.pg_stat_activity
                       WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
                     &[&db],
                 )
                 .await
                 .ok()
-                .and_then(|r| r.try_get::<_, i64>(0).ok());
+                .and_then(|r| r.try_get::<_, i64>("sessions").ok());
             match others {
                 Some(n) if n > 0 && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(2)).await
@@ -313,7 +313,7 @@ impl Admin {
 
 /// Column `name` of `row`: an error naming the query and the column, not a panic, when
 /// the server's answer lacks it or has another type.
-fn column<'a, T: FromSql<'a>>(row: &'a Row, name: &str, what: &str) -> Result<T> {
+pub(crate) fn column<'a, T: FromSql<'a>>(row: &'a Row, name: &str, what: &str) -> Result<T> {
     row.try_get(name)
         .map_err(server(format!("{what}: column `{name}`")))
 }
