@@ -44,6 +44,10 @@ pub fn harness_conf(settings: &ServerSettings) -> String {
         ("fsync".into(), "off".into()),
         ("full_page_writes".into(), "off".into()),
         ("synchronous_commit".into(), "off".into()),
+        // Checkpoints every 64 MB of WAL instead of 1 GB: a test that loads a few hundred MB
+        // keeps a few segments, not the whole load, so parallel tests fit on a small disk.
+        ("max_wal_size".into(), "64MB".into()),
+        ("min_wal_size".into(), "32MB".into()),
         // The same on every machine, so expected output does not depend on the host.
         ("timezone".into(), "UTC".into()),
         ("log_timezone".into(), "UTC".into()),
