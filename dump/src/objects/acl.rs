@@ -38,7 +38,7 @@ struct Acl {
     /// Items that are not in the starting ACL, in the ACL's order.
     items: Vec<Item>,
     /// A built-in object no family dumps: the GRANT keyword and name to use.
-    builtin: Option<(String, String)>,
+    builtin: Option<(&'static str, String)>,
 }
 
 #[derive(Debug)]
@@ -68,18 +68,17 @@ pub struct Acls {
 /// the ACL has them. So a restore into a newer server keeps what that server adds to the
 /// defaults (the owner's MAINTAIN on tables from PostgreSQL 17 on).
 const ACL_QUERY: &str = "
-WITH objs(classid, objid, subid, owner, acl, deftype, keyword, name) AS (
+WITH objs(classid, objid, subid, owner, acl, deftype, prokind, builtin, name) AS (
     SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, c.oid, 0::int2, c.relowner, c.relacl,
-           CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\",
-           CASE WHEN n.nspname IN ('pg_catalog', 'information_schema') THEN 'TABLE' END,
+           CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\", NULL::text,
+           n.nspname IN ('pg_catalog', 'information_schema'),
            pg_catalog.format('%I.%I', n.nspname, c.relname)
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relacl IS NOT NULL
        AND (c.oid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
     UNION ALL
     SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, a.attrelid, a.attnum, c.relowner, a.attacl,
-           'c'::\"char\",
-           CASE WHEN n.nspname IN ('pg_catalog', 'information_schema') THEN 'TABLE' END,
+           'c'::\"char\", NULL, n.nspname IN ('pg_catalog', 'information_schema'),
            pg_catalog.format('%I.%I', n.nspname, c.relname)
       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -87,13 +86,12 @@ WITH objs(classid, objid, subid, owner, acl, deftype, keyword, name) AS (
        AND (a.attrelid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
     UNION ALL
     SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass::oid, n.oid, 0, n.nspowner, n.nspacl,
-           'n', CASE WHEN n.nspname IN ('pg_catalog', 'information_schema') THEN 'SCHEMA' END,
+           'n', NULL, n.nspname IN ('pg_catalog', 'information_schema'),
            pg_catalog.quote_ident(n.nspname)
       FROM pg_catalog.pg_namespace n WHERE n.nspacl IS NOT NULL
     UNION ALL
     SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass::oid, p.oid, 0, p.proowner, p.proacl, 'f',
-           CASE WHEN n.nspname IN ('pg_catalog', 'information_schema')
-                THEN CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END END,
+           p.prokind::text, n.nspname IN ('pg_catalog', 'information_schema'),
            -- The session's search_path is empty: the signature comes schema-qualified.
            p.oid::pg_catalog.regprocedure::text
       FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
@@ -101,30 +99,30 @@ WITH objs(classid, objid, subid, owner, acl, deftype, keyword, name) AS (
        AND (p.oid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
     UNION ALL
     SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::oid, t.oid, 0, t.typowner, t.typacl, 'T',
-           CASE WHEN n.nspname IN ('pg_catalog', 'information_schema') THEN 'TYPE' END,
+           NULL, n.nspname IN ('pg_catalog', 'information_schema'),
            pg_catalog.format_type(t.oid, NULL)
       FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
      WHERE t.typacl IS NOT NULL
        AND (t.oid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
     UNION ALL
     SELECT 'pg_catalog.pg_language'::pg_catalog.regclass::oid, l.oid, 0, l.lanowner, l.lanacl, 'l',
-           NULL, NULL
+           NULL, false, NULL
       FROM pg_catalog.pg_language l WHERE l.lanacl IS NOT NULL AND l.oid >= 16384
     UNION ALL
     SELECT 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass::oid, w.oid, 0, w.fdwowner, w.fdwacl,
-           'F', NULL, NULL
+           'F', NULL, false, NULL
       FROM pg_catalog.pg_foreign_data_wrapper w WHERE w.fdwacl IS NOT NULL
     UNION ALL
     SELECT 'pg_catalog.pg_foreign_server'::pg_catalog.regclass::oid, s.oid, 0, s.srvowner, s.srvacl,
-           'S', NULL, NULL
+           'S', NULL, false, NULL
       FROM pg_catalog.pg_foreign_server s WHERE s.srvacl IS NOT NULL
     UNION ALL
     SELECT 'pg_catalog.pg_largeobject'::pg_catalog.regclass::oid, m.oid, 0, m.lomowner, m.lomacl,
-           'L', NULL, NULL
+           'L', NULL, false, NULL
       FROM pg_catalog.pg_largeobject_metadata m WHERE m.lomacl IS NOT NULL
     UNION ALL
     SELECT 'pg_catalog.pg_database'::pg_catalog.regclass::oid, d.oid, 0, d.datdba, d.datacl,
-           'd', NULL, NULL
+           'd', NULL, false, NULL
       FROM pg_catalog.pg_database d
      WHERE d.datacl IS NOT NULL AND d.datname = pg_catalog.current_database()
 ), based AS (
@@ -143,13 +141,13 @@ WITH objs(classid, objid, subid, owner, acl, deftype, keyword, name) AS (
       FROM objs o
       LEFT JOIN pg_catalog.pg_init_privs ip
              ON ip.classoid = o.classid AND ip.objoid = o.objid AND ip.objsubid = o.subid
-), changes(classid, objid, subid, owner, keyword, name, step, items) AS (
+), changes(classid, objid, subid, owner, deftype, prokind, builtin, name, step, items) AS (
     -- step 0: items of the start that are gone; step 1: new items, in the ACL's order.
-    SELECT b.classid, b.objid, b.subid, b.owner, b.keyword, b.name, 0,
+    SELECT b.classid, b.objid, b.subid, b.owner, b.deftype, b.prokind, b.builtin, b.name, 0,
            ARRAY(SELECT i FROM pg_catalog.unnest(b.base) AS i WHERE NOT i = ANY (b.acl))
       FROM based b
     UNION ALL
-    SELECT b.classid, b.objid, b.subid, b.owner, b.keyword, b.name, 1,
+    SELECT b.classid, b.objid, b.subid, b.owner, b.deftype, b.prokind, b.builtin, b.name, 1,
            ARRAY(SELECT u.i FROM pg_catalog.unnest(b.acl) WITH ORDINALITY AS u(i, n)
                   WHERE NOT u.i = ANY (b.base) ORDER BY u.n)
       FROM based b
@@ -163,7 +161,8 @@ SELECT ch.classid, ch.objid,
        pg_catalog.pg_get_userbyid(ch.owner)::text AS owner,
        pg_catalog.pg_get_userbyid(x.grantor)::text AS grantor,
        CASE WHEN x.grantee <> 0 THEN pg_catalog.pg_get_userbyid(x.grantee)::text END AS grantee,
-       x.privilege_type, x.is_grantable, ch.step, ch.keyword, ch.name
+       x.privilege_type, x.is_grantable, ch.step, ch.deftype::text AS deftype, ch.prokind,
+       ch.builtin, ch.name
   FROM nonempty ch
   CROSS JOIN LATERAL pg_catalog.aclexplode(ch.items) WITH ORDINALITY
        AS x(grantor, grantee, privilege_type, is_grantable, ord)
@@ -180,15 +179,21 @@ async fn read(client: &Client) -> Result<Acls> {
             .last()
             .is_none_or(|a| a.obj != obj || a.column != column);
         if fresh {
-            let keyword: Option<String> = r.get("keyword")?;
-            let name: Option<String> = r.get("name")?;
+            let builtin = if r.get("builtin")? {
+                let deftype: String = r.get("deftype")?;
+                let prokind: Option<String> = r.get("prokind")?;
+                let name: Option<String> = r.get("name")?;
+                builtin_keyword(&deftype, prokind.as_deref()).zip(name)
+            } else {
+                None
+            };
             out.acls.push(Acl {
                 obj,
                 column,
                 owner: r.get("owner")?,
                 revoked: Vec::new(),
                 items: Vec::new(),
-                builtin: keyword.zip(name),
+                builtin,
             });
         }
         let Some(acl) = out.acls.last_mut() else {
@@ -326,6 +331,19 @@ fn push_privilege(
     }
 }
 
+/// The object keyword GRANT uses for a built-in object of `acldefault` type `deftype`
+/// (and, for a routine, its `prokind`); `None` for kinds no built-in ACL is dumped for.
+fn builtin_keyword(deftype: &str, prokind: Option<&str>) -> Option<&'static str> {
+    match (deftype, prokind) {
+        ("r" | "s" | "c", _) => Some("TABLE"),
+        ("n", _) => Some("SCHEMA"),
+        ("f", Some("p")) => Some("PROCEDURE"),
+        ("f", _) => Some("FUNCTION"),
+        ("T", _) => Some("TYPE"),
+        _ => None,
+    }
+}
+
 /// The object keyword GRANT uses for a designator keyword.
 fn grant_keyword(keyword: &str) -> &str {
     match keyword {
@@ -425,7 +443,7 @@ impl Family for Acls {
                     )
                 }
                 (None, Some((keyword, name))) => {
-                    (None, keyword.clone(), name.clone(), name.clone())
+                    (None, keyword.to_string(), name.clone(), name.clone())
                 }
                 (None, None) => continue,
             };
@@ -552,6 +570,19 @@ impl Family for Acls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn built_in_objects_get_the_keyword_grant_takes() {
+        assert_eq!(builtin_keyword("r", None), Some("TABLE"));
+        assert_eq!(builtin_keyword("s", None), Some("TABLE"));
+        assert_eq!(builtin_keyword("c", None), Some("TABLE"));
+        assert_eq!(builtin_keyword("n", None), Some("SCHEMA"));
+        assert_eq!(builtin_keyword("f", Some("p")), Some("PROCEDURE"));
+        assert_eq!(builtin_keyword("f", Some("f")), Some("FUNCTION"));
+        assert_eq!(builtin_keyword("f", Some("a")), Some("FUNCTION"));
+        assert_eq!(builtin_keyword("T", None), Some("TYPE"));
+        assert_eq!(builtin_keyword("l", None), None);
+    }
 
     #[test]
     fn grants_keep_item_order_and_grantors() {
