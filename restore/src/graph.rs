@@ -309,46 +309,14 @@ fn ddl_locks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{
-        Attach, DataFile, EntryKind as K, FormatVersion, Header, IndexBuild, TableData,
-    };
-    use archive_format::{ChecksumAlgo, Codec, FileRecord, Method};
+    use crate::test_toc::{entry, files, toc_of};
+    use archive_format::toc::{Attach, EntryKind as K, IndexBuild};
     use petgraph::Direction;
-
-    fn entry(id: u32, kind: K, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
-        Entry {
-            id,
-            schema: Some("public".into()),
-            create: format!("-- {id}"),
-            deps,
-            table,
-            size: 100,
-            ..Entry::new(kind, section, &format!("e{id}"))
-        }
-    }
 
     fn attach(id: u32, parent: u32, child: u32, deps: Vec<u32>) -> Entry {
         Entry {
             attach: Some(Attach { parent, child }),
             ..entry(id, K::TableAttach, Section::PreData, deps, None)
-        }
-    }
-
-    fn files(n: usize) -> TableData {
-        TableData {
-            copy: "COPY public.t FROM stdin".into(),
-            files: (0..n)
-                .map(|k| DataFile {
-                    file: FileRecord {
-                        path: format!("data/x.{k}"),
-                        raw_size: 10,
-                        stored_size: 10,
-                        checksum: String::new(),
-                    },
-                    rows: 1,
-                })
-                .collect(),
-            via_root: false,
         }
     }
 
@@ -363,37 +331,19 @@ mod tests {
             create_index: "CREATE UNIQUE INDEX".into(),
             attach: "ALTER TABLE".into(),
         });
-        Toc {
-            header: Header {
-                format: FormatVersion::CURRENT,
-                tool: "t".into(),
-                server_version: "15".into(),
-                server_version_num: 150000,
-                database: "db".into(),
-                encoding: "UTF8".into(),
-                standard_conforming_strings: true,
-                created_at: "now".into(),
-                options: serde_json::Value::Null,
-                codec: Codec {
-                    method: Method::None,
-                    level: None,
-                },
-                checksum: ChecksumAlgo::DEFAULT,
+        toc_of(vec![
+            entry(1, K::Table, PreData, vec![], None),
+            entry(2, K::Table, PreData, vec![], None),
+            t_data,
+            u_data,
+            pk,
+            entry(6, K::Index, PostData, vec![2], Some(2)),
+            Entry {
+                lock: LockMode::ShareRowExclusive,
+                ..entry(7, K::FkConstraint, PostData, vec![2, 1, 5], Some(2))
             },
-            entries: vec![
-                entry(1, K::Table, PreData, vec![], None),
-                entry(2, K::Table, PreData, vec![], None),
-                t_data,
-                u_data,
-                pk,
-                entry(6, K::Index, PostData, vec![2], Some(2)),
-                Entry {
-                    lock: LockMode::ShareRowExclusive,
-                    ..entry(7, K::FkConstraint, PostData, vec![2, 1, 5], Some(2))
-                },
-                entry(8, K::Acl, PreData, vec![1], None),
-            ],
-        }
+            entry(8, K::Acl, PreData, vec![1], None),
+        ])
     }
 
     fn node(plan: &Plan, toc: &Toc, id: u32, work: Work) -> NodeIndex {

@@ -67,8 +67,8 @@ pub fn serial_order(toc: &Toc, selected: &[bool], position: &dyn Fn(usize) -> us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{Entry, EntryKind as K, FormatVersion, Header, Section};
-    use archive_format::{ChecksumAlgo, Codec, Method};
+    use crate::test_toc::toc_of;
+    use archive_format::toc::{Entry, EntryKind as K, Section};
 
     #[test]
     fn dependencies_first_then_pass_then_position() {
@@ -77,31 +77,13 @@ mod tests {
             deps,
             ..Entry::new(kind, section, &format!("e{id}"))
         };
-        let toc = Toc {
-            header: Header {
-                format: FormatVersion::CURRENT,
-                tool: "t".into(),
-                server_version: "15".into(),
-                server_version_num: 150000,
-                database: "db".into(),
-                encoding: "UTF8".into(),
-                standard_conforming_strings: true,
-                created_at: "now".into(),
-                options: serde_json::Value::Null,
-                codec: Codec {
-                    method: Method::None,
-                    level: None,
-                },
-                checksum: ChecksumAlgo::DEFAULT,
-            },
-            entries: vec![
-                e(1, K::Acl, Section::PreData, vec![3]),
-                e(2, K::Index, Section::PostData, vec![3]),
-                e(3, K::Table, Section::PreData, vec![4]),
-                e(4, K::Schema, Section::PreData, vec![]),
-                e(5, K::TableData, Section::Data, vec![3]),
-            ],
-        };
+        let toc = toc_of(vec![
+            e(1, K::Acl, Section::PreData, vec![3]),
+            e(2, K::Index, Section::PostData, vec![3]),
+            e(3, K::Table, Section::PreData, vec![4]),
+            e(4, K::Schema, Section::PreData, vec![]),
+            e(5, K::TableData, Section::Data, vec![3]),
+        ]);
         let ids = |order: Vec<usize>| -> Vec<u32> {
             order.into_iter().map(|i| toc.entries[i].id).collect()
         };
