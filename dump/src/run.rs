@@ -12,11 +12,10 @@ pub mod queue;
 pub mod write;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use archive_format::archive::NewArchive;
 use archive_format::{ChecksumAlgo, Codec};
-use indicatif::{ProgressBar, ProgressStyle};
 use pgconn::{CancelList, ConnectOptions};
 
 use crate::data::DataPlan;
@@ -99,7 +98,11 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
         },
     );
     items.extend(plan.ext_config.queue(&mut toc, file_extension));
-    let progress = progress_bar(opts.progress, plan.cat.tables.iter().map(|t| t.size).sum());
+    let progress = cli_support::bytes_progress(
+        opts.progress,
+        "dumping",
+        plan.cat.tables.iter().map(|t| t.size).sum(),
+    );
     let data_plan = DataPlan {
         root: out.root().to_path_buf(),
         codec: opts.codec,
@@ -141,19 +144,4 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
         stored_bytes: totals.stored_bytes,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} dumping {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
 }

@@ -309,7 +309,7 @@ fn ddl_locks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_toc::{entry, files, toc_of};
+    use crate::test_toc::{entry, files, node, toc_of};
     use archive_format::toc::{Attach, EntryKind as K, IndexBuild};
     use petgraph::Direction;
 
@@ -344,13 +344,6 @@ mod tests {
             },
             entry(8, K::Acl, PreData, vec![1], None),
         ])
-    }
-
-    fn node(plan: &Plan, toc: &Toc, id: u32, work: Work) -> NodeIndex {
-        plan.graph
-            .node_indices()
-            .find(|n| toc.entries[plan.graph[*n].entry].id == id && plan.graph[*n].work == work)
-            .unwrap()
     }
 
     fn preds(plan: &Plan, toc: &Toc, n: NodeIndex) -> Vec<String> {

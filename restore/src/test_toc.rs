@@ -4,6 +4,9 @@ use archive_format::toc::{
     DataFile, Entry, EntryKind, FormatVersion, Header, Section, TableData, Toc,
 };
 use archive_format::{ChecksumAlgo, Codec, FileRecord, Method};
+use petgraph::graph::NodeIndex;
+
+use crate::graph::{Plan, Work};
 
 /// A TOC of `entries` under a plain header (PostgreSQL 15, no compression).
 pub(crate) fn toc_of(entries: Vec<Entry>) -> Toc {
@@ -64,4 +67,12 @@ pub(crate) fn files(n: usize) -> TableData {
             .collect(),
         via_root: false,
     }
+}
+
+/// The node of `plan` doing `work` for the entry with id `id`.
+pub(crate) fn node(plan: &Plan, toc: &Toc, id: u32, work: Work) -> NodeIndex {
+    plan.graph
+        .node_indices()
+        .find(|n| toc.entries[plan.graph[*n].entry].id == id && plan.graph[*n].work == work)
+        .unwrap_or_else(|| panic!("no {work:?} node for entry {id}"))
 }

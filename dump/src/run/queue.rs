@@ -1,14 +1,13 @@
 //! The data queue: which tables' rows are dumped, cut into pieces, each piece one file of
 //! the archive. Pure: from the catalog and the options to the work list.
 
-use archive_format::toc::{EntryKind, Section};
 use logical_shared::sql::qualified;
 
 use crate::chunks;
 use crate::data::DataItem;
 use crate::model::Table;
 use crate::select::Selection;
-use crate::toc_builder::{entry, TocBuilder};
+use crate::toc_builder::TocBuilder;
 
 /// What shapes the queue besides the catalog and the selection.
 #[derive(Clone, Copy, Debug)]
@@ -42,17 +41,7 @@ pub fn data_items(
         .iter()
         .filter(|t| dumps_rows(t, sel, opts.no_unlogged_table_data))
     {
-        let mut e = entry(
-            EntryKind::TableData,
-            Section::Data,
-            Some(&t.schema),
-            &t.name,
-            Some(&t.owner),
-            String::new(),
-            String::new(),
-        );
-        e.size = t.size;
-        let id = toc.reserve(e);
+        let id = toc.reserve_table_data(&t.schema, &t.name, &t.owner, t.size);
         toc.data_ids.insert(t.oid, id);
         let ranges = chunks::plan(t, chunk_bytes, opts.jobs, opts.server_version);
         let whole = ranges.len() == 1;
@@ -83,6 +72,7 @@ pub fn data_items(
 mod tests {
     use super::*;
     use crate::select::SelectOptions;
+    use archive_format::toc::{EntryKind, Section};
 
     const MB: u64 = 1 << 20;
 

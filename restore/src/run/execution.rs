@@ -3,10 +3,8 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use archive_format::toc::{EntryKind, Toc};
-use indicatif::{ProgressBar, ProgressStyle};
 use petgraph::graph::NodeIndex;
 use pgconn::ConnectOptions;
 
@@ -70,7 +68,11 @@ pub async fn load(
     let tracker = Tracker {
         toc,
         graph,
-        progress: progress_bar(opts.progress, data_to_load(graph, &resume.finished)),
+        progress: cli_support::bytes_progress(
+            opts.progress,
+            "restoring",
+            data_to_load(graph, &resume.finished),
+        ),
         created: &created,
         failed_entries: Mutex::new(HashSet::new()),
     };
@@ -152,7 +154,7 @@ fn data_to_load(graph: &graph::Plan, finished: &[bool]) -> u64 {
 struct Tracker<'a> {
     toc: &'a Toc,
     graph: &'a graph::Plan,
-    progress: ProgressBar,
+    progress: indicatif::ProgressBar,
     created: &'a Mutex<HashSet<u32>>,
     failed_entries: Mutex<HashSet<usize>>,
 }
@@ -189,21 +191,6 @@ impl Tracker<'_> {
             _ => tracing::info!("restored {}", describe(e)),
         }
     }
-}
-
-fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} restoring {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
 }
 
 #[cfg(test)]

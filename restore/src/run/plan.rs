@@ -202,7 +202,7 @@ impl ResumeState {
 mod tests {
     use super::*;
     use crate::graph::Work;
-    use crate::test_toc::{entry, files, toc_of};
+    use crate::test_toc::{entry, files, node, toc_of};
     use archive_format::toc::{EntryKind as K, Section};
 
     /// A schema, two tables with data (one in two files), a primary key, an index, a
@@ -333,13 +333,7 @@ mod tests {
             })
             .unwrap();
         let key = |id: u32, work: Work| {
-            let n = graph
-                .graph
-                .node_indices()
-                .find(|n| {
-                    plan.toc.entries[graph.graph[*n].entry].id == id && graph.graph[*n].work == work
-                })
-                .unwrap();
+            let n = node(&graph, &plan.toc, id, work);
             graph.graph[n].key(&plan.toc.entries[graph.graph[n].entry])
         };
         let fresh = ResumeState::of(&plan.toc, &graph, &HashSet::new());
