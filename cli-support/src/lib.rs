@@ -21,6 +21,23 @@ pub const EXIT_ERRORS: u8 = 1;
 /// Exit code: bad usage, or could not set up (connect, read the input).
 pub const EXIT_SETUP: u8 = 2;
 
+/// A progress bar of bytes on the terminal, `{verb} 1.2 GiB/4 GiB 300 MiB/s eta 10s`;
+/// a hidden one unless `enabled`.
+pub fn bytes_progress(enabled: bool, verb: &str, total: u64) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {verb} {{bytes}}/{{total_bytes}} {{bytes_per_sec}} eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
 /// Logs to stderr: warnings, `-v` info, `-vv` debug; `RDUMP_LOG` overrides (an
 /// `EnvFilter` spec).
 pub fn init_logging(verbose: u8) {

@@ -102,15 +102,9 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(
-        opts: &ConnectOptions,
-        snapshot: &str,
-        mut items: Vec<DataItem>,
-        plan: &DataPlan,
-    ) -> Self {
-        items.sort_by_key(|i| i.size);
+    fn new(opts: &ConnectOptions, snapshot: &str, items: Vec<DataItem>, plan: &DataPlan) -> Self {
         Shared {
-            queue: Mutex::new(items),
+            queue: Mutex::new(work_queue(items)),
             for_leader: Mutex::new(Vec::new()),
             stop: plan.cancellers.stop_flag(),
             cancellers: plan.cancellers.clone(),
@@ -138,6 +132,13 @@ impl Shared {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
+}
+
+/// The queue workers pop from: sorted smallest first, so the largest item goes first
+/// and the small ones even out the finish.
+fn work_queue(mut items: Vec<DataItem>) -> Vec<DataItem> {
+    items.sort_by_key(|i| i.size);
+    items
 }
 
 /// Runs all items on `plan.jobs` connections. The first error stops the others;
@@ -258,5 +259,37 @@ fn worker(shared: &Shared) -> Result<Vec<DataDone>> {
                     .push(item);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(entry_id: u32, chunk: usize, size: u64) -> DataItem {
+        DataItem {
+            entry_id,
+            chunk,
+            label: format!("t{entry_id}"),
+            query: String::new(),
+            rel_path: format!("data/{entry_id}.{chunk}.copy"),
+            size,
+        }
+    }
+
+    #[test]
+    fn workers_take_the_largest_item_first() {
+        let mut queue = work_queue(vec![
+            item(1, 0, 10),
+            item(2, 0, 5000),
+            item(3, 0, 0),
+            item(4, 0, 300),
+            item(4, 1, 300),
+        ]);
+        let mut taken = Vec::new();
+        while let Some(i) = queue.pop() {
+            taken.push((i.entry_id, i.size));
+        }
+        assert_eq!(taken, vec![(2, 5000), (4, 300), (4, 300), (1, 10), (3, 0)]);
     }
 }

@@ -230,6 +230,24 @@ impl Selection {
         Ok(sel)
     }
 
+    /// The switches that need no catalog lookup (sections, `--no-data`...), for tests:
+    /// no pattern is resolved.
+    #[cfg(test)]
+    pub(crate) fn without_patterns(opts: SelectOptions) -> Selection {
+        Selection {
+            opts,
+            ..Default::default()
+        }
+    }
+
+    /// `--exclude-table-data` of one table, as if resolved, for tests.
+    #[cfg(test)]
+    pub(crate) fn exclude_data_of(mut self, schema: &str, name: &str) -> Selection {
+        self.exclude_data
+            .insert((schema.to_owned(), name.to_owned()));
+        self
+    }
+
     /// pg_dump's "include everything": none of `-n`, `-t`, `-e` was given.
     pub fn include_everything(&self) -> bool {
         self.include_schemas.is_none()

@@ -71,6 +71,22 @@ impl TocBuilder {
         id
     }
 
+    /// Reserves the TABLE DATA entry of a table whose rows are dumped; its COPY statement
+    /// and files are filled in once the data is written.
+    pub fn reserve_table_data(&mut self, schema: &str, name: &str, owner: &str, size: u64) -> u32 {
+        let mut e = entry(
+            EntryKind::TableData,
+            Section::Data,
+            Some(schema),
+            name,
+            Some(owner),
+            String::new(),
+            String::new(),
+        );
+        e.size = size;
+        self.reserve(e)
+    }
+
     /// Adds an entry standing for catalog object `obj`.
     pub fn push(&mut self, entry: Entry, obj: Option<ObjId>) -> u32 {
         let id = self.reserve(entry);

@@ -309,33 +309,14 @@ fn ddl_locks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::test_util::{entry, sample_header};
-    use archive_format::toc::{Attach, DataFile, EntryKind as K, IndexBuild, TableData};
-    use archive_format::FileRecord;
+    use crate::test_toc::{entry, files, node, toc_of};
+    use archive_format::toc::{Attach, EntryKind as K, IndexBuild};
     use petgraph::Direction;
 
     fn attach(id: u32, parent: u32, child: u32, deps: Vec<u32>) -> Entry {
         Entry {
             attach: Some(Attach { parent, child }),
             ..entry(id, K::TableAttach, Section::PreData, deps, None)
-        }
-    }
-
-    fn files(n: usize) -> TableData {
-        TableData {
-            copy: "COPY public.t FROM stdin".into(),
-            files: (0..n)
-                .map(|k| DataFile {
-                    file: FileRecord {
-                        path: format!("data/x.{k}"),
-                        raw_size: 10,
-                        stored_size: 10,
-                        checksum: String::new(),
-                    },
-                    rows: 1,
-                })
-                .collect(),
-            via_root: false,
         }
     }
 
@@ -350,29 +331,19 @@ mod tests {
             create_index: "CREATE UNIQUE INDEX".into(),
             attach: "ALTER TABLE".into(),
         });
-        Toc {
-            header: sample_header(),
-            entries: vec![
-                entry(1, K::Table, PreData, vec![], None),
-                entry(2, K::Table, PreData, vec![], None),
-                t_data,
-                u_data,
-                pk,
-                entry(6, K::Index, PostData, vec![2], Some(2)),
-                Entry {
-                    lock: LockMode::ShareRowExclusive,
-                    ..entry(7, K::FkConstraint, PostData, vec![2, 1, 5], Some(2))
-                },
-                entry(8, K::Acl, PreData, vec![1], None),
-            ],
-        }
-    }
-
-    fn node(plan: &Plan, toc: &Toc, id: u32, work: Work) -> NodeIndex {
-        plan.graph
-            .node_indices()
-            .find(|n| toc.entries[plan.graph[*n].entry].id == id && plan.graph[*n].work == work)
-            .unwrap()
+        toc_of(vec![
+            entry(1, K::Table, PreData, vec![], None),
+            entry(2, K::Table, PreData, vec![], None),
+            t_data,
+            u_data,
+            pk,
+            entry(6, K::Index, PostData, vec![2], Some(2)),
+            Entry {
+                lock: LockMode::ShareRowExclusive,
+                ..entry(7, K::FkConstraint, PostData, vec![2, 1, 5], Some(2))
+            },
+            entry(8, K::Acl, PreData, vec![1], None),
+        ])
     }
 
     fn preds(plan: &Plan, toc: &Toc, n: NodeIndex) -> Vec<String> {

@@ -17,6 +17,8 @@ pub mod script;
 pub mod select;
 pub mod session;
 pub mod sql_edit;
+#[cfg(test)]
+mod test_toc;
 
 pub use error::{Error, Result};
 pub use run::{

@@ -67,7 +67,7 @@ pub fn serial_order(toc: &Toc, selected: &[bool], position: &dyn Fn(usize) -> us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::test_util::sample_header;
+    use crate::test_toc::toc_of;
     use archive_format::toc::{Entry, EntryKind as K, Section};
 
     #[test]
@@ -77,16 +77,13 @@ mod tests {
             deps,
             ..Entry::new(kind, section, &format!("e{id}"))
         };
-        let toc = Toc {
-            header: sample_header(),
-            entries: vec![
-                e(1, K::Acl, Section::PreData, vec![3]),
-                e(2, K::Index, Section::PostData, vec![3]),
-                e(3, K::Table, Section::PreData, vec![4]),
-                e(4, K::Schema, Section::PreData, vec![]),
-                e(5, K::TableData, Section::Data, vec![3]),
-            ],
-        };
+        let toc = toc_of(vec![
+            e(1, K::Acl, Section::PreData, vec![3]),
+            e(2, K::Index, Section::PostData, vec![3]),
+            e(3, K::Table, Section::PreData, vec![4]),
+            e(4, K::Schema, Section::PreData, vec![]),
+            e(5, K::TableData, Section::Data, vec![3]),
+        ]);
         let ids = |order: Vec<usize>| -> Vec<u32> {
             order.into_iter().map(|i| toc.entries[i].id).collect()
         };

@@ -194,7 +194,7 @@ pub fn data_only(toc: &Toc, selected: &[bool]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::test_util::sample_header;
+    use crate::test_toc::toc_of;
     use archive_format::toc::EntryKind as K;
 
     fn entry(id: u32, kind: K, section: Section, schema: Option<&str>, name: &str) -> Entry {
@@ -223,10 +223,7 @@ mod tests {
         entries[6].deps = vec![3];
         entries[8].deps = vec![8];
         entries[8].target_kind = Some(K::Database);
-        Toc {
-            header: sample_header(),
-            entries,
-        }
+        toc_of(entries)
     }
 
     fn ids(sel: &Selection) -> Vec<u32> {

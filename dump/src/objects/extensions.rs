@@ -313,17 +313,7 @@ impl ConfigData {
     pub fn queue(&mut self, toc: &mut TocBuilder, codec_extension: &str) -> Vec<DataItem> {
         let mut items = Vec::new();
         for t in &self.tables {
-            let mut e = entry(
-                EntryKind::TableData,
-                Section::Data,
-                Some(&t.schema),
-                &t.name,
-                Some(&t.owner),
-                String::new(),
-                String::new(),
-            );
-            e.size = t.size;
-            let id = toc.reserve(e);
+            let id = toc.reserve_table_data(&t.schema, &t.name, &t.owner, t.size);
             self.data_ids.insert(t.oid, id);
             items.push(DataItem {
                 entry_id: id,
