@@ -53,7 +53,9 @@ mod tests {
         let algo = ChecksumAlgo::DEFAULT;
         let codec: archive_format::Codec = "zstd:3".parse().unwrap();
         let mut comp = codec.block_compressor().unwrap();
-        let mut bundle = BundleWriter::create(dir.path(), "b", algo).unwrap();
+        let store = archive_format::storage::LocalDir::new(dir.path());
+        let key = archive_format::storage::Key::new("b").unwrap();
+        let mut bundle = BundleWriter::create(&store, &key, algo).unwrap();
         let members: Vec<Vec<u8>> = (0..3u8)
             .map(|i| {
                 (0..(1000 * i as usize + 7))

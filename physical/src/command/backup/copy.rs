@@ -9,6 +9,7 @@ use std::path::Path;
 
 use archive_format::hashing::hash_range;
 use archive_format::layout::repository::backup as layout;
+use archive_format::storage::{Key, LocalDir};
 use archive_format::{
     verify_file, BlockCompressor, BundleWriter, ChecksumAlgo, Codec, DataFileWriter, FileRecord,
 };
@@ -329,7 +330,9 @@ fn copy_bundle(
             let dir = ctx.backup_dir.join(layout::BUNDLES_DIR);
             create_private_dir_all(&dir)?;
             remove_stale(&ctx.backup_dir.join(&rel_store))?;
-            bundle = Some(BundleWriter::create(ctx.backup_dir, &rel_store, ctx.algo)?);
+            let store = LocalDir::new(ctx.backup_dir);
+            let key = Key::new(rel_store.as_str())?;
+            bundle = Some(BundleWriter::create(&store, &key, ctx.algo)?);
         }
         let Some(writer) = bundle.as_mut() else {
             continue;
