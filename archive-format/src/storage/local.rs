@@ -214,6 +214,35 @@ impl LocalDir {
         Ok(Bytes::from(out))
     }
 
+    fn children_blocking(&self, prefix: Option<&Key>) -> Result<Vec<String>> {
+        let dir = match prefix {
+            Some(p) => self.path(p),
+            None => self.root.clone(),
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(&dir, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&dir, e))?;
+            let kind = entry.file_type().map_err(|e| io_error(&entry.path(), e))?;
+            // Directories (even an empty one) and objects; not temporary files, links or
+            // names no key can have.
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let plain = Key::new(name.as_str()).is_ok() && !name.contains(TEMP_MARK);
+            if plain && (kind.is_dir() || kind.is_file()) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     fn list_blocking(&self, prefix: Option<&Key>) -> Result<Vec<ObjectMeta>> {
         let start = match prefix {
             Some(p) => self.path(p),
@@ -434,6 +463,10 @@ impl Storage for LocalDir {
         Box::pin(async move { self.list_blocking(prefix) })
     }
 
+    fn children<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move { self.children_blocking(prefix) })
+    }
+
     fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let path = self.path(key);
@@ -508,10 +541,22 @@ mod tests {
             ]
         );
         assert!(wait(store.list(Some(&key("nothing")))).unwrap().is_empty());
+        assert_eq!(wait(store.children(None)).unwrap(), ["backups"]);
+        assert_eq!(
+            wait(store.children(Some(&key("backups/L")))).unwrap(),
+            ["data", "manifest.json"]
+        );
+        assert!(wait(store.children(Some(&key("nothing"))))
+            .unwrap()
+            .is_empty());
 
         // A view below a prefix sees keys relative to it.
         let backup = Prefixed::new(&store, key("backups/L"));
         assert_eq!(wait(backup.get(&key("data/2"))).unwrap(), &b"xy"[..]);
+        assert_eq!(
+            wait(backup.children(None)).unwrap(),
+            ["data", "manifest.json"]
+        );
         let listed = wait(backup.list(Some(&key("data")))).unwrap();
         assert_eq!(
             listed[1],

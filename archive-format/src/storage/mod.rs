@@ -141,6 +141,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// order.
     fn list<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<ObjectMeta>>>;
 
+    /// The names one level below `prefix/` (below the root for `None`), sorted, each
+    /// once: the next `/`-separated segment of every key there, as an object store's
+    /// listing with a delimiter gives them. Cheaper than [`list`](Storage::list) when
+    /// only the first level is wanted (the backups of a repository, not their files).
+    fn children<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<String>>>;
+
     /// Removes the object; one that is already gone is not an error.
     fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<()>>;
 }
@@ -219,6 +225,16 @@ impl<S: Storage> Storage for Prefixed<S> {
         })
     }
 
+    fn children<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let full = match prefix {
+                Some(p) => self.full(p),
+                None => self.prefix.clone(),
+            };
+            self.inner.children(Some(&full)).await
+        })
+    }
+
     fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move { self.inner.delete(&self.full(key)).await })
     }
@@ -253,6 +269,9 @@ macro_rules! forward {
             }
             fn list<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
                 (**self).list(prefix)
+            }
+            fn children<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<String>>> {
+                (**self).children(prefix)
             }
             fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<()>> {
                 (**self).delete(key)

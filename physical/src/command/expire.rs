@@ -123,7 +123,7 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
         return Ok(0);
     };
     let mut removed = 0;
-    for (dir, record) in archive::list_archive(repo)? {
+    for record in archive::list_archive(repo)? {
         let kind = match lsn::wal_file_kind(&record.name) {
             None | Some(WalFileKind::TimelineHistory) => continue,
             Some(kind) => kind,
@@ -141,8 +141,10 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
             wait(repo.storage().delete(&record_key))?;
             let stored_key = archive::stored_key(&record.name, kind, &record.file)?;
             wait(repo.storage().delete(&stored_key))?;
-            // Empty directories go too; a non-empty one simply stays.
-            let _ = std::fs::remove_dir(&dir);
+            // In a local repository an emptied group directory goes too (a non-empty one
+            // simply stays); an object store has no directories to tidy.
+            let group = archive::group_key(&record.name, kind)?;
+            let _ = std::fs::remove_dir(repo.storage().locate(&group));
         }
     }
     Ok(removed)

@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use archive_format::storage::{Key, Storage};
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter, FileRecord};
 use pgconn::ConnectOptions;
 use serde::Serialize;
@@ -162,6 +163,7 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
     };
     let (backup_dir, candidates) = resume::prepare_backup_dir(&repo, &label, &attempt)?;
     let journal = Journal::create(&backup_dir)?;
+    let storage = repo.backup_storage(&label)?;
 
     let slot = format!("rbackup_{}_{}", std::process::id(), now_ns() / 1_000_000);
     session.reserve_wal(&slot).await?;
@@ -181,7 +183,7 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
     let phase = phase::CopyPhase {
         files: listing.files,
         plan,
-        backup_dir: backup_dir.clone(),
+        storage: storage.clone(),
         label: label.clone(),
         codec: opts.codec,
         algo,
@@ -215,7 +217,7 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
     let mut files = copied.files;
     let mut blobs = copied.blobs;
     let (label_entry, label_blob) = store_small_file(
-        &backup_dir,
+        &storage,
         &label,
         "backup_label",
         stop.backup_label.as_bytes(),
@@ -234,7 +236,7 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
     wal_names.extend(wal::history_files(&pgdata)?);
     let wal_copy = wal::WalCopy {
         pgdata: pgdata.clone(),
-        backup_dir: backup_dir.clone(),
+        storage: storage.clone(),
         label: label.clone(),
         codec: opts.codec,
         algo,
@@ -304,7 +306,7 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
         blobs,
         stats: stats.clone(),
     };
-    manifest.save(&backup_dir)?;
+    manifest.publish_to(&storage)?;
     resume::finish(&backup_dir)?;
     tracing::info!("backup {label} complete");
     Ok(BackupSummary {
@@ -322,16 +324,18 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
 
 /// Stores a small in-memory file (backup_label) as its own blob.
 fn store_small_file(
-    backup_dir: &Path,
+    storage: &dyn Storage,
     label: &str,
     path: &str,
     data: &[u8],
     codec: Codec,
     algo: ChecksumAlgo,
 ) -> Result<(FileEntry, FileRecord)> {
-    let rel = archive_format::layout::repository::backup::generated(path, codec.method.extension());
-    crate::repository::store::remove_stale(&backup_dir.join(&rel))?;
-    let mut out = DataFileWriter::create(backup_dir, &rel, codec, algo)?;
+    let key = Key::new(archive_format::layout::repository::backup::generated(
+        path,
+        codec.method.extension(),
+    ))?;
+    let mut out = DataFileWriter::create_in(storage, &key, codec, algo)?;
     out.write_all(data)?;
     let record = out.finish()?;
     let entry = FileEntry {
