@@ -243,6 +243,43 @@ impl LocalDir {
         Ok(names)
     }
 
+    /// Removes the temporary files that writers of other processes left below `prefix`
+    /// (a process killed mid-write leaves its file behind; an object store drops such
+    /// uploads by itself). Only for a part of the directory no other live process
+    /// writes into, as a backup under the repository lock; returns how many went.
+    pub fn remove_abandoned(&self, prefix: Option<&Key>) -> Result<usize> {
+        let ours = format!("{TEMP_MARK}{}.", std::process::id());
+        let mut removed = 0;
+        let mut pending = vec![match prefix {
+            Some(p) => self.path(p),
+            None => self.root.clone(),
+        }];
+        while let Some(dir) = pending.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => continue,
+                Err(e) => return Err(io_error(&dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| io_error(&dir, e))?;
+                let path = entry.path();
+                let kind = entry.file_type().map_err(|e| io_error(&path, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if kind.is_dir() {
+                    pending.push(path);
+                } else if kind.is_file() && name.contains(TEMP_MARK) && !name.contains(&ours) {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io_error(&path, e)),
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     fn list_blocking(&self, prefix: Option<&Key>) -> Result<Vec<ObjectMeta>> {
         let start = match prefix {
             Some(p) => self.path(p),
@@ -646,5 +683,20 @@ mod tests {
             .collect();
         assert_eq!(names, ["1"]);
         assert!(wait(store.get(&k)).unwrap() == data);
+
+        // What a killed process left is removed; a live writer of ours is not.
+        let dir = tmp.path().join("repo/backups/L/bundle");
+        std::fs::write(dir.join(format!(".2{TEMP_MARK}999999999.0")), b"left").unwrap();
+        let mut live = wait(store.writer(&key("backups/L/bundle/3"))).unwrap();
+        live.write_all(b"going on").unwrap();
+        assert_eq!(store.remove_abandoned(Some(&key("backups/L"))).unwrap(), 1);
+        live.finish().unwrap();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(names, ["1", "3"]);
     }
 }
