@@ -100,10 +100,20 @@ pub fn expire(repo_root: &std::path::Path, opts: &ExpireOptions) -> Result<Expir
         // Dependants first; the manifest goes first so a half-removed backup is never
         // mistaken for a complete one.
         for label in expired.iter().rev() {
-            let dir = repo.backup_dir(label);
             let manifest = Key::new(format!("{}/{MANIFEST_FILE}", layout::backup(label)))?;
             wait(repo.storage().delete(&manifest))?;
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let backup = Key::new(layout::backup(label))?;
+            for object in wait(repo.storage().list(Some(&backup)))? {
+                wait(repo.storage().delete(&object.key))?;
+            }
+            // In a local repository the emptied directories go too, with any temporary
+            // file a killed writer left; an object store has nothing left to remove.
+            let dir = repo.backup_dir(label);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&dir, e)),
+            }
             tracing::info!("expired backup {label}");
         }
     }
