@@ -20,6 +20,8 @@ pub mod hashing;
 pub mod layout;
 pub mod record;
 pub mod storage;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 pub mod toc;
 
 pub use bundle::BundleWriter;

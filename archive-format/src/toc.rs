@@ -374,26 +374,10 @@ pub fn is_safe_relative_path(p: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Method;
 
     fn sample() -> Toc {
         Toc {
-            header: Header {
-                format: FormatVersion::CURRENT,
-                tool: "rdump test".into(),
-                server_version: "15.0".into(),
-                server_version_num: 150000,
-                database: "db".into(),
-                encoding: "UTF8".into(),
-                standard_conforming_strings: true,
-                created_at: "2026-01-01T00:00:00Z".into(),
-                options: serde_json::json!({"jobs": 2}),
-                codec: Codec {
-                    method: Method::Zstd,
-                    level: Some(3),
-                },
-                checksum: ChecksumAlgo::Xxh3_128,
-            },
+            header: crate::test_util::sample_header(),
             entries: vec![
                 Entry {
                     id: 1,

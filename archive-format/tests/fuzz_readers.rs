@@ -9,79 +9,16 @@ use std::path::Path;
 
 use archive_format::blob_frames::{frame_header, read_frame, MAX_FRAME_BYTES};
 use archive_format::codec::Method;
-use archive_format::toc::{is_safe_relative_path, DataFile, EntryKind, FormatVersion, TableData};
-use archive_format::{open_verified, ChecksumAlgo, Codec, Entry, FileRecord, Header, Section, Toc};
+use archive_format::toc::{is_safe_relative_path, FormatVersion};
+use archive_format::{open_verified, ChecksumAlgo, Codec, FileRecord, Toc};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-mod support;
-use support::replace_somewhere;
+use archive_format::test_util::{replace_somewhere, sample_toc};
 
 /// More decoded bytes than any input here can honestly produce: a decoder that gets
 /// this far from a few kilobytes is looping.
 const OUTPUT_LIMIT: u64 = 64 << 20;
-
-fn entry(id: u32, kind: EntryKind, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
-    Entry {
-        id,
-        schema: Some("public".into()),
-        owner: Some("me".into()),
-        create: format!("CREATE TABLE public.t{id} (a int);"),
-        drop: format!("DROP TABLE public.t{id};"),
-        deps,
-        table,
-        size: 100,
-        ..Entry::new(kind, section, &format!("t{id}"))
-    }
-}
-
-fn sample_toc() -> Toc {
-    let mut data = entry(3, EntryKind::TableData, Section::Data, vec![1], Some(1));
-    data.data = Some(TableData {
-        copy: "COPY public.t1 (a) FROM stdin".into(),
-        files: vec![
-            DataFile {
-                file: FileRecord {
-                    path: "data/3.0.copy.zst".into(),
-                    raw_size: 10,
-                    stored_size: 9,
-                    checksum: "ab".repeat(16),
-                },
-                rows: 2,
-            },
-            DataFile {
-                file: FileRecord {
-                    path: "data/3.1.copy.zst".into(),
-                    raw_size: 10,
-                    stored_size: 9,
-                    checksum: "cd".repeat(16),
-                },
-                rows: 2,
-            },
-        ],
-        via_root: false,
-    });
-    Toc {
-        header: Header {
-            format: FormatVersion::CURRENT,
-            tool: "rdump test".into(),
-            server_version: "15.0".into(),
-            server_version_num: 150000,
-            database: "db".into(),
-            encoding: "UTF8".into(),
-            standard_conforming_strings: true,
-            created_at: "2026-01-01T00:00:00Z".into(),
-            options: serde_json::json!({"jobs": 2}),
-            codec: "zstd:3".parse().unwrap(),
-            checksum: ChecksumAlgo::DEFAULT,
-        },
-        entries: vec![
-            entry(1, EntryKind::Table, Section::PreData, vec![], None),
-            entry(2, EntryKind::Index, Section::PostData, vec![1], Some(1)),
-            data,
-        ],
-    }
-}
 
 fn sample_json() -> Vec<u8> {
     serde_json::to_vec(&sample_toc()).unwrap()

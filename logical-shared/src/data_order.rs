@@ -113,6 +113,7 @@ pub fn data_order(entries: &[Entry], selected: &[bool]) -> DataOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use archive_format::test_util;
     use archive_format::toc::{Attach, DataFile, EntryKind as K, TableData};
     use archive_format::FileRecord;
 
@@ -138,14 +139,11 @@ mod tests {
             via_root: false,
         });
         Entry {
-            id,
             schema: Some("s".into()),
-            deps,
-            table,
             size: 1,
             data,
             attach,
-            ..Entry::new(kind, section, &format!("t{id}"))
+            ..test_util::entry(id, kind, section, deps, table)
         }
     }
 

@@ -13,5 +13,7 @@ pub mod error;
 pub mod pool;
 pub mod postgres;
 pub mod repository;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 
 pub use error::{Error, Result};

@@ -309,23 +309,10 @@ fn ddl_locks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{
-        Attach, DataFile, EntryKind as K, FormatVersion, Header, IndexBuild, TableData,
-    };
-    use archive_format::{ChecksumAlgo, Codec, FileRecord, Method};
+    use archive_format::test_util::{entry, sample_header};
+    use archive_format::toc::{Attach, DataFile, EntryKind as K, IndexBuild, TableData};
+    use archive_format::FileRecord;
     use petgraph::Direction;
-
-    fn entry(id: u32, kind: K, section: Section, deps: Vec<u32>, table: Option<u32>) -> Entry {
-        Entry {
-            id,
-            schema: Some("public".into()),
-            create: format!("-- {id}"),
-            deps,
-            table,
-            size: 100,
-            ..Entry::new(kind, section, &format!("e{id}"))
-        }
-    }
 
     fn attach(id: u32, parent: u32, child: u32, deps: Vec<u32>) -> Entry {
         Entry {
@@ -364,22 +351,7 @@ mod tests {
             attach: "ALTER TABLE".into(),
         });
         Toc {
-            header: Header {
-                format: FormatVersion::CURRENT,
-                tool: "t".into(),
-                server_version: "15".into(),
-                server_version_num: 150000,
-                database: "db".into(),
-                encoding: "UTF8".into(),
-                standard_conforming_strings: true,
-                created_at: "now".into(),
-                options: serde_json::Value::Null,
-                codec: Codec {
-                    method: Method::None,
-                    level: None,
-                },
-                checksum: ChecksumAlgo::DEFAULT,
-            },
+            header: sample_header(),
             entries: vec![
                 entry(1, K::Table, PreData, vec![], None),
                 entry(2, K::Table, PreData, vec![], None),

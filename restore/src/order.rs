@@ -67,8 +67,8 @@ pub fn serial_order(toc: &Toc, selected: &[bool], position: &dyn Fn(usize) -> us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{Entry, EntryKind as K, FormatVersion, Header, Section};
-    use archive_format::{ChecksumAlgo, Codec, Method};
+    use archive_format::test_util::sample_header;
+    use archive_format::toc::{Entry, EntryKind as K, Section};
 
     #[test]
     fn dependencies_first_then_pass_then_position() {
@@ -78,22 +78,7 @@ mod tests {
             ..Entry::new(kind, section, &format!("e{id}"))
         };
         let toc = Toc {
-            header: Header {
-                format: FormatVersion::CURRENT,
-                tool: "t".into(),
-                server_version: "15".into(),
-                server_version_num: 150000,
-                database: "db".into(),
-                encoding: "UTF8".into(),
-                standard_conforming_strings: true,
-                created_at: "now".into(),
-                options: serde_json::Value::Null,
-                codec: Codec {
-                    method: Method::None,
-                    level: None,
-                },
-                checksum: ChecksumAlgo::DEFAULT,
-            },
+            header: sample_header(),
             entries: vec![
                 e(1, K::Acl, Section::PreData, vec![3]),
                 e(2, K::Index, Section::PostData, vec![3]),

@@ -194,8 +194,8 @@ pub fn data_only(toc: &Toc, selected: &[bool]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive_format::toc::{EntryKind as K, FormatVersion, Header};
-    use archive_format::{ChecksumAlgo, Codec, Method};
+    use archive_format::test_util::sample_header;
+    use archive_format::toc::EntryKind as K;
 
     fn entry(id: u32, kind: K, section: Section, schema: Option<&str>, name: &str) -> Entry {
         Entry {
@@ -224,22 +224,7 @@ mod tests {
         entries[8].deps = vec![8];
         entries[8].target_kind = Some(K::Database);
         Toc {
-            header: Header {
-                format: FormatVersion::CURRENT,
-                tool: "t".into(),
-                server_version: "15".into(),
-                server_version_num: 150000,
-                database: "db".into(),
-                encoding: "UTF8".into(),
-                standard_conforming_strings: true,
-                created_at: "now".into(),
-                options: serde_json::Value::Null,
-                codec: Codec {
-                    method: Method::None,
-                    level: None,
-                },
-                checksum: ChecksumAlgo::DEFAULT,
-            },
+            header: sample_header(),
             entries,
         }
     }

@@ -42,4 +42,5 @@ pub use paths::{
 };
 pub use pg_install::{default_bindir, version_bindir};
 pub use quote::{conninfo_value, quote_ident, quote_literal};
+pub use server_user::{as_server, give_tree_to_server};
 pub use upgrade_adjust::adjust_for_upgrade;

@@ -70,6 +70,30 @@ pub fn give_to_server(path: &Path) {
     }
 }
 
+/// Hands `path` and everything below it (not following links) to the server account.
+pub fn give_tree_to_server(path: &Path) {
+    let Some(account) = server_account() else {
+        return;
+    };
+    let owner = (Some(account.uid), Some(account.gid));
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&p)
+            .unwrap_or_else(|err| panic!("stat {}: {err}", p.display()));
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::lchown(&p, owner.0, owner.1)
+                .unwrap_or_else(|err| panic!("chown {}: {err}", p.display()));
+            continue;
+        }
+        chown(&p, owner.0, owner.1).unwrap_or_else(|err| panic!("chown {}: {err}", p.display()));
+        if meta.is_dir() {
+            let entries =
+                std::fs::read_dir(&p).unwrap_or_else(|err| panic!("read {}: {err}", p.display()));
+            stack.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+        }
+    }
+}
+
 /// Sets the permission bits of `path`.
 pub fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))

@@ -163,7 +163,7 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repository::manifest::tests::sample;
+    use crate::test_util::sample_manifest as sample;
 
     fn m(label: &str, t: BackupType, reference: Option<&str>) -> Manifest {
         let mut m = sample();

@@ -300,65 +300,9 @@ impl Manifest {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub fn sample() -> Manifest {
-        let blob = BlobRef {
-            backup: "20261123-010203F".into(),
-            file: "data/pgdata/base/5/1259.0.zst".into(),
-            offset: 0,
-            stored_size: 10,
-            checksum: "00".repeat(16),
-        };
-        Manifest {
-            format_version: FORMAT_VERSION,
-            tool_version: "0.1.0".into(),
-            label: "20261123-010203F".into(),
-            backup_type: BackupType::Full,
-            reference: None,
-            references: vec![],
-            system_identifier: "7312345678901234567".into(),
-            pg_version_num: 150_000,
-            pg_major: 15,
-            codec: "zstd:3".parse().unwrap(),
-            checksum_algo: ChecksumAlgo::DEFAULT,
-            block_size: 8192,
-            wal_segment_size: 16 << 20,
-            data_checksums: true,
-            start_time: "2026-11-23T01:02:03Z".into(),
-            stop_time: "2026-11-23T01:02:09Z".into(),
-            start_lsn: Lsn(0x200_0028),
-            stop_lsn: Lsn(0x300_0100),
-            timeline: 1,
-            start_wal: "000000010000000000000002".into(),
-            stop_wal: "000000010000000000000003".into(),
-            backup_label: "START WAL LOCATION: 0/2000028\n".into(),
-            tablespace_map: None,
-            directories: vec![DirEntry {
-                path: "base".into(),
-                mode: 0o700,
-            }],
-            symlinks: vec![],
-            files: vec![FileEntry {
-                path: "base/5/1259".into(),
-                size: 8192,
-                mtime_ns: 1,
-                mode: 0o600,
-                recent: false,
-                chunks: vec![Chunk {
-                    offset: 0,
-                    size: 8192,
-                    checksum: "11".repeat(16),
-                    blob,
-                }],
-                page_errors: vec![],
-            }],
-            wal: vec![],
-            blobs: vec![],
-            stats: Stats::default(),
-        }
-    }
+    use crate::test_util::sample_manifest as sample;
 
     #[test]
     fn saves_loads_and_refuses_escaping_paths() {

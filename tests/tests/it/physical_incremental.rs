@@ -4,7 +4,7 @@
 
 use rdump_tests::{check, Cluster, ClusterOptions};
 
-use crate::physical_support::{
+use crate::support::physical::{
     amcheck, backup, fails, json, rbackup, restore_cmd, scratch_dir, swap_in_restore,
 };
 
@@ -105,9 +105,9 @@ fn diff_and_incr_backups_and_delta_restore() {
     assert!(delta["written_files"].as_u64().unwrap() > 0, "{delta}");
     assert!(delta["removed_files"].as_u64().unwrap() >= 1, "{delta}");
     assert!(!stray.exists());
-    crate::physical_support::give_tree_to_server(cluster.data_dir());
+    crate::support::physical::give_tree_to_server(cluster.data_dir());
     cluster.start_again();
-    crate::physical_support::wait_for_promotion(&cluster);
+    crate::support::physical::wait_for_promotion(&cluster);
     assert_eq!(cluster.data_digest("app"), at_diff);
     amcheck(&cluster);
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rdump_tests::{Cluster, ClusterOptions};
 
-use crate::physical_support::{amcheck, backup, scratch_dir, swap_in_restore};
-use crate::reliability_support::wait_for;
+use crate::support::physical::{amcheck, backup, scratch_dir, swap_in_restore};
+use crate::support::process::wait_for;
 
 fn parse_lsn(s: &str) -> u64 {
     let (hi, lo) = s.split_once('/').unwrap();

@@ -5,7 +5,7 @@ use std::os::unix::fs::FileExt;
 
 use rdump_tests::{Cluster, ClusterOptions};
 
-use crate::physical_support::{backup_cmd, json, scratch_dir};
+use crate::support::physical::{backup_cmd, json, scratch_dir};
 
 #[test]
 fn corrupt_page_is_reported_by_file_and_block() {

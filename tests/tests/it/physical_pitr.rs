@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use rdump_tests::{check, Cluster, ClusterOptions};
 
-use crate::physical_support::{
+use crate::support::physical::{
     as_server, backup_cmd, json, rbackup_bin, scratch_dir, server_owned_dir, swap_in_restore,
 };
 

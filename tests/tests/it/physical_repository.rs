@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rdump_tests::{check, Cluster, ClusterOptions};
 
-use crate::physical_support::{
+use crate::support::physical::{
     as_server, backup, backup_cmd, fails, files_below, json, rbackup, rbackup_bin, restore_cmd,
     scratch_dir, server_owned_dir,
 };

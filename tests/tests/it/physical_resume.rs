@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rdump_tests::{check, Cluster};
 
-use crate::physical_support::{
+use crate::support::physical::{
     backup, backup_cmd, files_below, json, rbackup, scratch_dir, swap_in_restore,
 };
 

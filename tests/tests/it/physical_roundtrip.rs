@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use rdump_tests::{Cluster, ClusterOptions};
 
-use crate::physical_support::{
+use crate::support::physical::{
     amcheck, backup, fails, files_below, restore_cmd, scratch_dir, server_owned_dir,
     swap_in_restore,
 };

@@ -5,7 +5,7 @@
 
 use rdump_tests::{version_bindir, Cluster, ClusterOptions};
 
-use crate::physical_support::{backup, scratch_dir, swap_in_restore};
+use crate::support::physical::{backup, scratch_dir, swap_in_restore};
 
 #[test]
 fn backup_and_restore_before_postgres_15() {

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use rdump_tests::{check, Cluster};
 
-use crate::physical_support::{
+use crate::support::physical::{
     backup, backup_cmd, files_below, json, rbackup, scratch_dir, swap_in_restore,
 };
-use crate::reliability_support::{
+use crate::support::process::{
     exit_code, finish, sessions, signal, spawn, spread, wait_for, wait_for_no_sessions,
 };
 

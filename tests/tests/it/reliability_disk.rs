@@ -7,7 +7,7 @@ use std::process::Command;
 
 use rdump_tests::Cluster;
 
-use crate::physical_support::{backup_cmd, files_below, scratch_dir};
+use crate::support::physical::{backup_cmd, files_below, scratch_dir};
 use crate::tools::{dump, fails, rdump_cmd, rrestore_cmd};
 
 const LIMIT: u64 = 1 << 20;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rdump_tests::Cluster;
 
-use crate::reliability_support::{
+use crate::support::process::{
     exit_code, finish, judge_dump_leftover, pgbench_db, sessions, signal, spawn, spread, wait_for,
     wait_for_no_sessions,
 };

@@ -8,7 +8,7 @@ use std::process::Output;
 
 use rdump_tests::{check, run, Cluster};
 
-use crate::physical_support::{backup, files_below, rbackup, restore_cmd, scratch_dir};
+use crate::support::physical::{backup, files_below, rbackup, restore_cmd, scratch_dir};
 use crate::tools::{dump, restore, rrestore_cmd};
 
 /// Checks that the tool failed without a panic and reported one error, on one line naming

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use rdump_tests::{assert_same, Cluster};
 
-use crate::reliability_support::{
+use crate::support::process::{
     exit_code, finish, pgbench_db, signal, spawn, wait_for, wait_for_no_sessions,
 };
-use crate::restore_support::{archive_of, rrestore};
+use crate::support::restore::{archive_of, rrestore};
 use crate::tools::{restore, rrestore_cmd};
 
 /// A table whose index takes seconds to build in a restore session (its expression sleeps

@@ -4,7 +4,7 @@
 
 use rdump_tests::{assert_same, Cluster};
 
-use crate::restore_support::{archive_of, count, has_relation, rrestore, small_source, stderr};
+use crate::support::restore::{archive_of, count, has_relation, rrestore, small_source, stderr};
 use crate::tools::restore;
 
 #[test]

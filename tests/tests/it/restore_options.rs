@@ -3,7 +3,7 @@
 use rdump_tests::{assert_same, Cluster};
 use serde_json::json;
 
-use crate::restore_support::{
+use crate::support::restore::{
     add_entry, archive_of, count, edit_toc, entry_id, has_relation, rrestore, small_source, stderr,
 };
 use crate::tools::{dump, restore};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rdump_tests::{assert_same, Cluster};
 
-use crate::restore_support::{archive_of, rrestore, stderr};
+use crate::support::restore::{archive_of, rrestore, stderr};
 use crate::tools::{restore, rrestore_cmd};
 
 /// Three tables of a few hundred thousand rows each (split into several files by rdump

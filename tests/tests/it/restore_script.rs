@@ -6,7 +6,7 @@ use rdump_tests::{
     assert_same, check, create_fixture_roles, load_roundtrip, run_with_stdin, Cluster,
 };
 
-use crate::restore_support::{archive_of, rrestore, small_source, stderr};
+use crate::support::restore::{archive_of, rrestore, small_source, stderr};
 
 /// psql running `script` in `db`, stopping at the first error.
 fn psql_script(cluster: &Cluster, db: &str, script: &[u8]) {

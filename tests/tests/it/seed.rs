@@ -9,8 +9,8 @@ use std::time::Duration;
 use rdump_tests::{check, diff, rseed_bin, Cluster};
 use serde_json::Value;
 
-use crate::reliability_support::{finish, signal, spawn, wait_for};
-use crate::restore_support::{archive_of, edit_toc, small_source, stderr};
+use crate::support::process::{finish, signal, spawn, wait_for};
+use crate::support::restore::{archive_of, edit_toc, small_source, stderr};
 use crate::tools::fails;
 use crate::zoo::dumped_zoo;
 

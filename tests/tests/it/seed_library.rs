@@ -27,7 +27,7 @@ use std::sync::Arc;
 use rdump_tests::Cluster;
 use rseed::testing::Seeder;
 
-use crate::restore_support::{archive_of, small_source};
+use crate::support::restore::{archive_of, small_source};
 
 #[test]
 fn each_test_gets_its_own_copy_and_it_is_dropped_afterwards() {

@@ -135,7 +135,7 @@ pub(super) fn summary(manifest: &Manifest) -> BackupSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repository::manifest::tests::sample;
+    use crate::test_util::sample_manifest as sample;
     use crate::repository::manifest::{BlobRef, Chunk, Stats};
 
     fn record(path: &str, stored_size: u64) -> FileRecord {

@@ -449,7 +449,7 @@ fn store_small_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repository::manifest::tests::sample;
+    use crate::test_util::sample_manifest as sample;
 
     fn facts(system_identifier: u64, data_directory: Option<String>) -> ServerFacts {
         ServerFacts {
@@ -486,10 +486,13 @@ mod tests {
     fn page_errors_of_the_reference_are_carried_by_file() {
         assert!(reference_errors(None).is_empty());
         let mut m = sample();
+        for f in &mut m.files {
+            f.page_errors.clear();
+        }
         assert!(reference_errors(Some(&m)).is_empty());
         m.files[0].page_errors = vec![3, 9];
         let errors = reference_errors(Some(&m));
         assert_eq!(errors.len(), 1);
-        assert_eq!(errors["base/5/1259"], [3, 9]);
+        assert_eq!(errors[&m.files[0].path], [3, 9]);
     }
 }

@@ -163,7 +163,7 @@ pub fn plan(files: &[SourceFile], reference: Option<&Manifest>, delta: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repository::manifest::tests::sample;
+    use crate::test_util::sample_manifest as sample;
 
     fn file(rel: &str, size: u64, mtime_ns: i64) -> SourceFile {
         SourceFile {
@@ -194,7 +194,10 @@ mod tests {
 
     #[test]
     fn reference_files_are_taken_when_size_and_time_agree() {
-        let reference = sample(); // base/5/1259: 8192 bytes, mtime 1
+        // base/5/1259 of one chunk: 8192 bytes, mtime 1.
+        let mut reference = sample();
+        reference.files[0].size = 8192;
+        reference.files[0].chunks.truncate(1);
         let same = vec![file("base/5/1259", 8192, 1)];
         let p = plan(&same, Some(&reference), false);
         assert_eq!(p.unchanged.len(), 1);

@@ -177,7 +177,7 @@ fn prune(abs: &Path, rel: &str, keep: &Keep<'_>, removed: &mut u64) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repository::manifest::tests::sample;
+    use crate::test_util::sample_manifest as sample;
 
     #[test]
     fn refuses_a_non_empty_target_unless_delta() {

@@ -1,19 +1,13 @@
 //! Helpers for the rbackup tests: running the program, handing restored data directories
 //! to the server account, swapping a restore in under a test cluster, checks on the result.
 
-use std::ffi::CString;
-use std::os::unix::fs::{chown, MetadataExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+pub use rdump_tests::{as_server, give_tree_to_server, rbackup_bin};
 use rdump_tests::{check, run, Cluster};
-
-/// The `rbackup` binary, built from the current sources by the harness.
-pub fn rbackup_bin() -> PathBuf {
-    rdump_tests::rbackup_bin()
-}
 
 /// `rbackup <args>` with a clean client environment.
 pub fn rbackup(cluster: &Cluster, args: &[&str]) -> Command {
@@ -23,63 +17,6 @@ pub fn rbackup(cluster: &Cluster, args: &[&str]) -> Command {
         .env_remove("RBACKUP_REPO")
         .args(args);
     cmd
-}
-
-/// The account the harness runs servers as (the `postgres` user under root).
-pub fn server_account() -> Option<(u32, u32)> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return None;
-    }
-    for name in ["postgres", "nobody"] {
-        let c_name = CString::new(name).unwrap();
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut buf = vec![0 as libc::c_char; 16 * 1024];
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: all pointers refer to live memory of the given sizes.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                c_name.as_ptr(),
-                &mut entry,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == 0 && !result.is_null() {
-            return Some((entry.pw_uid, entry.pw_gid));
-        }
-    }
-    panic!("no postgres or nobody account");
-}
-
-/// Runs `cmd` as the server account (so it can write where the server writes).
-pub fn as_server(cmd: &mut Command) -> &mut Command {
-    if let Some((uid, gid)) = server_account() {
-        cmd.uid(uid).gid(gid);
-    }
-    cmd
-}
-
-/// Gives `path` and everything below it (not following links) to the server account.
-pub fn give_tree_to_server(path: &Path) {
-    let Some((uid, gid)) = server_account() else {
-        return;
-    };
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&p).unwrap();
-        if meta.file_type().is_symlink() {
-            std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).unwrap();
-            continue;
-        }
-        chown(&p, Some(uid), Some(gid)).unwrap();
-        if meta.is_dir() {
-            for e in std::fs::read_dir(&p).unwrap() {
-                stack.push(e.unwrap().path());
-            }
-        }
-    }
 }
 
 /// A private scratch directory the server account can use too.
