@@ -135,8 +135,8 @@ pub(super) fn summary(manifest: &Manifest) -> BackupSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::sample_manifest as sample;
     use crate::repository::manifest::{BlobRef, Chunk, Stats};
+    use crate::test_util::sample_manifest as sample;
 
     fn record(path: &str, stored_size: u64) -> FileRecord {
         FileRecord {
