@@ -219,11 +219,8 @@ impl LocalDir {
             Some(p) => self.path(p),
             None => self.root.clone(),
         };
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(Vec::new()),
-            Err(e) => return Err(io_error(&dir, e)),
+        let Some(entries) = read_dir_if_any(&dir)? else {
+            return Ok(Vec::new());
         };
         let mut names = Vec::new();
         for entry in entries {
@@ -255,11 +252,8 @@ impl LocalDir {
             None => self.root.clone(),
         }];
         while let Some(dir) = pending.pop() {
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => continue,
-                Err(e) => return Err(io_error(&dir, e)),
+            let Some(entries) = read_dir_if_any(&dir)? else {
+                continue;
             };
             for entry in entries {
                 let entry = entry.map_err(|e| io_error(&dir, e))?;
@@ -288,12 +282,8 @@ impl LocalDir {
         let mut found = Vec::new();
         let mut pending = vec![start];
         while let Some(dir) = pending.pop() {
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                // A prefix naming an object rather than a directory holds nothing below.
-                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => continue,
-                Err(e) => return Err(io_error(&dir, e)),
+            let Some(entries) = read_dir_if_any(&dir)? else {
+                continue;
             };
             for entry in entries {
                 let entry = entry.map_err(|e| io_error(&dir, e))?;
@@ -399,6 +389,17 @@ impl Drop for LocalWriter {
         if self.out.take().is_some() {
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+/// The entries of `dir`; `None` when there is no such directory (nothing was written
+/// below that prefix, or it names an object).
+fn read_dir_if_any(dir: &Path) -> Result<Option<std::fs::ReadDir>> {
+    match std::fs::read_dir(dir) {
+        Ok(e) => Ok(Some(e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Ok(None),
+        Err(e) => Err(io_error(dir, e)),
     }
 }
 

@@ -176,16 +176,10 @@ impl Repo {
         ))
     }
 
-    pub fn backups_dir(&self) -> PathBuf {
-        self.root.join(BACKUPS_DIR)
-    }
-
+    /// The local directory of backup `label` (for what stays local: an interrupted
+    /// attempt taken over by renaming it, messages).
     pub fn backup_dir(&self, label: &str) -> PathBuf {
         self.root.join(layout::backup(label))
-    }
-
-    pub fn wal_dir(&self) -> PathBuf {
-        self.root.join(WAL_DIR)
     }
 
     /// Every backup (complete or not), oldest first.
