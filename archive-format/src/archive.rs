@@ -83,19 +83,21 @@ impl NewArchive {
         &self.root
     }
 
-    /// Starts the data file `rel_path` (a name from [`crate::layout::archive`]).
+    /// Starts the data file `rel_path` (a name from [`crate::layout::archive`]), an
+    /// object of the archive's storage published whole when it is finished.
     pub fn data_file(
         &self,
         rel_path: &str,
         codec: Codec,
         algo: ChecksumAlgo,
     ) -> Result<DataFileWriter> {
-        DataFileWriter::create(&self.root, rel_path, codec, algo)
+        DataFileWriter::create_in(&self.storage, &Key::new(rel_path)?, codec, algo)
     }
 
-    /// Completes the archive: the data files' names are made durable (they were written
-    /// beside the storage, by [`DataFileWriter`]s), then the table of contents is
-    /// published, last.
+    /// Completes the archive: the data files' names are made durable (those written
+    /// through [`NewArchive::data_file`] by the storage's publish; the data directory's
+    /// fsync covers files written beside it, by [`DataFileWriter::create`]), then the
+    /// table of contents is published, last.
     pub fn publish(&self, toc: &Toc) -> Result<()> {
         fsync_dir(&self.root.join(DATA_DIR))?;
         let key = Key::new(TOC_FILE)?;

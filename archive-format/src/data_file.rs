@@ -1,13 +1,15 @@
 //! Data files: one stream, compressed and checksummed on the way to disk, and
 //! verified on the way back.
 //!
-//! Writing: raw bytes → codec → count + checksum → 1 MiB buffer → file (direct IO
-//! where the filesystem allows it, see `direct_io`). The
+//! Writing: raw bytes → codec → count + checksum → object writer (a storage's, see
+//! [`Storage::writer`], or a new file in a directory: both a 1 MiB buffer written with
+//! direct IO where the filesystem allows it, see `direct_io`). The
 //! checksum covers the stored bytes, so `verify_file` can check an archive without
 //! decompressing it. A writer that is dropped unfinished (or fails) removes its
 //! file: a half-written file never survives to look like data.
 //!
-//! Reading: file → count + checksum → buffer → codec → caller. End of stream is
+//! Reading: file or storage object (one streamed range) → count + checksum → buffer →
+//! codec → caller. End of stream is
 //! only reported once the whole file was hashed (including anything after the
 //! codec's end mark) and sizes and checksum matched the record.
 
@@ -23,6 +25,7 @@ use crate::direct_io::DirectWriter;
 use crate::error::{Error, Result};
 use crate::hashing::{hash_range, HashingReader, HashingWriter};
 use crate::record::FileRecord;
+use crate::storage::{wait, Key, ObjectReader, ObjectWriter, Storage};
 use crate::toc::is_safe_relative_path;
 
 /// Write-side buffer between the codec and the file: whole buffers are written
@@ -66,7 +69,54 @@ fn resolve(root: &Path, rel_path: &str) -> Result<PathBuf> {
     }
 }
 
-pub(crate) type StoredWriter = HashingWriter<DirectWriter>;
+pub(crate) type StoredWriter = HashingWriter<Box<dyn ObjectWriter>>;
+
+/// A new file written in place (not through a storage): it has its final name from the
+/// start, and is removed when dropped unfinished or when finishing fails.
+struct NewFile {
+    /// `None` once finished.
+    out: Option<DirectWriter>,
+    path: PathBuf,
+}
+
+impl Write for NewFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.out.as_mut() {
+            Some(out) => out.write(buf),
+            None => Err(io::Error::other("file already finished")),
+        }
+    }
+
+    /// Data is written in whole buffers; `finish` writes the rest.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ObjectWriter for NewFile {
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        let Some(out) = self.out.take() else {
+            return Err(io_error(
+                &self.path,
+                io::Error::other("file already finished"),
+            ));
+        };
+        let durable = out.finish().and_then(|file| file.sync_all());
+        if let Err(e) = durable {
+            let _ = std::fs::remove_file(&self.path);
+            return Err(io_error(&self.path, e));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
 
 /// Creates `root/rel_path` (mode 0600, refusing to overwrite an existing file) behind
 /// the counting, hashing, direct-IO writer every stored file is written through.
@@ -82,15 +132,29 @@ pub(crate) fn create_stored(
         .mode(0o600)
         .open(&path)
         .map_err(|e| io_error(&path, e))?;
-    let stored = HashingWriter::new(DirectWriter::new(file, WRITE_BUFFER_SIZE), algo.hasher());
-    Ok((path, stored))
+    let out: Box<dyn ObjectWriter> = Box::new(NewFile {
+        out: Some(DirectWriter::new(file, WRITE_BUFFER_SIZE)),
+        path: path.clone(),
+    });
+    Ok((path, HashingWriter::new(out, algo.hasher())))
 }
 
-/// Writes the rest of a stored file and makes it durable; returns its size and checksum.
-pub(crate) fn finish_stored(path: &Path, stored: StoredWriter) -> Result<(u64, String)> {
-    let (buffered, stored_size, hasher) = stored.into_parts();
-    let file = buffered.finish().map_err(|e| io_error(path, e))?;
-    file.sync_all().map_err(|e| io_error(path, e))?;
+/// Starts the object `key` of `storage` behind the counting, hashing writer; the path
+/// returned is how messages name it.
+pub(crate) fn create_stored_in(
+    storage: &dyn Storage,
+    key: &Key,
+    algo: ChecksumAlgo,
+) -> Result<(PathBuf, StoredWriter)> {
+    let out = wait(storage.writer(key))?;
+    Ok((storage.locate(key), HashingWriter::new(out, algo.hasher())))
+}
+
+/// Writes the rest of a stored file and makes it durable (and, in a storage,
+/// published); returns its size and checksum.
+pub(crate) fn finish_stored(stored: StoredWriter) -> Result<(u64, String)> {
+    let (out, stored_size, hasher) = stored.into_parts();
+    out.finish()?;
     Ok((stored_size, hasher.finish_hex()))
 }
 
@@ -115,13 +179,30 @@ impl DataFileWriter {
         algo: ChecksumAlgo,
     ) -> Result<DataFileWriter> {
         let (path, stored) = create_stored(root, rel_path, algo)?;
-        let encoder = match codec.encoder(stored) {
-            Ok(enc) => enc,
-            Err(e) => {
-                let _ = std::fs::remove_file(&path);
-                return Err(io_error(&path, e));
-            }
-        };
+        DataFileWriter::start(path, rel_path, stored, codec)
+    }
+
+    /// Starts the object `key` of `storage`, published whole by `finish` (replacing
+    /// any object of that key); dropped unfinished, it leaves nothing. Its record's
+    /// path is the key.
+    pub fn create_in(
+        storage: &dyn Storage,
+        key: &Key,
+        codec: Codec,
+        algo: ChecksumAlgo,
+    ) -> Result<DataFileWriter> {
+        let (path, stored) = create_stored_in(storage, key, algo)?;
+        DataFileWriter::start(path, key.as_str(), stored, codec)
+    }
+
+    fn start(
+        path: PathBuf,
+        rel_path: &str,
+        stored: StoredWriter,
+        codec: Codec,
+    ) -> Result<DataFileWriter> {
+        // On failure the stored writer is dropped, which removes what it began.
+        let encoder = codec.encoder(stored).map_err(|e| io_error(&path, e))?;
         Ok(DataFileWriter {
             path,
             rel_path: rel_path.to_owned(),
@@ -191,7 +272,7 @@ impl DataFileWriter {
         let stored = encoder
             .finish()
             .map_err(|e| Error::from_io(&self.path, e))?;
-        let (stored_size, checksum) = finish_stored(&self.path, stored)?;
+        let (stored_size, checksum) = finish_stored(stored)?;
         Ok(FileRecord {
             path: self.rel_path.clone(),
             raw_size: self.raw_size,
@@ -228,8 +309,8 @@ impl Write for DataFileWriter {
 impl Drop for DataFileWriter {
     fn drop(&mut self) {
         if !self.finished {
+            // Dropping the object writer unfinished removes what it wrote.
             drop(self.encoder.take());
-            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -263,7 +344,7 @@ impl Read for NamedFile {
     }
 }
 
-type StoredReader = BufReader<HashingReader<NamedFile>>;
+type StoredReader = BufReader<HashingReader<ObjectReader>>;
 
 /// Where a stored stream lies in its file and what it must match: a whole data file
 /// of an archive, a chunk file of a backup, or one member of a bundle.
@@ -303,6 +384,23 @@ impl Extent {
     }
 }
 
+/// Refuses an object of `len` bytes too small to hold the extent (or, for a whole-file
+/// extent, of another size).
+fn check_len(path: &Path, extent: &Extent, len: u64) -> Result<()> {
+    if extent.whole_file {
+        if len != extent.stored_size {
+            return Err(corrupt(path, size_mismatch(extent.stored_size, len)));
+        }
+    } else {
+        let end = extent.offset.saturating_add(extent.stored_size);
+        if len < end {
+            let found = len.saturating_sub(extent.offset);
+            return Err(extent.corrupt(path, size_mismatch(extent.stored_size, found)));
+        }
+    }
+    Ok(())
+}
+
 /// Opens a file, refusing a missing file, one that is not a regular file, and one too
 /// small to hold the extent (or, for a whole-file extent, of another size).
 fn open_extent(path: &Path, extent: &Extent) -> Result<File> {
@@ -319,18 +417,25 @@ fn open_extent(path: &Path, extent: &Extent) -> Result<File> {
     if !meta.is_file() {
         return Err(corrupt(path, "not a regular file"));
     }
-    if extent.whole_file {
-        if meta.len() != extent.stored_size {
-            return Err(corrupt(path, size_mismatch(extent.stored_size, meta.len())));
-        }
-    } else {
-        let end = extent.offset.saturating_add(extent.stored_size);
-        if meta.len() < end {
-            let found = meta.len().saturating_sub(extent.offset);
-            return Err(extent.corrupt(path, size_mismatch(extent.stored_size, found)));
-        }
-    }
+    check_len(path, extent, meta.len())?;
     Ok(file)
+}
+
+/// Opens bytes `offset..end` of a storage object after checking its size against the
+/// extent; returns how messages name it.
+fn open_object_extent(
+    storage: &dyn Storage,
+    key: &Key,
+    extent: &Extent,
+    end: u64,
+) -> Result<(PathBuf, ObjectReader)> {
+    let path = storage.locate(key);
+    let Some(len) = wait(storage.head(key))? else {
+        return Err(Error::Missing { path });
+    };
+    check_len(&path, extent, len)?;
+    let reader = wait(storage.open_range(key, extent.offset..end))?;
+    Ok((path, reader))
 }
 
 /// Compares what was read of an extent with what it must be.
@@ -395,10 +500,35 @@ impl VerifiedReader {
                 .map_err(|e| io_error(path, e))?;
         }
         let path: Arc<Path> = Arc::from(path);
-        let named = NamedFile {
+        let named = Box::new(NamedFile {
             file: file.take(extent.stored_size),
             path: path.clone(),
-        };
+        });
+        VerifiedReader::from_stream(path, named, extent, method, algo)
+    }
+
+    /// Opens `extent` of the object `key` of `storage` for a verified, decoding read:
+    /// one streamed range request. Errors name the object as the storage locates it.
+    pub fn open_in(
+        storage: &dyn Storage,
+        key: &Key,
+        extent: Extent,
+        method: Method,
+        algo: ChecksumAlgo,
+    ) -> Result<VerifiedReader> {
+        let end = extent.offset.saturating_add(extent.stored_size);
+        let (path, stream) = open_object_extent(storage, key, &extent, end)?;
+        VerifiedReader::from_stream(Arc::from(path), stream, extent, method, algo)
+    }
+
+    /// Reads `named`, which yields the extent's stored bytes and no more.
+    fn from_stream(
+        path: Arc<Path>,
+        named: ObjectReader,
+        extent: Extent,
+        method: Method,
+        algo: ChecksumAlgo,
+    ) -> Result<VerifiedReader> {
         // Small members get a small buffer: a bundle holds thousands.
         let capacity = READ_BUFFER_SIZE.min(extent.stored_size.saturating_add(1) as usize);
         let stored = BufReader::with_capacity(capacity, HashingReader::new(named, algo.hasher()));
@@ -559,4 +689,33 @@ pub fn verify_extent(path: &Path, extent: &Extent, algo: ChecksumAlgo) -> Result
     let (count, sum) =
         hash_range(&file, extent.offset, len, &mut buf, algo).map_err(|e| io_error(path, e))?;
     check_stored(path, extent, count, &sum)
+}
+
+/// Checks an extent of the object `key` of `storage` (size and checksum of its stored
+/// bytes) without decoding it.
+pub fn verify_extent_in(
+    storage: &dyn Storage,
+    key: &Key,
+    extent: &Extent,
+    algo: ChecksumAlgo,
+) -> Result<()> {
+    // One byte more than the extent of a whole object, so one that grew since its size
+    // was checked is caught.
+    let end = extent
+        .offset
+        .saturating_add(extent.stored_size)
+        .saturating_add(u64::from(extent.whole_file));
+    let (path, stream) = open_object_extent(storage, key, extent, end)?;
+    let buf_len = extent.stored_size.saturating_add(1).clamp(4096, 1 << 20);
+    let mut hashing = HashingReader::new(stream, algo.hasher());
+    let mut sink = vec![0u8; buf_len as usize];
+    loop {
+        match hashing.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::from_io(&path, e)),
+        }
+    }
+    check_stored(&path, extent, hashing.count(), &hashing.current_hex())
 }

@@ -28,7 +28,8 @@ pub use bundle::BundleWriter;
 pub use checksum::{ChecksumAlgo, Hasher};
 pub use codec::{BlockCompressor, Codec, InvalidCodec, Method};
 pub use data_file::{
-    open_verified, verify_extent, verify_file, DataFileWriter, Extent, VerifiedReader,
+    open_verified, verify_extent, verify_extent_in, verify_file, DataFileWriter, Extent,
+    VerifiedReader,
 };
 pub use error::{Error, Result};
 pub use record::FileRecord;

@@ -450,6 +450,52 @@ fn io_copy_into_a_writer_and_out_of_a_reader() {
 }
 
 #[test]
+fn a_writer_into_a_storage_publishes_on_finish_and_reads_back_verified() {
+    use archive_format::storage::{wait, Key, LocalDir, Storage};
+    use archive_format::{verify_extent_in, Extent, VerifiedReader};
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalDir::new(dir.path());
+    let key = Key::new("backups/L/data/base/1/2.0.zst").unwrap();
+    let data = make_data(3, 500_000, 4);
+    for spec in CODECS {
+        // Dropped part-way: no object, no file, and a finished one of that key stays.
+        let mut w = DataFileWriter::create_in(&store, &key, codec(spec), ALGO).unwrap();
+        w.write_all(&data[..100_000]).unwrap();
+        drop(w);
+        assert!(wait(store.list(None)).unwrap().is_empty(), "{spec}");
+
+        let mut w = DataFileWriter::create_in(&store, &key, codec(spec), ALGO).unwrap();
+        assert_eq!(w.path(), dir.path().join(key.as_str()));
+        w.write_all(&data).unwrap();
+        assert_eq!(
+            wait(store.head(&key)).unwrap(),
+            None,
+            "{spec}: visible early"
+        );
+        let rec = w.finish().unwrap();
+        assert_eq!(rec.path, key.as_str());
+        assert_eq!(wait(store.head(&key)).unwrap(), Some(rec.stored_size));
+        let extent = Extent::of_record(&rec);
+        let mut r = VerifiedReader::open_in(&store, &key, extent.clone(), codec(spec).method, ALGO)
+            .unwrap();
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).unwrap();
+        assert!(back == data, "{spec}");
+        verify_extent_in(&store, &key, &extent, ALGO).unwrap();
+
+        // A whole object of another size is refused up front, naming it.
+        let mut longer = extent.clone();
+        longer.stored_size += 1;
+        let err = VerifiedReader::open_in(&store, &key, longer.clone(), codec(spec).method, ALGO)
+            .unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+        assert!(err.to_string().contains(key.as_str()), "{err}");
+        assert!(verify_extent_in(&store, &key, &longer, ALGO).is_err());
+        wait(store.delete(&key)).unwrap();
+    }
+}
+
+#[test]
 fn readers_and_writers_cross_threads() {
     fn send<T: Send>() {}
     send::<DataFileWriter>();

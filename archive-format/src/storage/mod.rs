@@ -2,9 +2,10 @@
 //!
 //! The contract is the one object stores offer, so a bucket can stand in for a local
 //! directory later:
-//! - an object is written whole by `put` (no appends, no renames): readers see all of
+//! - an object is written whole by `put`, or in pieces through a [`Storage::writer`]
+//!   that publishes it whole when finished (no appends, no renames): readers see all of
 //!   it or none of it;
-//! - reads take the whole object or a byte range of it;
+//! - reads take the whole object or a byte range of it, in memory or as a stream;
 //! - there is no directory to fsync: a set of objects becomes a finished archive or
 //!   backup when the object describing it (toc, manifest, record) is written with
 //!   [`Storage::publish`], after the objects it lists.
@@ -17,6 +18,7 @@ mod local;
 
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -79,6 +81,26 @@ pub struct ObjectMeta {
     pub size: u64,
 }
 
+/// An object being written in pieces, for objects too big to hold in memory (a
+/// backup's chunk or bundle, an archive's data file); made by [`Storage::writer`].
+///
+/// Nothing is visible under the key until [`finish`](ObjectWriter::finish) returns, and
+/// a writer dropped unfinished (or after a failed write) leaves no object behind. Writes
+/// only go forward: no seeks, nothing added after `finish`. The calls block, because the
+/// writers are fed by the blocking worker threads that read and compress the data; an
+/// object store implements this as a multipart upload, buffering until it has a part
+/// of at least 5 MiB to send, so callers may write pieces of any size. Write errors
+/// carry an [`Error`] naming the object (recover it with [`Error::from_io`]).
+pub trait ObjectWriter: io::Write + Send {
+    /// Writes what is buffered, makes the object durable and publishes it whole under
+    /// its key, replacing any object of that key.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// A stream of an object's bytes; made by [`Storage::open_range`]. Read errors carry an
+/// [`Error`] naming the object.
+pub type ObjectReader = Box<dyn io::Read + Send>;
+
 /// Objects under keys; see the module documentation for the contract.
 pub trait Storage: Send + Sync + fmt::Debug {
     /// How `key` is named in messages: a file path, or a URL for an object store.
@@ -90,12 +112,25 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Bytes `range` of the object; an object too short for it is [`Error::Corrupt`].
     fn get_range<'a>(&'a self, key: &'a Key, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>>;
 
+    /// Bytes `range` of the object as a stream, for ranges too big to hold in memory:
+    /// one read request, consumed as it arrives. [`Error::Missing`] when there is no
+    /// object; a stream of an object shorter than the range ends early (callers count
+    /// what they read).
+    fn open_range<'a>(
+        &'a self,
+        key: &'a Key,
+        range: Range<u64>,
+    ) -> BoxFuture<'a, Result<ObjectReader>>;
+
     /// The object's size, or `None` when there is none.
     fn head<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<u64>>>;
 
     /// Writes the whole object, replacing any object of that key: once this returns,
     /// the object is durable; readers never see part of it.
     fn put<'a>(&'a self, key: &'a Key, data: Bytes) -> BoxFuture<'a, Result<()>>;
+
+    /// Starts writing the object under `key` in pieces; see [`ObjectWriter`].
+    fn writer<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Box<dyn ObjectWriter>>>;
 
     /// Like `put`, for the object that makes a set of objects complete (a toc, a
     /// manifest, a record): it becomes visible only after every object put before it
@@ -105,6 +140,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Every object whose key starts with `prefix/` (everything for `None`), in key
     /// order.
     fn list<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<ObjectMeta>>>;
+
+    /// The names one level below `prefix/` (below the root for `None`), sorted, each
+    /// once: the next `/`-separated segment of every key there, as an object store's
+    /// listing with a delimiter gives them. Cheaper than [`list`](Storage::list) when
+    /// only the first level is wanted (the backups of a repository, not their files).
+    fn children<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<String>>>;
 
     /// Removes the object; one that is already gone is not an error.
     fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<()>>;
@@ -149,8 +190,20 @@ impl<S: Storage> Storage for Prefixed<S> {
         Box::pin(async move { self.inner.get_range(&self.full(key), range).await })
     }
 
+    fn open_range<'a>(
+        &'a self,
+        key: &'a Key,
+        range: Range<u64>,
+    ) -> BoxFuture<'a, Result<ObjectReader>> {
+        Box::pin(async move { self.inner.open_range(&self.full(key), range).await })
+    }
+
     fn head<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<u64>>> {
         Box::pin(async move { self.inner.head(&self.full(key)).await })
+    }
+
+    fn writer<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Box<dyn ObjectWriter>>> {
+        Box::pin(async move { self.inner.writer(&self.full(key)).await })
     }
 
     fn put<'a>(&'a self, key: &'a Key, data: Bytes) -> BoxFuture<'a, Result<()>> {
@@ -172,6 +225,16 @@ impl<S: Storage> Storage for Prefixed<S> {
         })
     }
 
+    fn children<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let full = match prefix {
+                Some(p) => self.full(p),
+                None => self.prefix.clone(),
+            };
+            self.inner.children(Some(&full)).await
+        })
+    }
+
     fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move { self.inner.delete(&self.full(key)).await })
     }
@@ -189,8 +252,14 @@ macro_rules! forward {
             fn get_range<'a>(&'a self, key: &'a Key, range: Range<u64>) -> BoxFuture<'a, Result<Bytes>> {
                 (**self).get_range(key, range)
             }
+            fn open_range<'a>(&'a self, key: &'a Key, range: Range<u64>) -> BoxFuture<'a, Result<ObjectReader>> {
+                (**self).open_range(key, range)
+            }
             fn head<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Option<u64>>> {
                 (**self).head(key)
+            }
+            fn writer<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Box<dyn ObjectWriter>>> {
+                (**self).writer(key)
             }
             fn put<'a>(&'a self, key: &'a Key, data: Bytes) -> BoxFuture<'a, Result<()>> {
                 (**self).put(key, data)
@@ -200,6 +269,9 @@ macro_rules! forward {
             }
             fn list<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<ObjectMeta>>> {
                 (**self).list(prefix)
+            }
+            fn children<'a>(&'a self, prefix: Option<&'a Key>) -> BoxFuture<'a, Result<Vec<String>>> {
+                (**self).children(prefix)
             }
             fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<()>> {
                 (**self).delete(key)

@@ -7,6 +7,9 @@
 //! whose record exists succeeds when the contents are identical (the archiver retries
 //! after crashes) and fails when they differ (two clusters, or a timeline mix-up, writing
 //! to one repository).
+//!
+//! Every file of the archive is read, written and listed through the repository's
+//! storage; only the file archive-get restores into belongs to the cluster.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -15,14 +18,14 @@ use std::path::{Path, PathBuf};
 
 use archive_format::layout::repository as layout;
 use archive_format::storage::{wait, Bytes, Key, Storage};
-use archive_format::{open_verified, ChecksumAlgo, Codec, DataFileWriter, FileRecord};
+use archive_format::{ChecksumAlgo, Codec, DataFileWriter, Extent, FileRecord, VerifiedReader};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::postgres::lsn::{wal_file_kind, WalFileKind};
 use crate::postgres::pgcontrol;
-use crate::repository::store::{remove_stale, IO_BUFFER};
-use crate::repository::{create_private_dir_all, Repo};
+use crate::repository::store::IO_BUFFER;
+use crate::repository::Repo;
 
 /// The record of one archived WAL file (`NAME.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,9 +62,9 @@ fn group(name: &str, kind: WalFileKind) -> String {
     }
 }
 
-/// The directory an archived file lives in.
-pub fn archive_dir(repo: &Repo, name: &str, kind: WalFileKind) -> PathBuf {
-    repo.root().join(group(name, kind))
+/// The key of the WAL archive group an archived file lives in.
+pub(crate) fn group_key(name: &str, kind: WalFileKind) -> Result<Key> {
+    Ok(Key::new(group(name, kind))?)
 }
 
 /// The key of `name`'s record in the repository.
@@ -84,10 +87,24 @@ pub fn checked_name(name: &str) -> Result<WalFileKind> {
     })
 }
 
+impl WalRecord {
+    /// The key of the archived file's stored bytes.
+    pub fn stored_key(&self) -> Result<Key> {
+        stored_key(&self.name, checked_name(&self.name)?, &self.file)
+    }
+
+    /// How messages name the archived file's stored bytes.
+    pub fn stored_path(&self, repo: &Repo) -> PathBuf {
+        match self.stored_key() {
+            Ok(key) => repo.storage().locate(&key),
+            Err(_) => repo.root().join(layout::WAL_DIR).join(&self.file),
+        }
+    }
+}
+
 /// Loads the record of `name`, if it was archived.
-pub fn load_record(repo: &Repo, name: &str) -> Result<Option<(PathBuf, WalRecord)>> {
+pub fn load_record(repo: &Repo, name: &str) -> Result<Option<WalRecord>> {
     let kind = checked_name(name)?;
-    let dir = archive_dir(repo, name, kind);
     let key = record_key(name, kind)?;
     let path = repo.storage().locate(&key);
     let data = match wait(repo.storage().get(&key)) {
@@ -100,7 +117,7 @@ pub fn load_record(repo: &Repo, name: &str) -> Result<Option<(PathBuf, WalRecord
     if record.name != name || !archive_format::toc::is_safe_relative_path(&record.file) {
         return Err(Error::corrupt(&path, "describes another file"));
     }
-    Ok(Some((dir, record)))
+    Ok(Some(record))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -163,7 +180,7 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
     if matches!(kind, WalFileKind::Segment | WalFileKind::Partial) {
         check_segment_header(&opts.wal_path, identity.system_identifier)?;
     }
-    if let Some((dir, record)) = load_record(&repo, &name)? {
+    if let Some(record) = load_record(&repo, &name)? {
         let (size, checksum) = hash_file(&opts.wal_path, record.checksum_algo)?;
         if size == record.size && checksum == record.checksum {
             tracing::info!("{name} is already in the archive with the same contents");
@@ -171,17 +188,17 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
         }
         return Err(Error::Failed(format!(
             "{}: {name} is already archived with different contents ({} bytes, checksum {}; this file: {size} bytes, checksum {checksum}); is another cluster archiving into this repository?",
-            dir.join(layout::wal_record(&name)).display(),
+            repo.storage().locate(&record_key(&name, kind)?).display(),
             record.size,
             record.checksum
         )));
     }
-    let dir = archive_dir(&repo, &name, kind);
-    create_private_dir_all(&dir)?;
-    let tmp = format!(".{name}.{}.tmp", std::process::id());
-    remove_stale(&dir.join(&tmp))?;
+    let file = layout::wal_stored(&name, opts.codec.method.extension());
     let mut source = File::open(&opts.wal_path).map_err(|e| Error::io(&opts.wal_path, e))?;
-    let mut out = DataFileWriter::create(&dir, &tmp, opts.codec, algo)?;
+    // Published whole when finished (replacing what a push that died left), and made
+    // durable with the record below.
+    let stored_key = stored_key(&name, kind, &file)?;
+    let mut out = DataFileWriter::create_in(&**repo.storage(), &stored_key, opts.codec, algo)?;
     let mut raw = algo.hasher();
     let mut buf = vec![0u8; IO_BUFFER];
     loop {
@@ -195,9 +212,6 @@ pub fn archive_push(opts: &PushOptions) -> Result<PushOutcome> {
         out.write_all(&buf[..n])?;
     }
     let stored = out.finish()?;
-    let file = layout::wal_stored(&name, opts.codec.method.extension());
-    std::fs::rename(dir.join(&tmp), dir.join(&file)).map_err(|e| Error::io(dir.join(&file), e))?;
-    archive_format::atomic::fsync_dir(&dir)?;
     let record = WalRecord {
         name: name.clone(),
         size: stored.raw_size,
@@ -228,23 +242,24 @@ pub enum GetOutcome {
 /// same directory, so `dest` appears complete or not at all).
 pub fn archive_get(repo_root: &Path, name: &str, dest: &Path) -> Result<GetOutcome> {
     let repo = Repo::open(repo_root)?;
-    let Some((dir, record)) = load_record(&repo, name)? else {
+    let Some(record) = load_record(&repo, name)? else {
         return Ok(GetOutcome::NotArchived);
     };
-    verified_copy(&dir, &record, dest)?;
+    verified_copy(&repo, &record, dest)?;
     Ok(GetOutcome::Restored)
 }
 
 /// Streams an archived file's raw bytes into `sink`, checking the stored and the raw
 /// checksum; errors name the repository file.
 pub fn read_archived(
-    dir: &Path,
+    repo: &Repo,
     record: &WalRecord,
     mut sink: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    let mut reader = open_verified(
-        dir,
-        &record.file_record(),
+    let mut reader = VerifiedReader::open_in(
+        &**repo.storage(),
+        &record.stored_key()?,
+        Extent::of_record(&record.file_record()),
         record.codec.method,
         record.checksum_algo,
     )?;
@@ -255,7 +270,7 @@ pub fn read_archived(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from_stream(&dir.join(&record.file), e)),
+            Err(e) => return Err(Error::from_stream(reader.path(), e)),
         };
         raw.update(&buf[..n]);
         sink(&buf[..n])?;
@@ -263,7 +278,7 @@ pub fn read_archived(
     let sum = raw.finish_hex();
     if sum != record.checksum {
         return Err(Error::corrupt(
-            dir.join(&record.file),
+            reader.path(),
             format!(
                 "decoded data checksum mismatch: expected {}, found {sum}",
                 record.checksum
@@ -275,7 +290,7 @@ pub fn read_archived(
 
 /// Decodes an archived file into `dest` through a temporary file in the same directory,
 /// so `dest` appears complete or not at all.
-pub fn verified_copy(dir: &Path, record: &WalRecord, dest: &Path) -> Result<()> {
+pub fn verified_copy(repo: &Repo, record: &WalRecord, dest: &Path) -> Result<()> {
     let dest_dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -293,7 +308,7 @@ pub fn verified_copy(dir: &Path, record: &WalRecord, dest: &Path) -> Result<()> 
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))?;
-        read_archived(dir, record, |b| {
+        read_archived(repo, record, |b| {
             io::Write::write_all(&mut out, b).map_err(|e| Error::io(&tmp, e))
         })?;
         out.sync_all().map_err(|e| Error::io(&tmp, e))?;
@@ -305,34 +320,28 @@ pub fn verified_copy(dir: &Path, record: &WalRecord, dest: &Path) -> Result<()> 
     result
 }
 
-/// Every archived file's record, by directory.
-pub fn list_archive(repo: &Repo) -> Result<Vec<(PathBuf, WalRecord)>> {
-    let root = repo.wal_dir();
+/// Every archived file's record, by name.
+pub fn list_archive(repo: &Repo) -> Result<Vec<WalRecord>> {
     let mut out = Vec::new();
-    let dirs = match std::fs::read_dir(&root) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io(&root, e)),
-    };
-    for dir in dirs {
-        let dir = dir.map_err(|e| Error::io(&root, e))?.path();
-        if !dir.is_dir() {
+    let wal = Key::new(layout::WAL_DIR)?;
+    for object in wait(repo.storage().list(Some(&wal)))? {
+        // wal/<group>/<record>: records one level below the groups, nothing else.
+        let mut segments = object.key.as_str().split('/').skip(1);
+        let (Some(_group), Some(file_name), None) =
+            (segments.next(), segments.next(), segments.next())
+        else {
+            continue;
+        };
+        let Some(name) = layout::wal_record_of(file_name) else {
+            continue;
+        };
+        if wal_file_kind(name).is_none() {
             continue;
         }
-        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let Some(name) = layout::wal_record_of(&file_name) else {
-                continue;
-            };
-            if wal_file_kind(name).is_none() {
-                continue;
-            }
-            if let Some(found) = load_record(repo, name)? {
-                out.push(found);
-            }
+        if let Some(found) = load_record(repo, name)? {
+            out.push(found);
         }
     }
-    out.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }

@@ -100,10 +100,20 @@ pub fn expire(repo_root: &std::path::Path, opts: &ExpireOptions) -> Result<Expir
         // Dependants first; the manifest goes first so a half-removed backup is never
         // mistaken for a complete one.
         for label in expired.iter().rev() {
-            let dir = repo.backup_dir(label);
             let manifest = Key::new(format!("{}/{MANIFEST_FILE}", layout::backup(label)))?;
             wait(repo.storage().delete(&manifest))?;
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let backup = Key::new(layout::backup(label))?;
+            for object in wait(repo.storage().list(Some(&backup)))? {
+                wait(repo.storage().delete(&object.key))?;
+            }
+            // In a local repository the emptied directories go too, with any temporary
+            // file a killed writer left; an object store has nothing left to remove.
+            let dir = repo.backup_dir(label);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&dir, e)),
+            }
             tracing::info!("expired backup {label}");
         }
     }
@@ -123,7 +133,7 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
         return Ok(0);
     };
     let mut removed = 0;
-    for (dir, record) in archive::list_archive(repo)? {
+    for record in archive::list_archive(repo)? {
         let kind = match lsn::wal_file_kind(&record.name) {
             None | Some(WalFileKind::TimelineHistory) => continue,
             Some(kind) => kind,
@@ -141,8 +151,10 @@ fn expire_wal(repo: &Repo, oldest: &Manifest, dry_run: bool) -> Result<u64> {
             wait(repo.storage().delete(&record_key))?;
             let stored_key = archive::stored_key(&record.name, kind, &record.file)?;
             wait(repo.storage().delete(&stored_key))?;
-            // Empty directories go too; a non-empty one simply stays.
-            let _ = std::fs::remove_dir(&dir);
+            // In a local repository an emptied group directory goes too (a non-empty one
+            // simply stays); an object store has no directories to tidy.
+            let group = archive::group_key(&record.name, kind)?;
+            let _ = std::fs::remove_dir(repo.storage().locate(&group));
         }
     }
     Ok(removed)

@@ -88,7 +88,7 @@ pub fn info(repo_root: &std::path::Path) -> Result<Info> {
         });
     }
     let mut by_timeline: BTreeMap<u32, Vec<(u64, String, u64)>> = BTreeMap::new();
-    for (_, r) in archive::list_archive(&repo)? {
+    for r in archive::list_archive(&repo)? {
         if lsn::wal_file_kind(&r.name) != Some(WalFileKind::Segment) {
             continue;
         }

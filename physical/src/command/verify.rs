@@ -4,7 +4,6 @@
 //! or damaged file is reported by name.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -14,7 +13,7 @@ use crate::pool::run_parallel;
 use crate::postgres::lsn;
 use crate::repository::manifest::{BlobRef, Manifest, MANIFEST_FILE};
 use crate::repository::sources::Sources;
-use crate::repository::store::{read_chunk, IO_BUFFER};
+use crate::repository::store::IO_BUFFER;
 use crate::repository::Repo;
 
 #[derive(Clone, Debug, Serialize)]
@@ -104,9 +103,8 @@ pub fn verify(repo_root: &std::path::Path, set: Option<&str>, jobs: usize) -> Re
         |buf, item| {
             let src = &all_sources[item.backup];
             let path = src.path(&item.blob);
-            let result = src.method(&item.blob).and_then(|method| {
-                let stored = src.stored(&item.blob, item.raw_size, &item.raw_checksum);
-                read_chunk(&path, stored, method, src.algo(), buf, |_| Ok(()))
+            let result = src.read_chunk(&item.blob, item.raw_size, &item.raw_checksum, buf, |_| {
+                Ok(())
             });
             (path, result)
         },
@@ -204,9 +202,9 @@ fn verify_archive(
     problems: &mut BTreeMap<String, (String, BTreeSet<String>)>,
 ) -> Result<()> {
     let first = lsn::parse_segment_name(start_wal, segment_size).map(|(_, s)| s);
-    let records: Vec<(PathBuf, archive::WalRecord)> = archive::list_archive(repo)?
+    let records: Vec<archive::WalRecord> = archive::list_archive(repo)?
         .into_iter()
-        .filter(|(_, r)| {
+        .filter(|r| {
             let seg = lsn::parse_segment_name(&r.name[..24.min(r.name.len())], segment_size)
                 .map(|(_, s)| s);
             match (seg, first) {
@@ -215,11 +213,11 @@ fn verify_archive(
             }
         })
         .collect();
-    for (dir, record) in &records {
+    for record in &records {
         report.archived_wal += 1;
-        if let Err(e) = archive::read_archived(dir, record, |_| Ok(())) {
+        if let Err(e) = archive::read_archived(repo, record, |_| Ok(())) {
             problems
-                .entry(rel_name(repo, &dir.join(&record.file)))
+                .entry(rel_name(repo, &record.stored_path(repo)))
                 .or_insert_with(|| (detail_of(&e), BTreeSet::new()))
                 .1
                 .insert(record.name.clone());

@@ -1,4 +1,8 @@
 //! The repository lock: one process at a time changes backups (backup, expire).
+//!
+//! The one repository file not kept through the repository's storage: an flock on a
+//! local file, held by the process. An object store has no such lock; a repository
+//! there will need its own kind (a lease object written conditionally).
 
 use std::fs::{File, OpenOptions};
 use std::io;

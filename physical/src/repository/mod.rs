@@ -4,10 +4,14 @@
 //!
 //! Everything in it is private to its owner: directories 0700, files 0600 (the binary
 //! also sets umask 077, so nothing slips through with wider bits).
+//!
+//! Every file of it is read and written through the repository's [`Storage`] (a local
+//! directory today; the trait is shaped so an object store can take its place), except
+//! the lock (see `lock`).
 
-use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,9 +48,9 @@ pub struct RepoMeta {
 #[derive(Debug)]
 pub struct Repo {
     root: PathBuf,
-    /// The repository's objects (repo.json, manifests, WAL records) are read and
-    /// written through it.
-    store: LocalDir,
+    /// Every object of the repository (repo.json, manifests, stored chunks and
+    /// bundles, the WAL archive) is read and written through it.
+    store: Arc<dyn Storage>,
     meta: RepoMeta,
 }
 
@@ -95,7 +99,7 @@ impl Repo {
         }
         Ok(Repo {
             root: root.to_path_buf(),
-            store,
+            store: Arc::new(store),
             meta,
         })
     }
@@ -160,46 +164,40 @@ impl Repo {
     }
 
     /// The repository's objects.
-    pub fn storage(&self) -> &LocalDir {
+    pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.store
     }
 
-    pub fn backups_dir(&self) -> PathBuf {
-        self.root.join(BACKUPS_DIR)
+    /// The objects of backup `label`, by their keys within the backup.
+    pub fn backup_storage(&self, label: &str) -> Result<Prefixed<Arc<dyn Storage>>> {
+        Ok(Prefixed::new(
+            self.store.clone(),
+            key(&layout::backup(label))?,
+        ))
     }
 
+    /// The local directory of backup `label` (for what stays local: an interrupted
+    /// attempt taken over by renaming it, messages).
     pub fn backup_dir(&self, label: &str) -> PathBuf {
         self.root.join(layout::backup(label))
     }
 
-    pub fn wal_dir(&self) -> PathBuf {
-        self.root.join(WAL_DIR)
-    }
-
-    /// Every backup directory (complete or not), oldest first.
+    /// Every backup (complete or not), oldest first.
     pub fn labels(&self) -> Result<Vec<String>> {
-        let dir = self.backups_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(Error::io(&dir, e)),
-        };
-        let mut labels = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            if let Some(name) = entry.file_name().to_str() {
-                if crate::repository::label::parse(name).is_some() {
-                    labels.push(name.to_owned());
-                }
-            }
-        }
-        labels.sort();
-        Ok(labels)
+        let names = wait(self.store.children(Some(&key(BACKUPS_DIR)?)))?;
+        // Sorted by the storage; labels sort by time.
+        Ok(names
+            .into_iter()
+            .filter(|name| label::parse(name).is_some())
+            .collect())
     }
 
     /// Whether the backup's manifest was written (the backup finished).
     pub fn is_complete(&self, label: &str) -> bool {
-        self.backup_dir(label).join(MANIFEST_FILE).is_file()
+        let Ok(manifest) = key(&format!("{}/{MANIFEST_FILE}", layout::backup(label))) else {
+            return false;
+        };
+        matches!(wait(self.store.head(&manifest)), Ok(Some(_)))
     }
 
     /// Finished backups, oldest first.
@@ -212,8 +210,7 @@ impl Repo {
     }
 
     pub fn load_manifest(&self, label: &str) -> Result<Manifest> {
-        let backup = Prefixed::new(&self.store, key(&layout::backup(label))?);
-        let manifest = Manifest::load_from(&backup)?;
+        let manifest = Manifest::load_from(&self.backup_storage(label)?)?;
         if manifest.label != label {
             return Err(Error::corrupt(
                 self.backup_dir(label).join(MANIFEST_FILE),

@@ -4,11 +4,15 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use archive_format::layout::repository as layout;
+use archive_format::storage::{wait, Key, Storage};
 use archive_format::{ChecksumAlgo, Extent, FileRecord, Method};
 
 use crate::error::{Error, Result};
 use crate::repository::manifest::{BlobRef, Manifest};
+use crate::repository::store::read_chunk;
 use crate::repository::Repo;
 
 /// Blob records of one backup.
@@ -19,7 +23,8 @@ struct BackupBlobs {
 
 /// The blobs a backup can reach.
 pub struct Sources {
-    root: PathBuf,
+    /// The repository's objects.
+    storage: Arc<dyn Storage>,
     algo: ChecksumAlgo,
     backups: HashMap<String, BackupBlobs>,
 }
@@ -54,7 +59,7 @@ impl Sources {
             add(&referenced);
         }
         Ok(Sources {
-            root: repo.backups_dir(),
+            storage: repo.storage().clone(),
             algo: manifest.checksum_algo,
             backups,
         })
@@ -65,8 +70,22 @@ impl Sources {
         self.algo
     }
 
+    /// The repository object holding `blob`.
+    pub fn key(&self, blob: &BlobRef) -> Result<Key> {
+        Ok(Key::new(format!(
+            "{}/{}",
+            layout::backup(&blob.backup),
+            blob.file
+        ))?)
+    }
+
+    /// How messages name the repository file holding `blob`.
     pub fn path(&self, blob: &BlobRef) -> PathBuf {
-        self.root.join(&blob.backup).join(&blob.file)
+        match self.key(blob) {
+            Ok(key) => self.storage.locate(&key),
+            // Not a valid object name (the manifest check refuses such paths).
+            Err(_) => PathBuf::from(layout::backup(&blob.backup)).join(&blob.file),
+        }
     }
 
     /// The codec that decodes `blob`.
@@ -100,19 +119,14 @@ impl Sources {
     pub fn check_present(&self, blob: &BlobRef) -> Result<()> {
         let record = self.record(blob)?;
         let path = self.path(blob);
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::missing(&path))
-            }
-            Err(e) => return Err(Error::io(&path, e)),
+        let Some(len) = wait(self.storage.head(&self.key(blob)?))? else {
+            return Err(Error::missing(&path));
         };
-        if meta.len() != record.stored_size {
+        if len != record.stored_size {
             return Err(Error::corrupt(
                 &path,
                 format!(
-                    "size {} differs from the recorded {}",
-                    meta.len(),
+                    "size {len} differs from the recorded {}",
                     record.stored_size
                 ),
             ));
@@ -126,9 +140,24 @@ impl Sources {
         Ok(())
     }
 
-    /// Where a chunk's stored bytes are and what they must decode to, for
-    /// `store::read_chunk`.
-    pub fn stored(&self, blob: &BlobRef, raw_size: u64, raw_checksum: &str) -> Extent {
+    /// Streams the decoded bytes of a chunk stored as `blob` into `sink`, with every
+    /// check (see `store::read_chunk`); errors name the repository file.
+    pub fn read_chunk(
+        &self,
+        blob: &BlobRef,
+        raw_size: u64,
+        raw_checksum: &str,
+        buf: &mut [u8],
+        sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let method = self.method(blob)?;
+        let stored = self.stored(blob, raw_size, raw_checksum);
+        let key = self.key(blob)?;
+        read_chunk(&*self.storage, &key, stored, method, self.algo, buf, sink)
+    }
+
+    /// Where a chunk's stored bytes are and what they must decode to.
+    fn stored(&self, blob: &BlobRef, raw_size: u64, raw_checksum: &str) -> Extent {
         Extent {
             offset: blob.offset,
             stored_size: blob.stored_size,

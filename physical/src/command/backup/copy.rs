@@ -9,8 +9,10 @@ use std::path::Path;
 
 use archive_format::hashing::hash_range;
 use archive_format::layout::repository::backup as layout;
+use archive_format::storage::{Key, Storage};
 use archive_format::{
-    verify_file, BlockCompressor, BundleWriter, ChecksumAlgo, Codec, DataFileWriter, FileRecord,
+    verify_extent_in, BlockCompressor, BundleWriter, ChecksumAlgo, Codec, DataFileWriter, Extent,
+    FileRecord,
 };
 
 use super::plan::{BundleMember, ChunkJob, Job};
@@ -19,9 +21,8 @@ use crate::error::{Error, Result};
 use crate::postgres::lsn::Lsn;
 use crate::postgres::pagecheck::{self, PageStatus};
 use crate::postgres::walk::SourceFile;
-use crate::repository::create_private_dir_all;
 use crate::repository::manifest::{BlobRef, Chunk};
-use crate::repository::store::{remove_stale, IO_BUFFER};
+use crate::repository::store::IO_BUFFER;
 
 /// Page checksum validation settings (present when the cluster has checksums).
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +34,8 @@ pub struct PageCheck {
 /// What every worker shares.
 pub struct CopyContext<'a> {
     pub files: &'a [SourceFile],
-    pub backup_dir: &'a Path,
+    /// The backup's objects, by their keys within the backup.
+    pub storage: &'a dyn Storage,
     pub label: &'a str,
     pub codec: Codec,
     pub algo: ChecksumAlgo,
@@ -186,6 +188,13 @@ impl CopyContext<'_> {
             .filter(|_| pagecheck::is_checksummed_file(&src.rel))
     }
 
+    /// Whether an interrupted attempt's stored file is there, whole and undamaged.
+    fn still_stored(&self, blob: &FileRecord) -> bool {
+        Key::new(blob.path.as_str()).is_ok_and(|key| {
+            verify_extent_in(self.storage, &key, &Extent::of_record(blob), self.algo).is_ok()
+        })
+    }
+
     fn blob_ref(&self, file: &str, offset: u64, stored_size: u64, checksum: String) -> BlobRef {
         BlobRef {
             backup: self.label.to_owned(),
@@ -205,10 +214,7 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
     if let Some(old) = ctx.candidates.get(&src.rel, job.offset) {
         let (n, sum) = hash_range(&file, job.offset, job.len, &mut w.buf, ctx.algo)
             .map_err(|e| Error::io(&src.abs, e))?;
-        if n == old.chunk.size
-            && sum == old.chunk.checksum
-            && verify_file(ctx.backup_dir, &old.blob, ctx.algo).is_ok()
-        {
+        if n == old.chunk.size && sum == old.chunk.checksum && ctx.still_stored(&old.blob) {
             return Ok(stored(CopiedChunk {
                 chunk: old.chunk.clone(),
                 page_errors: old.page_errors.clone(),
@@ -230,13 +236,13 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
         }
     }
 
-    let rel_store = layout::chunk(&src.rel, job.index, ctx.codec.method.extension());
-    let store_path = ctx.backup_dir.join(&rel_store);
-    if let Some(parent) = store_path.parent() {
-        create_private_dir_all(parent)?;
-    }
-    remove_stale(&store_path)?;
-    let mut out = DataFileWriter::create(ctx.backup_dir, &rel_store, ctx.codec, ctx.algo)?;
+    // Published whole when finished, replacing what an interrupted attempt left there.
+    let key = Key::new(layout::chunk(
+        &src.rel,
+        job.index,
+        ctx.codec.method.extension(),
+    ))?;
+    let mut out = DataFileWriter::create_in(ctx.storage, &key, ctx.codec, ctx.algo)?;
     file.seek(SeekFrom::Start(job.offset))
         .map_err(|e| Error::io(&src.abs, e))?;
     let pages = ctx.page_check_for(src);
@@ -264,7 +270,7 @@ fn copy_chunk(ctx: &CopyContext<'_>, w: &mut Worker, job: &ChunkJob) -> Result<C
         }
     }
     if done == 0 {
-        drop(out); // removes its file
+        drop(out); // leaves no object
         return Ok(ChunkResult::Empty);
     }
     let record = out.finish()?;
@@ -288,7 +294,7 @@ fn copy_bundle(
     number: usize,
     members: &[BundleMember],
 ) -> Result<Outcome> {
-    let rel_store = layout::bundle(number);
+    let key = Key::new(layout::bundle(number))?;
     let mut bundle: Option<BundleWriter> = None;
     let mut results = Vec::with_capacity(members.len());
     for m in members {
@@ -326,10 +332,7 @@ fn copy_bundle(
             .compress(&w.buf[..n], &mut w.packed)
             .map_err(|e| Error::io(&src.abs, e))?;
         if bundle.is_none() {
-            let dir = ctx.backup_dir.join(layout::BUNDLES_DIR);
-            create_private_dir_all(&dir)?;
-            remove_stale(&ctx.backup_dir.join(&rel_store))?;
-            bundle = Some(BundleWriter::create(ctx.backup_dir, &rel_store, ctx.algo)?);
+            bundle = Some(BundleWriter::create(ctx.storage, &key, ctx.algo)?);
         }
         let Some(writer) = bundle.as_mut() else {
             continue;
@@ -342,7 +345,7 @@ fn copy_bundle(
                     offset: 0,
                     size: n as u64,
                     checksum,
-                    blob: ctx.blob_ref(&rel_store, offset, w.packed.len() as u64, stored_sum),
+                    blob: ctx.blob_ref(key.as_str(), offset, w.packed.len() as u64, stored_sum),
                 },
                 page_errors: errors,
                 own_blob: None,

@@ -1,11 +1,15 @@
 //! `rbackup backup`: a non-exclusive online backup of the whole cluster.
 //!
-//! Order of work: connect and check the cluster against the repository; create a
-//! temporary replication slot (it keeps every WAL segment from now on); start the backup;
-//! list the data directory; copy chunks and bundles in parallel, largest first, checking
-//! page checksums; copy `global/pg_control` last; stop the backup; store `backup_label`
-//! and the WAL from start to stop; fsync; write the manifest, atomically, last.
+//! Order of work, in phases: plan (check the data directory and the server against
+//! the repository, choose the reference and the label, take over an interrupted
+//! attempt); read (create a temporary replication slot, which keeps every WAL segment
+//! from now on; start the backup; list the data directory; copy chunks and bundles in
+//! parallel, largest first, checking page checksums; copy `global/pg_control` last;
+//! stop the backup; store `backup_label` and the WAL from start to stop); assemble
+//! (the manifest, from what was read: `assemble`, no IO); write (fsync, then the
+//! manifest, published last).
 
+mod assemble;
 mod copy;
 mod phase;
 mod plan;
@@ -13,26 +17,29 @@ pub mod resume;
 mod session;
 mod wal;
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use archive_format::storage::{Key, Prefixed, Storage};
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter, FileRecord};
 use pgconn::ConnectOptions;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::postgres::lsn::Lsn;
-use crate::postgres::pgcontrol;
+use crate::postgres::pgcontrol::{self, ClusterIdentity};
 use crate::postgres::walk;
 use crate::repository::label;
 use crate::repository::manifest::{
-    BackupType, BlobRef, Chunk, FileEntry, Manifest, Stats, FORMAT_VERSION,
+    BackupType, BlobRef, Chunk, DirEntry, FileEntry, LinkEntry, Manifest, Stats, WalEntry,
 };
-use crate::repository::Repo;
+use crate::repository::{Repo, RepoLock};
 use copy::PageCheck;
-use resume::{Attempt, Journal};
+use resume::{Attempt, Candidates, Journal};
 pub use session::parse_backup_label;
+use session::{ServerFacts, StopInfo};
 
 #[derive(Clone, Debug)]
 pub struct BackupOptions {
@@ -119,20 +126,8 @@ fn check_data_directory(pgdata: &Path, server_dir: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Runs a backup; see the module documentation.
-pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
-    let started = Instant::now();
-    let algo = ChecksumAlgo::DEFAULT;
-    let pgdata = std::fs::canonicalize(&opts.pgdata)
-        .map_err(|e| Error::Setup(format!("--pgdata {}: {e}", opts.pgdata.display())))?;
-    let identity = pgcontrol::read_identity(&pgdata)?;
-    let control = pgcontrol::read_control_file(&pgdata)?;
-    let repo = Repo::open_or_create(&opts.repo, &identity)?;
-    let _lock = repo.lock()?;
-    let (backup_type, reference) = choose_reference(&repo, opts.backup_type)?;
-
-    let session = session::Session::connect(&opts.conn, &opts.cancellers).await?;
-    let facts = session.facts().await?;
+/// Refuses a server that does not run on the data directory being backed up.
+fn check_server(facts: &ServerFacts, identity: &ClusterIdentity, pgdata: &Path) -> Result<()> {
     if facts.system_identifier != identity.system_identifier {
         return Err(Error::Setup(format!(
             "the server you connected to (system identifier {}) does not run on --pgdata {} (system identifier {})",
@@ -141,38 +136,124 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
             identity.system_identifier
         )));
     }
-    check_data_directory(&pgdata, facts.data_directory.as_deref())?;
+    check_data_directory(pgdata, facts.data_directory.as_deref())
+}
 
-    let existing = repo.labels()?;
-    let full_label = reference
+/// The plan phase, local half: the data directory, the repository (locked for the
+/// whole backup) and the backup this one builds on.
+struct Local {
+    pgdata: PathBuf,
+    identity: ClusterIdentity,
+    /// `PG_<major>_<catalog version>`, the directory name inside tablespaces.
+    tablespace_dir: String,
+    repo: Repo,
+    _lock: RepoLock,
+    backup_type: BackupType,
+    reference: Option<Manifest>,
+}
+
+fn open_local(opts: &BackupOptions) -> Result<Local> {
+    let pgdata = std::fs::canonicalize(&opts.pgdata)
+        .map_err(|e| Error::Setup(format!("--pgdata {}: {e}", opts.pgdata.display())))?;
+    let identity = pgcontrol::read_identity(&pgdata)?;
+    let control = pgcontrol::read_control_file(&pgdata)?;
+    let repo = Repo::open_or_create(&opts.repo, &identity)?;
+    let lock = repo.lock()?;
+    let (backup_type, reference) = choose_reference(&repo, opts.backup_type)?;
+    Ok(Local {
+        tablespace_dir: format!("PG_{}_{}", identity.pg_major, control.catalog_version),
+        pgdata,
+        identity,
+        repo,
+        _lock: lock,
+        backup_type,
+        reference,
+    })
+}
+
+/// The plan phase, repository half: the new backup's label and its place in the
+/// repository, taking over an interrupted attempt of the same backup.
+struct Target {
+    label: String,
+    backup_dir: PathBuf,
+    /// The backup's objects in the repository.
+    storage: Prefixed<Arc<dyn Storage>>,
+    candidates: Candidates,
+    journal: Journal,
+}
+
+fn prepare_target(local: &Local, codec: Codec) -> Result<Target> {
+    let existing = local.repo.labels()?;
+    let full_label = local
+        .reference
         .as_ref()
         .and_then(|r| label::parse(&r.label))
         .map(|p| p.full);
     let label = label::new_label(
-        backup_type,
+        local.backup_type,
         full_label.as_deref(),
         chrono::Utc::now(),
         &existing,
     );
     let attempt = Attempt {
-        backup_type,
-        reference: reference.as_ref().map(|r| r.label.clone()),
-        codec: opts.codec,
-        system_identifier: identity.system_identifier.to_string(),
+        backup_type: local.backup_type,
+        reference: local.reference.as_ref().map(|r| r.label.clone()),
+        codec,
+        system_identifier: local.identity.system_identifier.to_string(),
     };
-    let (backup_dir, candidates) = resume::prepare_backup_dir(&repo, &label, &attempt)?;
+    let (backup_dir, candidates) = resume::prepare_backup_dir(&local.repo, &label, &attempt)?;
     let journal = Journal::create(&backup_dir)?;
+    let storage = local.repo.backup_storage(&label)?;
+    Ok(Target {
+        label,
+        backup_dir,
+        storage,
+        candidates,
+        journal,
+    })
+}
 
+/// Page errors the reference recorded, by file, for chunks taken over unchanged.
+fn reference_errors(reference: Option<&Manifest>) -> HashMap<String, Vec<u64>> {
+    reference
+        .map(|r| {
+            r.files
+                .iter()
+                .filter(|f| !f.page_errors.is_empty())
+                .map(|f| (f.path.clone(), f.page_errors.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the read phase got from the server besides the files.
+struct Started {
+    start_time: String,
+    start_lsn: Lsn,
+    directories: Vec<DirEntry>,
+    symlinks: Vec<LinkEntry>,
+}
+
+/// The read phase, data directory: reserve the WAL, start the backup, list and plan
+/// the data directory, copy it (on blocking threads).
+async fn read_data_directory(
+    session: &session::Session,
+    facts: &ServerFacts,
+    local: &Local,
+    target: Target,
+    opts: &BackupOptions,
+    algo: ChecksumAlgo,
+) -> Result<(Started, phase::Copied)> {
     let slot = format!("rbackup_{}_{}", std::process::id(), now_ns() / 1_000_000);
     session.reserve_wal(&slot).await?;
     let start_time = now_rfc3339();
-    tracing::info!("starting backup {label} ({backup_type})");
+    let label = target.label.clone();
+    tracing::info!("starting backup {label} ({})", local.backup_type);
     let start_lsn = session.start_backup(&label, opts.fast).await?;
     tracing::info!("backup started at {start_lsn}");
     let listing_start_ns = now_ns();
-    let tablespace_dir = format!("PG_{}_{}", identity.pg_major, control.catalog_version);
-    let listing = walk::list_data_directory(&pgdata, &tablespace_dir)?;
-    let plan = plan::plan(&listing.files, reference.as_ref(), opts.delta);
+    let listing = walk::list_data_directory(&local.pgdata, &local.tablespace_dir)?;
+    let plan = plan::plan(&listing.files, local.reference.as_ref(), opts.delta);
 
     let pages = facts.data_checksums.then_some(PageCheck {
         start_lsn,
@@ -181,157 +262,165 @@ pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
     let phase = phase::CopyPhase {
         files: listing.files,
         plan,
-        backup_dir: backup_dir.clone(),
-        label: label.clone(),
+        storage: target.storage,
+        label,
         codec: opts.codec,
         algo,
         pages,
-        candidates,
-        journal,
+        candidates: target.candidates,
+        journal: target.journal,
         jobs: opts.jobs,
-        reference_errors: reference
-            .as_ref()
-            .map(|r| {
-                r.files
-                    .iter()
-                    .filter(|f| !f.page_errors.is_empty())
-                    .map(|f| (f.path.clone(), f.page_errors.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        reference_errors: reference_errors(local.reference.as_ref()),
         listing_start_ns,
     };
     let copied = tokio::task::spawn_blocking(move || phase.run())
         .await
         .map_err(|e| Error::Failed(format!("the copy workers failed: {e}")))??;
+    let started = Started {
+        start_time,
+        start_lsn,
+        directories: listing.dirs,
+        symlinks: listing.links,
+    };
+    Ok((started, copied))
+}
 
-    let stop = session.stop_backup().await?;
-    let stop_time = now_rfc3339();
-    tracing::info!("backup stopped at {}", stop.lsn);
+/// What the read phase stored after the backup stopped.
+struct Tail {
+    label_file: (FileEntry, FileRecord),
+    wal: Vec<(WalEntry, FileRecord)>,
+    timeline: u32,
+    start_wal: String,
+    stop_wal: String,
+}
+
+/// The read phase, after the stop: backup_label and the WAL from start to stop (and
+/// the timeline history files).
+async fn read_tail(
+    stop: &StopInfo,
+    facts: &ServerFacts,
+    pgdata: &Path,
+    storage: &Prefixed<Arc<dyn Storage>>,
+    label: &str,
+    opts: &BackupOptions,
+    algo: ChecksumAlgo,
+) -> Result<Tail> {
     let (start_wal, timeline) = parse_backup_label(&stop.backup_label).ok_or_else(|| {
         Error::Failed("the server returned a backup_label without a start WAL file".into())
     })?;
-
-    let mut files = copied.files;
-    let mut blobs = copied.blobs;
-    let (label_entry, label_blob) = store_small_file(
-        &backup_dir,
-        &label,
+    let label_file = store_small_file(
+        storage,
+        label,
         "backup_label",
         stop.backup_label.as_bytes(),
         opts.codec,
         algo,
     )?;
-    files.push(label_entry);
-    blobs.push(label_blob);
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-
     let mut wal_names = wal::segment_names(&start_wal, stop.lsn, facts.wal_segment_size)?;
     let stop_wal = wal_names
         .last()
         .cloned()
         .unwrap_or_else(|| start_wal.clone());
-    wal_names.extend(wal::history_files(&pgdata)?);
+    wal_names.extend(wal::history_files(pgdata)?);
     let wal_copy = wal::WalCopy {
-        pgdata: pgdata.clone(),
-        backup_dir: backup_dir.clone(),
-        label: label.clone(),
+        pgdata: pgdata.to_path_buf(),
+        storage: storage.clone(),
+        label: label.to_owned(),
         codec: opts.codec,
         algo,
         jobs: opts.jobs,
     };
-    let wal_entries = tokio::task::spawn_blocking(move || wal::copy_wal(&wal_copy, &wal_names))
+    let wal = tokio::task::spawn_blocking(move || wal::copy_wal(&wal_copy, &wal_names))
         .await
         .map_err(|e| Error::Failed(format!("the WAL copy failed: {e}")))??;
+    Ok(Tail {
+        label_file,
+        wal,
+        timeline,
+        start_wal,
+        stop_wal,
+    })
+}
+
+/// The write phase: make everything stored durable, publish the manifest last (it
+/// marks the backup finished), then drop the attempt's bookkeeping.
+fn write_manifest(
+    backup_dir: &Path,
+    storage: &Prefixed<Arc<dyn Storage>>,
+    manifest: &Manifest,
+) -> Result<()> {
+    // A local repository's directories, all at once on many threads (the manifest's
+    // publish syncs only those its storage created).
+    crate::durable::sync_dirs(backup_dir)?;
+    manifest.publish_to(storage)?;
+    resume::finish(backup_dir)
+}
+
+/// Runs a backup; see the module documentation.
+pub async fn backup(opts: &BackupOptions) -> Result<BackupSummary> {
+    let started = Instant::now();
+    let algo = ChecksumAlgo::DEFAULT;
+    let local = open_local(opts)?;
+
+    let session = session::Session::connect(&opts.conn, &opts.cancellers).await?;
+    let facts = session.facts().await?;
+    check_server(&facts, &local.identity, &local.pgdata)?;
+    let target = prepare_target(&local, opts.codec)?;
+    let (label, backup_dir, storage) = (
+        target.label.clone(),
+        target.backup_dir.clone(),
+        target.storage.clone(),
+    );
+
+    let (start, copied) = read_data_directory(&session, &facts, &local, target, opts, algo).await?;
+    let stop = session.stop_backup().await?;
+    let stop_time = now_rfc3339();
+    tracing::info!("backup stopped at {}", stop.lsn);
+    let tail = read_tail(&stop, &facts, &local.pgdata, &storage, &label, opts, algo).await?;
     // The slot is no longer needed: the WAL is in the repository.
     drop(session);
 
-    let mut stats = copied.stats;
-    let mut wal = Vec::new();
-    for (entry, record) in wal_entries {
-        stats.wal_bytes += record.stored_size;
-        wal.push(entry);
-        blobs.push(record);
-    }
-    stats.stored_bytes = blobs.iter().map(|b| b.stored_size).sum();
-    stats.files = files.len() as u64;
-    stats.raw_bytes = files.iter().map(FileEntry::content_size).sum();
-    stats.seconds = started.elapsed().as_secs_f64();
-    let page_errors: Vec<PageErrors> = files
-        .iter()
-        .filter(|f| !f.page_errors.is_empty())
-        .map(|f| PageErrors {
-            path: f.path.clone(),
-            blocks: f.page_errors.clone(),
-        })
-        .collect();
-    stats.page_errors = page_errors.iter().map(|p| p.blocks.len() as u64).sum();
-    let references: BTreeSet<String> = files
-        .iter()
-        .flat_map(|f| f.chunks.iter().map(|c| c.blob.backup.clone()))
-        .filter(|b| *b != label)
-        .collect();
-
-    crate::durable::sync_dirs(&backup_dir)?;
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
+    let manifest = assemble::manifest(assemble::Parts {
         label: label.clone(),
-        backup_type,
-        reference: reference.as_ref().map(|r| r.label.clone()),
-        references: references.into_iter().collect(),
-        system_identifier: identity.system_identifier.to_string(),
-        pg_version_num: facts.version_num,
-        pg_major: identity.pg_major,
+        backup_type: local.backup_type,
+        reference: local.reference.as_ref().map(|r| r.label.clone()),
+        identity: local.identity.clone(),
+        facts,
         codec: opts.codec,
-        checksum_algo: algo,
-        block_size: facts.block_size,
-        wal_segment_size: facts.wal_segment_size,
-        data_checksums: facts.data_checksums,
-        start_time,
+        algo,
+        start_time: start.start_time,
         stop_time,
-        start_lsn,
-        stop_lsn: stop.lsn,
-        timeline,
-        start_wal: start_wal.clone(),
-        stop_wal: stop_wal.clone(),
-        backup_label: stop.backup_label,
-        tablespace_map: stop.tablespace_map,
-        directories: listing.dirs,
-        symlinks: listing.links,
-        files,
-        wal,
-        blobs,
-        stats: stats.clone(),
-    };
-    manifest.save(&backup_dir)?;
-    resume::finish(&backup_dir)?;
+        start_lsn: start.start_lsn,
+        stop,
+        timeline: tail.timeline,
+        start_wal: tail.start_wal,
+        stop_wal: tail.stop_wal,
+        directories: start.directories,
+        symlinks: start.symlinks,
+        copied,
+        label_file: tail.label_file,
+        wal: tail.wal,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    write_manifest(&backup_dir, &storage, &manifest)?;
     tracing::info!("backup {label} complete");
-    Ok(BackupSummary {
-        label,
-        backup_type,
-        reference: manifest.reference,
-        start_lsn,
-        stop_lsn: manifest.stop_lsn,
-        start_wal,
-        stop_wal,
-        stats,
-        page_errors,
-    })
+    Ok(assemble::summary(&manifest))
 }
 
 /// Stores a small in-memory file (backup_label) as its own blob.
 fn store_small_file(
-    backup_dir: &Path,
+    storage: &dyn Storage,
     label: &str,
     path: &str,
     data: &[u8],
     codec: Codec,
     algo: ChecksumAlgo,
 ) -> Result<(FileEntry, FileRecord)> {
-    let rel = archive_format::layout::repository::backup::generated(path, codec.method.extension());
-    crate::repository::store::remove_stale(&backup_dir.join(&rel))?;
-    let mut out = DataFileWriter::create(backup_dir, &rel, codec, algo)?;
+    let key = Key::new(archive_format::layout::repository::backup::generated(
+        path,
+        codec.method.extension(),
+    ))?;
+    let mut out = DataFileWriter::create_in(storage, &key, codec, algo)?;
     out.write_all(data)?;
     let record = out.finish()?;
     let entry = FileEntry {
@@ -355,4 +444,55 @@ fn store_small_file(
         page_errors: vec![],
     };
     Ok((entry, record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::sample_manifest as sample;
+
+    fn facts(system_identifier: u64, data_directory: Option<String>) -> ServerFacts {
+        ServerFacts {
+            version_num: 150_004,
+            system_identifier,
+            data_directory,
+            data_checksums: true,
+            block_size: 8192,
+            wal_segment_size: 16 << 20,
+        }
+    }
+
+    #[test]
+    fn a_server_of_another_cluster_or_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pgdata = std::fs::canonicalize(tmp.path()).unwrap();
+        let identity = ClusterIdentity {
+            system_identifier: 42,
+            pg_major: 15,
+        };
+        check_server(&facts(42, None), &identity, &pgdata).unwrap();
+        let here = Some(pgdata.display().to_string());
+        check_server(&facts(42, here), &identity, &pgdata).unwrap();
+
+        let err = check_server(&facts(43, None), &identity, &pgdata).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("system identifier 43"), "{err}");
+        let elsewhere = Some(tmp.path().join("other").display().to_string());
+        let err = check_server(&facts(42, elsewhere), &identity, &pgdata).unwrap_err();
+        assert!(err.to_string().contains("not the data directory"), "{err}");
+    }
+
+    #[test]
+    fn page_errors_of_the_reference_are_carried_by_file() {
+        assert!(reference_errors(None).is_empty());
+        let mut m = sample();
+        for f in &mut m.files {
+            f.page_errors.clear();
+        }
+        assert!(reference_errors(Some(&m)).is_empty());
+        m.files[0].page_errors = vec![3, 9];
+        let errors = reference_errors(Some(&m));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[&m.files[0].path], [3, 9]);
+    }
 }

@@ -2,8 +2,9 @@
 //! thread (journal, blobs), then assembled into the manifest's file entries.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 
+use archive_format::storage::{Prefixed, Storage};
 use archive_format::{ChecksumAlgo, Codec, FileRecord};
 
 use super::copy::{self, ChunkResult, CopyContext, How, Outcome, PageCheck, Worker};
@@ -36,7 +37,8 @@ fn stall_after_chunks() -> Option<usize> {
 pub(super) struct CopyPhase {
     pub(super) files: Vec<SourceFile>,
     pub(super) plan: Plan,
-    pub(super) backup_dir: PathBuf,
+    /// The backup's objects in the repository.
+    pub(super) storage: Prefixed<Arc<dyn Storage>>,
     pub(super) label: String,
     pub(super) codec: Codec,
     pub(super) algo: ChecksumAlgo,
@@ -59,7 +61,7 @@ impl CopyPhase {
     pub(super) fn run(mut self) -> Result<Copied> {
         let ctx = CopyContext {
             files: &self.files,
-            backup_dir: &self.backup_dir,
+            storage: &self.storage,
             label: &self.label,
             codec: self.codec,
             algo: self.algo,

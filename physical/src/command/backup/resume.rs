@@ -124,6 +124,8 @@ pub fn prepare_backup_dir(
         if !taken && read_attempt(&old_dir).as_ref() == Some(attempt) {
             candidates = read_journal(&old_dir, label);
             std::fs::rename(&old_dir, &dir).map_err(|e| Error::io(&old_dir, e))?;
+            // The files the killed attempt was writing when it died.
+            LocalDir::new(&dir).remove_abandoned(None)?;
             taken = true;
             tracing::info!(
                 "resuming interrupted backup {old} as {label}: {} stored chunks to check",

@@ -5,16 +5,17 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use archive_format::layout::repository::backup as layout;
+use archive_format::storage::{Key, Prefixed, Storage};
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter, FileRecord};
 
 use crate::error::{Error, Result};
 use crate::pool::run_parallel;
 use crate::postgres::lsn::{self, Lsn, WalFileKind};
-use crate::repository::create_private_dir_all;
 use crate::repository::manifest::{BlobRef, WalEntry};
-use crate::repository::store::{remove_stale, IO_BUFFER};
+use crate::repository::store::IO_BUFFER;
 
 /// Names of the segments from `start_wal` to the one holding the byte before `stop_lsn`.
 pub fn segment_names(start_wal: &str, stop_lsn: Lsn, segment_size: u64) -> Result<Vec<String>> {
@@ -45,7 +46,8 @@ pub fn history_files(pgdata: &Path) -> Result<Vec<String>> {
 /// What copying a backup's WAL needs (owned, so it can run on a blocking thread).
 pub struct WalCopy {
     pub pgdata: PathBuf,
-    pub backup_dir: PathBuf,
+    /// The backup's objects in the repository.
+    pub storage: Prefixed<Arc<dyn Storage>>,
     pub label: String,
     pub codec: Codec,
     pub algo: ChecksumAlgo,
@@ -54,7 +56,6 @@ pub struct WalCopy {
 
 /// Stores `names` from `pg_wal` under `wal/` in the backup directory.
 pub fn copy_wal(c: &WalCopy, names: &[String]) -> Result<Vec<(WalEntry, FileRecord)>> {
-    create_private_dir_all(&c.backup_dir.join(layout::WAL_DIR))?;
     let mut out = Vec::new();
     let mut failure = None;
     run_parallel(
@@ -89,9 +90,8 @@ fn copy_one(c: &WalCopy, name: &str, buf: &mut [u8]) -> Result<(WalEntry, FileRe
         )),
         _ => Error::io(&source, e),
     })?;
-    let rel = layout::wal(name, c.codec.method.extension());
-    remove_stale(&c.backup_dir.join(&rel))?;
-    let mut out = DataFileWriter::create(&c.backup_dir, &rel, c.codec, c.algo)?;
+    let key = Key::new(layout::wal(name, c.codec.method.extension()))?;
+    let mut out = DataFileWriter::create_in(&c.storage, &key, c.codec, c.algo)?;
     let mut raw = c.algo.hasher();
     loop {
         let n = match file.read(buf) {

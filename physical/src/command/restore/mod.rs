@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::pool::run_parallel;
 use crate::repository::manifest::{FileEntry, Manifest};
 use crate::repository::sources::Sources;
-use crate::repository::store::{read_chunk, IO_BUFFER};
+use crate::repository::store::IO_BUFFER;
 use crate::repository::Repo;
 /// Chunks smaller than this are written through the page cache (and their files are
 /// not preallocated).
@@ -328,21 +328,17 @@ impl FileWriter<'_> {
                 });
             }
         }
-        let stored_path = self.sources.path(&chunk.blob);
-        let method = self.sources.method(&chunk.blob)?;
-        let stored = self
-            .sources
-            .stored(&chunk.blob, chunk.size, &chunk.checksum);
         // A descriptor of its own: the direct flag belongs to the open file.
         let file = OpenOptions::new()
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         let mut out = DirectWriter::at(file, chunk.offset, aligned, chunk.size >= DIRECT_MIN);
-        read_chunk(&stored_path, stored, method, self.algo, buf, |bytes| {
-            out.write_all(bytes).map_err(|e| Error::io(&path, e))
-        })
-        .map_err(|e| annotate(e, &entry.path))?;
+        self.sources
+            .read_chunk(&chunk.blob, chunk.size, &chunk.checksum, buf, |bytes| {
+                out.write_all(bytes).map_err(|e| Error::io(&path, e))
+            })
+            .map_err(|e| annotate(e, &entry.path))?;
         out.finish().map_err(|e| Error::io(&path, e))?;
         Ok(ChunkDone {
             file: job.file,
@@ -404,24 +400,14 @@ impl FileWriter<'_> {
             .map_err(|e| Error::io(&tmp, e))?;
         let mut buf = vec![0u8; IO_BUFFER];
         for chunk in &entry.chunks {
-            let stored_path = self.sources.path(&chunk.blob);
-            let stored = self
-                .sources
-                .stored(&chunk.blob, chunk.size, &chunk.checksum);
             let mut pos = chunk.offset;
-            read_chunk(
-                &stored_path,
-                stored,
-                self.sources.method(&chunk.blob)?,
-                self.algo,
-                &mut buf,
-                |b| {
+            self.sources
+                .read_chunk(&chunk.blob, chunk.size, &chunk.checksum, &mut buf, |b| {
                     file.write_all_at(b, pos).map_err(|e| Error::io(&tmp, e))?;
                     pos += b.len() as u64;
                     Ok(())
-                },
-            )
-            .map_err(|e| annotate(e, CONTROL_FILE))?;
+                })
+                .map_err(|e| annotate(e, CONTROL_FILE))?;
         }
         drop(file);
         self.finish_file(entry, Some(&tmp))?;
@@ -476,22 +462,14 @@ fn write_wal(pgdata: &Path, manifest: &Manifest, sources: &Sources, jobs: usize)
                 .mode(0o600)
                 .open(&path)
                 .map_err(|e| Error::io(&path, e))?;
-            let stored_path = sources.path(&w.blob);
-            let stored = sources.stored(&w.blob, w.size, &w.checksum);
             let mut pos = 0;
-            read_chunk(
-                &stored_path,
-                stored,
-                sources.method(&w.blob)?,
-                manifest.checksum_algo,
-                buf,
-                |b| {
+            sources
+                .read_chunk(&w.blob, w.size, &w.checksum, buf, |b| {
                     file.write_all_at(b, pos).map_err(|e| Error::io(&path, e))?;
                     pos += b.len() as u64;
                     Ok(())
-                },
-            )
-            .map_err(|e| annotate(e, &format!("pg_wal/{}", w.name)))
+                })
+                .map_err(|e| annotate(e, &format!("pg_wal/{}", w.name)))
         },
         |r| match r {
             Ok(()) => {
