@@ -10,6 +10,7 @@ use std::fs::DirBuilder;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -40,8 +41,9 @@ pub enum CreateError {
 #[derive(Debug)]
 pub struct NewArchive {
     root: PathBuf,
-    /// Where the table of contents is published.
-    storage: LocalDir,
+    /// Where the data files are written and the table of contents is published; shared
+    /// with the writers, so that the publish makes their names durable too.
+    storage: Arc<LocalDir>,
     /// The directory did not exist before: discarding removes it too.
     created_root: bool,
 }
@@ -69,7 +71,7 @@ impl NewArchive {
         };
         let archive = NewArchive {
             root: dir.to_path_buf(),
-            storage: LocalDir::new(dir),
+            storage: Arc::new(LocalDir::new(dir)),
             created_root,
         };
         if let Err(e) = DirBuilder::new().mode(0o700).create(dir.join(DATA_DIR)) {
@@ -83,6 +85,11 @@ impl NewArchive {
         &self.root
     }
 
+    /// The archive's storage, for writers on other threads ([`DataFileWriter::create_in`]).
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        self.storage.clone()
+    }
+
     /// Starts the data file `rel_path` (a name from [`crate::layout::archive`]), an
     /// object of the archive's storage published whole when it is finished.
     pub fn data_file(
@@ -91,13 +98,12 @@ impl NewArchive {
         codec: Codec,
         algo: ChecksumAlgo,
     ) -> Result<DataFileWriter> {
-        DataFileWriter::create_in(&self.storage, &Key::new(rel_path)?, codec, algo)
+        DataFileWriter::create_in(&*self.storage, &Key::new(rel_path)?, codec, algo)
     }
 
     /// Completes the archive: the data files' names are made durable (those written
-    /// through [`NewArchive::data_file`] by the storage's publish; the data directory's
-    /// fsync covers files written beside it, by [`DataFileWriter::create`]), then the
-    /// table of contents is published, last.
+    /// through the archive's storage by its publish; the data directory's fsync covers
+    /// any written beside it), then the table of contents is published, last.
     pub fn publish(&self, toc: &Toc) -> Result<()> {
         fsync_dir(&self.root.join(DATA_DIR))?;
         let key = Key::new(TOC_FILE)?;

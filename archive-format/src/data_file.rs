@@ -13,15 +13,13 @@
 //! only reported once the whole file was hashed (including anything after the
 //! codec's end mark) and sizes and checksum matched the record.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::checksum::{ChecksumAlgo, Hasher};
 use crate::codec::{Codec, Decoder, Encoder, Method, READ_BUFFER_SIZE};
-use crate::direct_io::DirectWriter;
 use crate::error::{Error, Result};
 use crate::hashing::{hash_range, HashingReader, HashingWriter};
 use crate::record::FileRecord;
@@ -71,74 +69,6 @@ fn resolve(root: &Path, rel_path: &str) -> Result<PathBuf> {
 
 pub(crate) type StoredWriter = HashingWriter<Box<dyn ObjectWriter>>;
 
-/// A new file written in place (not through a storage): it has its final name from the
-/// start, and is removed when dropped unfinished or when finishing fails.
-struct NewFile {
-    /// `None` once finished.
-    out: Option<DirectWriter>,
-    path: PathBuf,
-}
-
-impl Write for NewFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.out.as_mut() {
-            Some(out) => out.write(buf),
-            None => Err(io::Error::other("file already finished")),
-        }
-    }
-
-    /// Data is written in whole buffers; `finish` writes the rest.
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl ObjectWriter for NewFile {
-    fn finish(mut self: Box<Self>) -> Result<()> {
-        let Some(out) = self.out.take() else {
-            return Err(io_error(
-                &self.path,
-                io::Error::other("file already finished"),
-            ));
-        };
-        let durable = out.finish().and_then(|file| file.sync_all());
-        if let Err(e) = durable {
-            let _ = std::fs::remove_file(&self.path);
-            return Err(io_error(&self.path, e));
-        }
-        Ok(())
-    }
-}
-
-impl Drop for NewFile {
-    fn drop(&mut self) {
-        if self.out.take().is_some() {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Creates `root/rel_path` (mode 0600, refusing to overwrite an existing file) behind
-/// the counting, hashing, direct-IO writer every stored file is written through.
-pub(crate) fn create_stored(
-    root: &Path,
-    rel_path: &str,
-    algo: ChecksumAlgo,
-) -> Result<(PathBuf, StoredWriter)> {
-    let path = resolve(root, rel_path)?;
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| io_error(&path, e))?;
-    let out: Box<dyn ObjectWriter> = Box::new(NewFile {
-        out: Some(DirectWriter::new(file, WRITE_BUFFER_SIZE)),
-        path: path.clone(),
-    });
-    Ok((path, HashingWriter::new(out, algo.hasher())))
-}
-
 /// Starts the object `key` of `storage` behind the counting, hashing writer; the path
 /// returned is how messages name it.
 pub(crate) fn create_stored_in(
@@ -170,18 +100,6 @@ pub struct DataFileWriter {
 }
 
 impl DataFileWriter {
-    /// Creates `root/rel_path` (mode 0600, refusing to overwrite an existing
-    /// file). The parent directory must exist.
-    pub fn create(
-        root: &Path,
-        rel_path: &str,
-        codec: Codec,
-        algo: ChecksumAlgo,
-    ) -> Result<DataFileWriter> {
-        let (path, stored) = create_stored(root, rel_path, algo)?;
-        DataFileWriter::start(path, rel_path, stored, codec)
-    }
-
     /// Starts the object `key` of `storage`, published whole by `finish` (replacing
     /// any object of that key); dropped unfinished, it leaves nothing. Its record's
     /// path is the key.

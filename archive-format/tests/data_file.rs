@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use archive_format::storage::{Key, LocalDir};
 use archive_format::{
     open_verified, verify_file, ChecksumAlgo, Codec, DataFileWriter, Error, FileRecord,
 };
@@ -59,8 +60,14 @@ fn make_data(seed: u64, len: usize, kind: u8) -> Vec<u8> {
     }
 }
 
+/// A writer of the data file `name` under `root`, through a local storage there.
+fn create(root: &Path, name: &str, spec: &str) -> DataFileWriter {
+    let key = Key::new(name).unwrap();
+    DataFileWriter::create_in(&LocalDir::new(root), &key, codec(spec), ALGO).unwrap()
+}
+
 fn write_file(root: &Path, name: &str, spec: &str, data: &[u8], chunk: usize) -> FileRecord {
-    let mut w = DataFileWriter::create(root, name, codec(spec), ALGO).unwrap();
+    let mut w = create(root, name, spec);
     for c in data.chunks(chunk.max(1)) {
         w.write_all(c).unwrap();
     }
@@ -397,38 +404,37 @@ fn missing_file_error_names_the_path() {
 fn unfinished_writer_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     for spec in CODECS {
-        let path = dir.path().join("partial");
-        let mut w = DataFileWriter::create(dir.path(), "partial", codec(spec), ALGO).unwrap();
+        let mut w = create(dir.path(), "partial", spec);
         w.write_all(&make_data(1, 400_000, 0)).unwrap();
-        assert!(path.exists(), "{spec}: file should exist while writing");
+        assert!(
+            !dir.path().join("partial").exists(),
+            "{spec}: visible before it was finished"
+        );
         drop(w);
-        assert!(!path.exists(), "{spec}: partial file survived");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{spec}: the partial file survived: {left:?}");
     }
 }
 
 #[test]
-fn writer_creates_private_new_files_only() {
+fn writer_creates_private_files_and_refuses_bad_names() {
     let dir = tempfile::tempdir().unwrap();
-    let rec = write_file(dir.path(), "a", "zstd", b"x", 1);
+    write_file(dir.path(), "a", "zstd", b"x", 1);
     let mode = std::fs::metadata(dir.path().join("a"))
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let err = DataFileWriter::create(dir.path(), "a", codec("zstd"), ALGO).unwrap_err();
-    assert!(err.to_string().contains(&rec.path), "{err}");
-    // The refused create must not remove the existing file.
-    verify_file(dir.path(), &rec, ALGO).unwrap();
-
-    let err = DataFileWriter::create(dir.path(), "nodir/b", codec("zstd"), ALGO).unwrap_err();
-    assert!(err.to_string().contains("nodir/b"), "{err}");
+    // A second writer of the same name replaces the file only when it finishes.
+    let before = std::fs::read(dir.path().join("a")).unwrap();
+    let mut again = create(dir.path(), "a", "zstd");
+    again.write_all(b"yy").unwrap();
+    drop(again);
+    assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), before);
 
     for bad in ["../escape", "/abs", "a/../b", ""] {
-        assert!(
-            DataFileWriter::create(dir.path(), bad, codec("none"), ALGO).is_err(),
-            "{bad:?} accepted"
-        );
+        assert!(Key::new(bad).is_err(), "{bad:?} accepted");
     }
 }
 
@@ -436,7 +442,7 @@ fn writer_creates_private_new_files_only() {
 fn io_copy_into_a_writer_and_out_of_a_reader() {
     let dir = tempfile::tempdir().unwrap();
     let data = make_data(5, 300_000, 2);
-    let mut w = DataFileWriter::create(dir.path(), "c.gz", codec("gzip"), ALGO).unwrap();
+    let mut w = create(dir.path(), "c.gz", "gzip");
     io::copy(&mut &data[..], &mut w).unwrap();
     assert_eq!(w.raw_size(), data.len() as u64);
     let rec = w.finish().unwrap();

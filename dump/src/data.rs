@@ -22,10 +22,10 @@ mod fallback;
 mod plain;
 mod sink;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use archive_format::storage::Storage;
 use archive_format::toc::DataFile;
 use archive_format::{ChecksumAlgo, Codec};
 use indicatif::ProgressBar;
@@ -70,7 +70,8 @@ pub struct DataDone {
 }
 
 pub struct DataPlan {
-    pub root: PathBuf,
+    /// The archive's storage, which the data files are written through.
+    pub storage: Arc<dyn Storage>,
     pub codec: Codec,
     pub checksum: ChecksumAlgo,
     pub jobs: usize,
@@ -95,7 +96,7 @@ struct Shared {
     opts: ConnectOptions,
     snapshot: String,
     switches: crate::session::SessionSwitches,
-    root: PathBuf,
+    storage: Arc<dyn Storage>,
     codec: Codec,
     checksum: ChecksumAlgo,
     progress: ProgressBar,
@@ -111,7 +112,7 @@ impl Shared {
             opts: opts.clone(),
             snapshot: snapshot.to_owned(),
             switches: plan.switches.clone(),
-            root: plan.root.clone(),
+            storage: plan.storage.clone(),
             codec: plan.codec,
             checksum: plan.checksum,
             progress: plan.progress.clone(),

@@ -104,7 +104,7 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
         plan.cat.tables.iter().map(|t| t.size).sum(),
     );
     let data_plan = DataPlan {
-        root: out.root().to_path_buf(),
+        storage: out.storage(),
         codec: opts.codec,
         checksum: ChecksumAlgo::DEFAULT,
         jobs: opts.jobs,
@@ -112,7 +112,7 @@ async fn dump_into(out: &NewArchive, opts: &DumpOptions) -> Result<DumpSummary> 
         cancellers: opts.cancellers.clone(),
         switches: opts.switches.clone(),
     };
-    let definitions = assemble::definitions(client, &mut plan, &mut toc, out.root(), opts);
+    let definitions = assemble::definitions(client, &mut plan, &mut toc, &data_plan.storage, opts);
     let done = write::copy_data(&leader, items, &data_plan, &opts.cancellers, definitions).await?;
     progress.finish_and_clear();
 

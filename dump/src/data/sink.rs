@@ -5,6 +5,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
 use archive_format::data_file::DataFileWriter;
+use archive_format::storage::Key;
 use archive_format::FileRecord;
 
 use super::Shared;
@@ -40,12 +41,14 @@ pub(super) struct FileSink<'a> {
 }
 
 impl<'a> FileSink<'a> {
-    /// Creates `rel_path` under the archive root and starts its writer thread.
+    /// Starts the archive's data file `rel_path` and its writer thread.
     pub(super) fn start(shared: &'a Shared, rel_path: &str) -> Result<FileSink<'a>> {
         let (full_tx, full_rx) = sync_channel(CHANNEL_DEPTH);
         let (empty_tx, empty_rx) = sync_channel(CHANNEL_DEPTH + 2);
         // Created here, so that a bad path or a full disk fails before any query runs.
-        let file = DataFileWriter::create(&shared.root, rel_path, shared.codec, shared.checksum)?;
+        let key = Key::new(rel_path)?;
+        let file =
+            DataFileWriter::create_in(&*shared.storage, &key, shared.codec, shared.checksum)?;
         let writer = std::thread::Builder::new()
             .name("rdump-writer".into())
             .spawn(move || write_file(file, full_rx, empty_tx))

@@ -5,9 +5,10 @@
 //! file of frames (`archive_format::blob_frames`), read on the leader connection inside
 //! the dump's snapshot while the workers copy tables.
 
-use std::path::Path;
+use std::sync::Arc;
 
 use archive_format::blob_frames::{frame_header, MAX_FRAME_BYTES};
+use archive_format::storage::{Key, Storage};
 use archive_format::toc::{DataFile, EntryKind, Section, TableData};
 use archive_format::{ChecksumAlgo, Codec, DataFileWriter};
 use bytes::{Bytes, BytesMut};
@@ -84,7 +85,7 @@ impl LargeObjects {
         &self,
         client: &Client,
         toc: &mut TocBuilder,
-        root: &Path,
+        storage: &Arc<dyn Storage>,
         codec: Codec,
         checksum: ChecksumAlgo,
     ) -> Result<()> {
@@ -109,7 +110,7 @@ impl LargeObjects {
             let rel_path =
                 archive_format::layout::archive::blobs_data(id, codec.method.extension());
             let oids: Vec<u32> = group.iter().map(|o| o.oid).collect();
-            let file = write_group(client, &oids, root, &rel_path, codec, checksum).await?;
+            let file = write_group(client, &oids, storage, &rel_path, codec, checksum).await?;
             if let Some(e) = toc.entry_mut(id) {
                 e.size = file.file.raw_size;
                 e.data = Some(TableData {
@@ -183,15 +184,15 @@ impl Family for LargeObjects {
 async fn write_group(
     client: &Client,
     oids: &[u32],
-    root: &Path,
+    storage: &Arc<dyn Storage>,
     rel_path: &str,
     codec: Codec,
     checksum: ChecksumAlgo,
 ) -> Result<DataFile> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Bytes>>(CHANNEL_DEPTH);
-    let (root, rel, count) = (root.to_path_buf(), rel_path.to_owned(), oids.len() as u64);
+    let (storage, key, count) = (storage.clone(), Key::new(rel_path)?, oids.len() as u64);
     let writer = tokio::task::spawn_blocking(move || -> Result<DataFile> {
-        let mut w = DataFileWriter::create(&root, &rel, codec, checksum)?;
+        let mut w = DataFileWriter::create_in(&*storage, &key, codec, checksum)?;
         while let Some(msg) = rx.blocking_recv() {
             match msg {
                 Some(buf) => w.write_all(&buf)?,
@@ -207,7 +208,7 @@ async fn write_group(
         // Dropping the unfinished writer removes the partial file.
         Err(Error::Other(format!(
             "{}: dump of large objects was interrupted",
-            root.join(&rel).display()
+            storage.locate(&key).display()
         )))
     })
     .map_err(|e| Error::Other(format!("writer thread failed: {e}")));

@@ -3,8 +3,9 @@
 //! each TABLE DATA entry completed with its files, and the archive's header.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::sync::Arc;
 
+use archive_format::storage::Storage;
 use archive_format::toc::{DataFile, FormatVersion, Header, TableData, Toc};
 use archive_format::ChecksumAlgo;
 use logical_shared::sql::qualified;
@@ -30,7 +31,7 @@ pub async fn definitions(
     client: &Client,
     plan: &mut DumpPlan,
     toc: &mut TocBuilder,
-    root: &Path,
+    storage: &Arc<dyn Storage>,
     opts: &DumpOptions,
 ) -> Result<()> {
     let sel = &plan.sel;
@@ -64,7 +65,7 @@ pub async fn definitions(
     if sel.large_objects() {
         families
             .large_objects
-            .dump_data(client, toc, root, opts.codec, ChecksumAlgo::DEFAULT)
+            .dump_data(client, toc, storage, opts.codec, ChecksumAlgo::DEFAULT)
             .await?;
     }
     if opts.select.statistics {
