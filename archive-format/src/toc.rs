@@ -24,6 +24,7 @@ use crate::record::FileRecord;
 
 mod kind;
 mod lock;
+pub mod sql_text;
 pub mod upgrade;
 
 pub use crate::layout::archive::TOC_FILE;
@@ -35,7 +36,8 @@ pub const FORMAT_MAJOR: u32 = 1;
 /// `TableData::via_root`.
 /// 1.3: what the restore needs is typed: `Entry::partitioned`, `Entry::lock`,
 /// `Entry::attach`, `Entry::target_kind` (older archives: see [`upgrade`]).
-pub const FORMAT_MINOR: u32 = 3;
+/// 1.4: `Entry::drop_if_exists`, the DROP script `--if-exists` runs.
+pub const FORMAT_MINOR: u32 = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormatVersion {
@@ -126,6 +128,9 @@ pub struct Entry {
     pub create: String,
     #[serde(default)]
     pub drop: String,
+    /// `drop` in its IF EXISTS form (`--if-exists`); empty when `drop` is.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub drop_if_exists: String,
     /// `ALTER ... OWNER TO ...`, run right after `create` unless the restore skips
     /// ownership (`-O`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -187,6 +192,7 @@ impl Entry {
             owner: None,
             create: String::new(),
             drop: String::new(),
+            drop_if_exists: String::new(),
             set_owner: None,
             deps: Vec::new(),
             table: None,
@@ -298,6 +304,9 @@ impl Toc {
         if toc.header.format.minor < upgrade::TYPED_SINCE_MINOR {
             upgrade::derive_typed_fields(&mut toc.entries);
         }
+        if toc.header.format.minor < upgrade::IF_EXISTS_SINCE_MINOR {
+            upgrade::derive_if_exists_drops(&mut toc.entries);
+        }
         Ok(toc)
     }
 
@@ -385,6 +394,7 @@ mod tests {
                     owner: Some("me".into()),
                     create: "CREATE TABLE public.t (a int);".into(),
                     drop: "DROP TABLE public.t;".into(),
+                    drop_if_exists: "DROP TABLE IF EXISTS public.t;".into(),
                     set_owner: Some("ALTER TABLE public.t OWNER TO me;".into()),
                     ..Entry::new(EntryKind::Table, Section::PreData, "t")
                 },
@@ -535,7 +545,13 @@ mod tests {
         v["header"]["format"]["minor"] = 2.into();
         for e in v["entries"].as_array_mut().unwrap() {
             let e = e.as_object_mut().unwrap();
-            for field in ["partitioned", "lock", "attach", "target_kind"] {
+            for field in [
+                "partitioned",
+                "lock",
+                "attach",
+                "target_kind",
+                "drop_if_exists",
+            ] {
                 e.remove(field);
             }
         }

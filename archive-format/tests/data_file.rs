@@ -412,7 +412,10 @@ fn unfinished_writer_leaves_no_file() {
         );
         drop(w);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert!(left.is_empty(), "{spec}: the partial file survived: {left:?}");
+        assert!(
+            left.is_empty(),
+            "{spec}: the partial file survived: {left:?}"
+        );
     }
 }
 

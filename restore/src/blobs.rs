@@ -212,7 +212,10 @@ mod tests {
 
     fn write(dir: &Path, frames: &[(u32, Vec<u8>)]) -> DataFile {
         let codec = Codec::new(Method::Zstd, None).unwrap();
-        let mut w = DataFileWriter::create(dir, "b.zst", codec, ChecksumAlgo::DEFAULT).unwrap();
+        let storage = archive_format::storage::LocalDir::new(dir);
+        let key = archive_format::storage::Key::new("b.zst").unwrap();
+        let mut w =
+            DataFileWriter::create_in(&storage, &key, codec, ChecksumAlgo::DEFAULT).unwrap();
         for (oid, data) in frames {
             w.write_all(&frame_header(*oid, data.len() as u32)).unwrap();
             w.write_all(data).unwrap();

@@ -9,14 +9,13 @@ use tokio_postgres::Client;
 use crate::error::{Error, Result};
 use crate::execute::{describe, server_error};
 use crate::journal::Journal;
-use crate::sql_edit::drop_if_exists;
 
 /// The DROP script of an entry as the options want it (empty: nothing to drop).
 pub fn drop_sql(e: &Entry, if_exists: bool) -> String {
     if e.drop.trim().is_empty() {
         String::new()
     } else if if_exists {
-        drop_if_exists(&e.drop)
+        e.drop_if_exists.clone()
     } else {
         e.drop.clone()
     }

@@ -10,7 +10,7 @@ use crate::execute::{item_sql, server_error};
 use crate::graph::Work;
 use crate::journal;
 use crate::session::{self, SessionOptions};
-use crate::sql_edit::split_statements;
+use archive_format::toc::sql_text::split_statements;
 
 pub struct Created {
     /// Connection options for the new database.

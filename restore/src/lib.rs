@@ -16,7 +16,6 @@ pub mod schedule;
 pub mod script;
 pub mod select;
 pub mod session;
-pub mod sql_edit;
 #[cfg(test)]
 mod test_toc;
 

@@ -394,7 +394,7 @@ async fn give_per_copy_entries(
     for e in entries {
         let sql = restore::execute::item_sql(e, restore::graph::Work::Ddl, no_owner);
         // CREATE SUBSCRIPTION may not share a transaction with other statements.
-        for stmt in restore::sql_edit::split_statements(&sql) {
+        for stmt in archive_format::toc::sql_text::split_statements(&sql) {
             client.batch_execute(&stmt).await.map_err(server(format!(
                 "creating {} {} in \"{db}\"",
                 e.kind, e.name

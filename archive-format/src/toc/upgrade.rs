@@ -23,6 +23,25 @@ use super::{Attach, Entry, EntryKind, LockMode};
 /// The first minor version of format 1 whose entries carry the typed fields.
 pub const TYPED_SINCE_MINOR: u32 = 3;
 
+/// The first minor version of format 1 whose entries carry `drop_if_exists`.
+pub const IF_EXISTS_SINCE_MINOR: u32 = 4;
+
+/// Fills in `drop_if_exists` for the entries of an archive older than 1.4.
+pub fn derive_if_exists_drops(entries: &mut [Entry]) {
+    for e in entries {
+        e.drop_if_exists = if_exists_form(&e.drop);
+    }
+}
+
+/// The IF EXISTS form of a DROP script, or nothing for an empty one.
+pub fn if_exists_form(drop: &str) -> String {
+    if drop.trim().is_empty() {
+        String::new()
+    } else {
+        super::sql_text::drop_if_exists(drop)
+    }
+}
+
 /// Fills in the typed fields of the entries of an archive older than 1.3.
 pub fn derive_typed_fields(entries: &mut [Entry]) {
     let derived: Vec<Derived> = {
@@ -129,6 +148,34 @@ mod tests {
     fn derived(mut entries: Vec<Entry>) -> Vec<Entry> {
         derive_typed_fields(&mut entries);
         entries
+    }
+
+    #[test]
+    fn drops_get_their_if_exists_form_and_empty_ones_stay_empty() {
+        let mut entries = vec![
+            Entry {
+                drop: "DROP TABLE s.t;".into(),
+                ..entry(1, EntryKind::Table, "t", "CREATE TABLE s.t ();", vec![])
+            },
+            Entry {
+                drop: "ALTER TABLE ONLY s.t DROP CONSTRAINT k;".into(),
+                ..entry(2, EntryKind::Constraint, "t k", "", vec![1])
+            },
+            entry(
+                3,
+                EntryKind::Comment,
+                "TABLE t",
+                "COMMENT ON TABLE s.t IS 'x';",
+                vec![1],
+            ),
+        ];
+        derive_if_exists_drops(&mut entries);
+        assert_eq!(entries[0].drop_if_exists, "DROP TABLE IF EXISTS s.t;");
+        assert_eq!(
+            entries[1].drop_if_exists,
+            "ALTER TABLE IF EXISTS ONLY s.t DROP CONSTRAINT IF EXISTS k;"
+        );
+        assert_eq!(entries[2].drop_if_exists, "");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use archive_format::storage::Storage;
-use archive_format::toc::{DataFile, FormatVersion, Header, TableData, Toc};
+use archive_format::toc::{upgrade, DataFile, FormatVersion, Header, TableData, Toc};
 use archive_format::ChecksumAlgo;
 use logical_shared::sql::qualified;
 use tokio_postgres::Client;
@@ -206,6 +206,9 @@ pub async fn partition_roots(client: &Client, tables: &[Table]) -> Result<HashMa
 pub fn finished_toc(plan: DumpPlan, toc: TocBuilder, opts: &DumpOptions) -> Toc {
     let mut entries = plan.sel.prune(toc.entries);
     entries.sort_by_key(|e| (e.section, e.id));
+    for e in &mut entries {
+        e.drop_if_exists = upgrade::if_exists_form(&e.drop);
+    }
     Toc {
         header: header(plan.info, opts),
         entries,

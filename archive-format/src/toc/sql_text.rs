@@ -1,7 +1,8 @@
-//! Edits of an entry's SQL text that pg_restore's options ask for: `--if-exists` turns
-//! DROP statements into their IF EXISTS form, and `-C` needs the database entry split into
-//! single statements (CREATE DATABASE refuses to run inside the implicit transaction of a
-//! multi-statement query).
+//! SQL text that archives carry, read as text: the statements of a script, and the IF
+//! EXISTS form of an entry's DROP script. rdump writes that form into every entry
+//! (`Entry::drop_if_exists`) and [`super::upgrade`] derives it for older archives; rrestore
+//! splits the DATABASE entry's script into statements, since CREATE DATABASE refuses the
+//! implicit transaction of a multi-statement query.
 
 /// The IF EXISTS form of a DROP script (`--if-exists`): `DROP TABLE x;` becomes
 /// `DROP TABLE IF EXISTS x;`, `ALTER TABLE ONLY t DROP CONSTRAINT c;` becomes
