@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::atomic::fsync_dir;
 use crate::checksum::ChecksumAlgo;
 use crate::codec::Codec;
 use crate::data_file::DataFileWriter;
@@ -101,11 +100,9 @@ impl NewArchive {
         DataFileWriter::create_in(&*self.storage, &Key::new(rel_path)?, codec, algo)
     }
 
-    /// Completes the archive: the data files' names are made durable (those written
-    /// through the archive's storage by its publish; the data directory's fsync covers
-    /// any written beside it), then the table of contents is published, last.
+    /// Completes the archive: the storage's publish makes the data files' names durable
+    /// (every one was written through it), then writes the table of contents, last.
     pub fn publish(&self, toc: &Toc) -> Result<()> {
-        fsync_dir(&self.root.join(DATA_DIR))?;
         let key = Key::new(TOC_FILE)?;
         let json = toc.to_json(&self.storage.locate(&key))?;
         wait(self.storage.publish(&key, Bytes::from(json)))

@@ -247,6 +247,27 @@ impl LocalDir {
     pub fn remove_abandoned(&self, prefix: Option<&Key>) -> Result<usize> {
         let ours = format!("{TEMP_MARK}{}.", std::process::id());
         let mut removed = 0;
+        self.walk_files(prefix, |entry, path| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.contains(TEMP_MARK) && !name.contains(&ours) {
+                match std::fs::remove_file(path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_error(path, e)),
+                }
+            }
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
+    /// Calls `visit` for every plain file below `prefix` (the root for `None`), walking
+    /// down through directories; a prefix that is not there has none.
+    fn walk_files(
+        &self,
+        prefix: Option<&Key>,
+        mut visit: impl FnMut(&std::fs::DirEntry, &Path) -> Result<()>,
+    ) -> Result<()> {
         let mut pending = vec![match prefix {
             Some(p) => self.path(p),
             None => self.root.clone(),
@@ -259,54 +280,35 @@ impl LocalDir {
                 let entry = entry.map_err(|e| io_error(&dir, e))?;
                 let path = entry.path();
                 let kind = entry.file_type().map_err(|e| io_error(&path, e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
                 if kind.is_dir() {
                     pending.push(path);
-                } else if kind.is_file() && name.contains(TEMP_MARK) && !name.contains(&ours) {
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => removed += 1,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(io_error(&path, e)),
-                    }
+                } else if kind.is_file() {
+                    visit(&entry, &path)?;
                 }
             }
         }
-        Ok(removed)
+        Ok(())
     }
 
     fn list_blocking(&self, prefix: Option<&Key>) -> Result<Vec<ObjectMeta>> {
-        let start = match prefix {
-            Some(p) => self.path(p),
-            None => self.root.clone(),
-        };
         let mut found = Vec::new();
-        let mut pending = vec![start];
-        while let Some(dir) = pending.pop() {
-            let Some(entries) = read_dir_if_any(&dir)? else {
-                continue;
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| io_error(&dir, e))?;
-                let path = entry.path();
-                let kind = entry.file_type().map_err(|e| io_error(&path, e))?;
-                if kind.is_dir() {
-                    pending.push(path);
-                    continue;
-                }
-                if !kind.is_file() || entry.file_name().to_string_lossy().contains(TEMP_MARK) {
-                    continue;
-                }
-                let Ok(rel) = path.strip_prefix(&self.root) else {
-                    continue;
-                };
-                // Names that are not valid keys were not written through a storage.
-                let Some(Ok(key)) = rel.to_str().map(Key::new) else {
-                    continue;
-                };
-                let size = entry.metadata().map_err(|e| io_error(&path, e))?.len();
-                found.push(ObjectMeta { key, size });
+        self.walk_files(prefix, |entry, path| {
+            if entry.file_name().to_string_lossy().contains(TEMP_MARK) {
+                return Ok(());
             }
-        }
+            // Names that are not valid keys were not written through a storage.
+            let Some(Ok(key)) = path
+                .strip_prefix(&self.root)
+                .ok()
+                .and_then(|rel| rel.to_str())
+                .map(Key::new)
+            else {
+                return Ok(());
+            };
+            let size = entry.metadata().map_err(|e| io_error(path, e))?.len();
+            found.push(ObjectMeta { key, size });
+            Ok(())
+        })?;
         found.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(found)
     }
