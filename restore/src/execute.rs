@@ -1,9 +1,10 @@
 //! Runs one item of the plan on one connection.
 //!
-//! Each item is one transaction that also writes its line of the resume record, so the
-//! record is exact. A table created by this restore and loaded from one file is loaded as
-//! `BEGIN; TRUNCATE; COPY ... FREEZE; COMMIT`: its rows are written frozen and visible, and
-//! no later VACUUM has to touch every page again.
+//! Each item is one transaction that also writes its lines of the resume record, so the
+//! record is exact. A table created by this restore and loaded in one item (one file, or
+//! all of its files on one connection) is loaded as `BEGIN; TRUNCATE; COPY ... FREEZE; …
+//! COMMIT`: its rows are written frozen and visible, so neither the index builds after it
+//! nor a later VACUUM has to visit every page again to learn that.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -15,7 +16,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::graph::{Plan, Work};
+use crate::graph::{data_key, Plan, Work};
 use crate::journal::Journal;
 use crate::load::{load, LoadSpec};
 
@@ -45,6 +46,8 @@ pub struct ItemContext<'a> {
     pub created: &'a Mutex<HashSet<u32>>,
     /// TABLE entries of partitioned tables (COPY FREEZE refuses them).
     pub partitioned: HashSet<u32>,
+    /// The resume record's keys of the run this one resumes.
+    pub resumed: &'a HashSet<String>,
 }
 
 /// `KIND schema.name`, how messages name an entry.
@@ -80,11 +83,11 @@ impl ItemContext<'_> {
     pub async fn run(&self, client: &Client, n: petgraph::graph::NodeIndex) -> Result<u64> {
         let item = &self.plan.graph[n];
         let e = &self.toc.entries[item.entry];
-        let key = item.key(e);
-        let record = self.journal.map(|j| j.record_sql(&key));
         let result = match item.work {
-            Work::Data { file } => self.load_data(client, e, file, record).await,
+            Work::Data { file } => self.load_data(client, e, Some(file)).await,
+            Work::AllData => self.load_data(client, e, None).await,
             work => {
+                let record = self.journal.map(|j| j.record_sql(&item.key(e)));
                 let sql = item_sql(e, work, self.no_owner);
                 self.run_ddl(client, &sql, record).await.map(|_| 0)
             }
@@ -191,39 +194,36 @@ impl ItemContext<'_> {
         }
     }
 
-    async fn load_data(
-        &self,
-        client: &Client,
-        e: &Entry,
-        file: usize,
-        record: Option<String>,
-    ) -> Result<u64> {
+    /// Loads data file `file` of `e`, or with `None` all of them in one transaction.
+    async fn load_data(&self, client: &Client, e: &Entry, file: Option<usize>) -> Result<u64> {
         let data = e
             .data
             .as_ref()
             .ok_or_else(|| Error::Other("no data in this entry".into()))?;
-        let f = data
-            .files
-            .get(file)
-            .ok_or_else(|| Error::Other(format!("no file {file}")))?;
         let table = e.table;
         // Rows loaded through the partition root may land in other partitions: this one
         // is neither truncated nor frozen into.
         let created = !data.via_root
             && table.is_some_and(|t| self.created(t) && !self.partitioned.contains(&t));
+        let whole = file.is_none() || data.files.len() == 1;
         let name = qualified(e.schema.as_deref().unwrap_or("public"), &e.name);
         let mut before = String::new();
         let mut after = String::new();
-        let freeze = match self.mode {
-            // Created in this very transaction: every chunk may be frozen.
-            TxnMode::Single => created,
-            TxnMode::PerItem => {
-                let fresh = created && data.files.len() == 1;
-                if fresh {
-                    before.push_str(&format!("TRUNCATE TABLE ONLY {name};\n"));
-                }
-                fresh
-            }
+        let (freeze, truncate) = match self.mode {
+            // Created in this very transaction: every file may be frozen.
+            TxnMode::Single => (created, false),
+            TxnMode::PerItem => (created && whole, created && whole),
+        };
+        if truncate {
+            before.push_str(&format!("TRUNCATE TABLE ONLY {name};\n"));
+        }
+        let key = |k: usize| data_key(e, k);
+        // Files an earlier run loaded stay loaded unless the table is emptied first.
+        let files: Vec<usize> = match file {
+            Some(k) => vec![k],
+            None => (0..data.files.len())
+                .filter(|k| truncate || !self.resumed.contains(&key(*k)))
+                .collect(),
         };
         // Large objects belong to no table.
         let blobs = e.kind == EntryKind::Blobs;
@@ -231,38 +231,50 @@ impl ItemContext<'_> {
             before.push_str(&format!("ALTER TABLE {name} DISABLE TRIGGER ALL;\n"));
             after.push_str(&format!("ALTER TABLE {name} ENABLE TRIGGER ALL;\n"));
         }
-        let record = record.filter(|_| self.mode == TxnMode::PerItem);
-        if let Some(r) = &record {
-            after.push_str(r);
+        if let (Some(j), TxnMode::PerItem) = (self.journal, self.mode) {
+            for k in &files {
+                if file.is_some() || !self.resumed.contains(&key(*k)) {
+                    after.push_str(&j.record_sql(&key(*k)));
+                }
+            }
         }
-        // Large objects are written by statements, not one COPY: only a transaction
-        // keeps a damaged file from leaving objects half-written.
-        let own_txn =
-            self.mode == TxnMode::PerItem && (blobs || !(before.is_empty() && after.is_empty()));
+        // Large objects are written by statements, not one COPY, and a table's files
+        // are one unit: only a transaction keeps a damaged file from leaving rows or
+        // objects half-written.
+        let own_txn = self.mode == TxnMode::PerItem
+            && (blobs || files.len() > 1 || !(before.is_empty() && after.is_empty()));
         if own_txn {
             before.insert_str(0, "BEGIN;\n");
             after.push_str("\nCOMMIT;");
         }
-        let spec = LoadSpec {
-            root: self.archive,
-            file: f,
-            method: self.toc.header.codec.method,
-            algo: self.toc.header.checksum,
-            copy: if freeze {
-                with_freeze(&data.copy)
-            } else {
-                data.copy.clone()
-            },
+        let copy = if freeze {
+            with_freeze(&data.copy)
+        } else {
+            data.copy.clone()
         };
         let result = async {
             if !before.is_empty() {
                 client.batch_execute(&before).await.map_err(server_error)?;
             }
-            let rows = if blobs {
-                crate::blobs::load(client, &spec).await?
-            } else {
-                load(client, &spec).await?
-            };
+            let mut rows = 0;
+            for k in &files {
+                let f = data
+                    .files
+                    .get(*k)
+                    .ok_or_else(|| Error::Other(format!("no file {k}")))?;
+                let spec = LoadSpec {
+                    root: self.archive,
+                    file: f,
+                    method: self.toc.header.codec.method,
+                    algo: self.toc.header.checksum,
+                    copy: copy.clone(),
+                };
+                rows += if blobs {
+                    crate::blobs::load(client, &spec).await?
+                } else {
+                    load(client, &spec).await?
+                };
+            }
             if !after.is_empty() {
                 client.batch_execute(&after).await.map_err(server_error)?;
             }

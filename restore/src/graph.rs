@@ -60,6 +60,16 @@ pub enum Work {
     Attach,
     /// One data file of the entry.
     Data { file: usize },
+    /// Every data file of the entry, one after another in one transaction: a table
+    /// created by this restore is then truncated first and every file loaded frozen.
+    AllData,
+}
+
+impl Work {
+    /// Loads rows (as opposed to running SQL).
+    pub fn is_data(self) -> bool {
+        matches!(self, Work::Data { .. } | Work::AllData)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -81,9 +91,26 @@ impl Item {
         match self.work {
             Work::Ddl | Work::Attach => e.id.to_string(),
             Work::IndexBuild => format!("{}.index", e.id),
-            Work::Data { file } => format!("{}.{file}", e.id),
+            Work::Data { file } => data_key(e, file),
+            Work::AllData => data_key(e, 0),
         }
     }
+
+    /// Every name the item records itself under: one per data file for [`Work::AllData`],
+    /// so that a later run with another plan sees each file as loaded.
+    pub fn keys(&self, e: &Entry) -> Vec<String> {
+        match self.work {
+            Work::AllData => (0..e.data.as_ref().map_or(0, |d| d.files.len()))
+                .map(|k| data_key(e, k))
+                .collect(),
+            _ => vec![self.key(e)],
+        }
+    }
+}
+
+/// The resume record's name for data file `file` of `e`.
+pub fn data_key(e: &Entry, file: usize) -> String {
+    format!("{}.{file}", e.id)
 }
 
 /// A soft edge does not pass failure on: the data of a table whose CREATE failed (it may
@@ -105,6 +132,10 @@ pub struct PlanOptions {
     pub no_data_for_failed_tables: bool,
     /// Data items run ALTER TABLE ... DISABLE TRIGGER (SHARE ROW EXCLUSIVE).
     pub disable_triggers: bool,
+    /// Load a table created by this restore in one item even when its data is in several
+    /// files: with one connection nothing could load them side by side, and one
+    /// transaction lets every file be loaded frozen.
+    pub whole_tables: bool,
 }
 
 /// Builds the DAG of the entries with `selected[i]`. Dependencies on unselected entries
@@ -161,19 +192,27 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
         };
         let (first, last) = if let Some(data) = &e.data {
             let table_created = !data.via_root && e.table.is_some_and(|t| by_id.contains_key(&t));
-            let mode = data_lock(data.files.len(), table_created, opts.disable_triggers);
-            let nodes: Vec<NodeIndex> = data
-                .files
-                .iter()
-                .enumerate()
-                .map(|(k, f)| {
-                    graph.add_node(node(
-                        Work::Data { file: k },
-                        f.file.raw_size,
-                        e.table.map(|t| (t, mode)).into_iter().collect(),
-                    ))
-                })
-                .collect();
+            let locks = |whole_table: bool| -> Vec<(u32, LockMode)> {
+                let mode = data_lock(whole_table, table_created, opts.disable_triggers);
+                e.table.map(|t| (t, mode)).into_iter().collect()
+            };
+            let nodes: Vec<NodeIndex> =
+                if opts.whole_tables && table_created && data.files.len() > 1 {
+                    let size = data.files.iter().map(|f| f.file.raw_size).sum();
+                    vec![graph.add_node(node(Work::AllData, size, locks(true)))]
+                } else {
+                    data.files
+                        .iter()
+                        .enumerate()
+                        .map(|(k, f)| {
+                            graph.add_node(node(
+                                Work::Data { file: k },
+                                f.file.raw_size,
+                                locks(data.files.len() == 1),
+                            ))
+                        })
+                        .collect()
+                };
             (nodes.clone(), nodes)
         } else if let (Some(_), true, Some(t)) = (&e.index_build, opts.split_index_builds, e.table)
         {
@@ -248,11 +287,11 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
     Ok(Plan { graph })
 }
 
-/// The lock one data chunk takes: a table created in this run and loaded in one piece is
+/// The lock one data item takes: a table created in this run and loaded in one item is
 /// truncated first (for COPY FREEZE); disabling triggers takes SHARE ROW EXCLUSIVE;
 /// otherwise chunks of one table load side by side.
-fn data_lock(files: usize, table_created: bool, disable_triggers: bool) -> LockMode {
-    if files == 1 && table_created {
+fn data_lock(whole_table: bool, table_created: bool, disable_triggers: bool) -> LockMode {
+    if whole_table && table_created {
         LockMode::AccessExclusive
     } else if disable_triggers {
         LockMode::ShareRowExclusive
@@ -404,6 +443,40 @@ mod tests {
             )
             .unwrap();
         assert!(plan.graph[soft].soft);
+    }
+
+    #[test]
+    fn one_connection_loads_a_created_table_in_one_item() {
+        let toc = toc();
+        let opts = PlanOptions {
+            split_index_builds: true,
+            whole_tables: true,
+            ..Default::default()
+        };
+        let plan = build(&toc, &[true; 8], opts).unwrap();
+        // Table 1's two files are one item, which truncates (so takes the table alone)
+        // and records both files; the primary key waits for it.
+        let whole = node(&plan, &toc, 3, Work::AllData);
+        assert_eq!(
+            plan.graph[whole].locks,
+            vec![(1, LockMode::AccessExclusive)]
+        );
+        assert_eq!(plan.graph[whole].keys(&toc.entries[2]), vec!["3.0", "3.1"]);
+        assert_eq!(
+            plan.graph[whole].size,
+            2 * toc.entries[2].data.as_ref().unwrap().files[0].file.raw_size
+        );
+        let build_pk = node(&plan, &toc, 5, Work::IndexBuild);
+        assert_eq!(preds(&plan, &toc, build_pk), vec!["1", "3.0"]);
+        assert!(!plan
+            .graph
+            .node_weights()
+            .any(|i| matches!(i.work, Work::Data { .. }) && i.entry == 2));
+        // A table not created by this restore keeps one item per file.
+        let mut selected = [true; 8];
+        selected[0] = false;
+        let plan = build(&toc, &selected, opts).unwrap();
+        node(&plan, &toc, 3, Work::Data { file: 1 });
     }
 
     #[test]

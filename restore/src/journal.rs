@@ -52,7 +52,13 @@ pub async fn exists(client: &Client) -> Result<bool> {
 /// Opens the record: continues an unfinished one with `resume`, refuses one without it,
 /// creates a new one otherwise. `Ok(None)` when the database refuses the record (no CREATE
 /// privilege): the restore goes on, but could not be resumed.
-pub async fn open(client: &Client, fingerprint: &str, resume: bool) -> Result<Option<Opened>> {
+/// `own_pids`: the server processes of this run's sessions.
+pub async fn open(
+    client: &Client,
+    fingerprint: &str,
+    resume: bool,
+    own_pids: &[i32],
+) -> Result<Option<Opened>> {
     if exists(client).await? {
         if !resume {
             return Err(Error::Usage(format!(
@@ -60,6 +66,7 @@ pub async fn open(client: &Client, fingerprint: &str, resume: bool) -> Result<Op
                  add --resume to continue it, or DROP SCHEMA {SCHEMA} CASCADE to start over"
             )));
         }
+        wait_for_earlier_sessions(client, own_pids).await?;
         let recorded: String = client
             .query_one(&format!("SELECT fingerprint FROM {SCHEMA}.run"), &[])
             .await
@@ -111,6 +118,43 @@ pub async fn open(client: &Client, fingerprint: &str, resume: bool) -> Result<Op
         done: HashSet::new(),
         resumed: false,
     }))
+}
+
+/// Waits until no session of the earlier run is left in the database. A killed rrestore's
+/// sessions finish the statements they were sent, and a transaction sent whole commits,
+/// record line included, even after its client is gone: the record is read only when
+/// nothing can add to it any more.
+async fn wait_for_earlier_sessions(client: &Client, own_pids: &[i32]) -> Result<()> {
+    let mut told = false;
+    loop {
+        let rows = client
+            .query(
+                "SELECT pid FROM pg_catalog.pg_stat_activity
+                  WHERE datname = pg_catalog.current_database()
+                    AND application_name = pg_catalog.current_setting('application_name')
+                    AND backend_type = 'client backend'
+                    AND pid <> ALL($1)",
+                &[&own_pids],
+            )
+            .await
+            .map_err(|e| sql_error("looking for sessions of the unfinished restore", &e))?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if !told {
+            let pids: Vec<String> = rows
+                .iter()
+                .map(|r| r.get::<_, i32>(0).to_string())
+                .collect();
+            tracing::warn!(
+                "waiting for {} session(s) of the unfinished restore to end (server processes {})",
+                pids.len(),
+                pids.join(", ")
+            );
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 impl Journal {

@@ -205,6 +205,7 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
         split_index_builds: true,
         no_data_for_failed_tables: opts.no_data_for_failed_tables,
         disable_triggers: plan.disables_triggers(opts.disable_triggers),
+        whole_tables: opts.jobs <= 1,
     })?;
     let resume = ResumeState::of(&plan.toc, &graph, &target.done_keys);
     let resumed = resume.resumed;

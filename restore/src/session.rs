@@ -101,6 +101,25 @@ async fn setup(client: &Client, opts: &SessionOptions) -> Result<()> {
     })
 }
 
+/// The server process of each session.
+pub async fn backend_pids(workers: &[Worker]) -> Result<Vec<i32>> {
+    let mut pids = Vec::with_capacity(workers.len());
+    for w in workers {
+        let row = w
+            .client
+            .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+            .await
+            .map_err(|e| {
+                Error::Other(format!(
+                    "reading a session's process id: {}",
+                    pgconn::server_message(&e)
+                ))
+            })?;
+        pids.push(row.get::<_, i32>(0));
+    }
+    Ok(pids)
+}
+
 /// Opens `n` connections side by side.
 pub async fn open_many(
     conn: &ConnectOptions,

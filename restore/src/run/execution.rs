@@ -64,6 +64,7 @@ pub async fn load(
             .filter(|e| e.kind == EntryKind::Table && e.partitioned)
             .map(|e| e.id)
             .collect(),
+        resumed: &target.done_keys,
     };
     let tracker = Tracker {
         toc,
@@ -145,7 +146,7 @@ fn data_to_load(graph: &graph::Plan, finished: &[bool]) -> u64 {
         .graph
         .node_indices()
         .filter(|n| !finished[n.index()])
-        .filter(|n| matches!(graph.graph[*n].work, Work::Data { .. }))
+        .filter(|n| graph.graph[*n].work.is_data())
         .map(|n| graph.graph[n].size)
         .sum()
 }
@@ -175,7 +176,7 @@ impl Tracker<'_> {
 
     fn succeeded(&self, item: &graph::Item) {
         let e = &self.toc.entries[item.entry];
-        if matches!(item.work, Work::Data { .. }) {
+        if item.work.is_data() {
             self.progress.inc(item.size);
         }
         if e.kind == EntryKind::Table {
@@ -188,6 +189,11 @@ impl Tracker<'_> {
             Work::Data { file } if e.data.as_ref().is_some_and(|d| d.files.len() > 1) => {
                 tracing::info!("restored {} (file {})", describe(e), file + 1)
             }
+            Work::AllData => tracing::info!(
+                "restored {} ({} files)",
+                describe(e),
+                e.data.as_ref().map_or(0, |d| d.files.len())
+            ),
             _ => tracing::info!("restored {}", describe(e)),
         }
     }

@@ -179,7 +179,9 @@ impl ResumeState {
             .node_indices()
             .map(|n| {
                 let item = &plan.graph[n];
-                done_keys.contains(&item.key(&toc.entries[item.entry]))
+                item.keys(&toc.entries[item.entry])
+                    .iter()
+                    .all(|k| done_keys.contains(k))
             })
             .collect();
         let created_tables = plan
@@ -365,5 +367,22 @@ mod tests {
         // A key from another archive matches nothing.
         let stranger = ResumeState::of(&plan.toc, &graph, &["99".to_string()].into());
         assert_eq!(stranger.resumed, 0);
+    }
+
+    #[test]
+    fn a_whole_table_item_resumes_only_when_every_file_is_recorded() {
+        let plan = RestorePlan::new(sample(), &Selection::default(), false);
+        let graph = plan
+            .graph(PlanOptions {
+                whole_tables: true,
+                ..PlanOptions::default()
+            })
+            .unwrap();
+        let whole = node(&graph, &plan.toc, 4, Work::AllData);
+        // An earlier run on more connections loaded t's files one by one.
+        let partly: HashSet<String> = ["4.0".to_string()].into();
+        assert!(!ResumeState::of(&plan.toc, &graph, &partly).finished[whole.index()]);
+        let all: HashSet<String> = ["4.0".to_string(), "4.1".to_string()].into();
+        assert!(ResumeState::of(&plan.toc, &graph, &all).finished[whole.index()]);
     }
 }

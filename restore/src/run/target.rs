@@ -64,7 +64,10 @@ impl Target {
         let workers = session::open_many(&conn, &opts.session, opts.jobs.max(1)).await?;
         let mode = opts.txn_mode();
         let opened = match mode {
-            TxnMode::PerItem => journal::open(&workers[0].client, fingerprint, opts.resume).await?,
+            TxnMode::PerItem => {
+                let pids = session::backend_pids(&workers).await?;
+                journal::open(&workers[0].client, fingerprint, opts.resume, &pids).await?
+            }
             TxnMode::Single => None,
         };
         let (journal, done_keys) = match opened {

@@ -64,10 +64,11 @@ fn data_files(archive: &std::path::Path) -> usize {
         .sum()
 }
 
-/// The source, its archive (in the returned directory), and `rrestore -j 2` into `dst`
+/// The source, its archive (in the returned directory), and `rrestore -j JOBS` into `dst`
 /// running until it has committed at least one data file.
 fn restore_into_the_data_phase(
     stderr: Stdio,
+    jobs: &str,
 ) -> (Cluster, tempfile::TempDir, std::path::PathBuf, Child) {
     let cluster = Cluster::start();
     source(&cluster);
@@ -76,7 +77,7 @@ fn restore_into_the_data_phase(
     cluster.create_db("dst");
     let mut child = rrestore_cmd(
         &cluster,
-        &["-j", "2", "-d", "dst", archive.to_str().unwrap()],
+        &["-j", jobs, "-d", "dst", archive.to_str().unwrap()],
     )
     .stdout(Stdio::null())
     .stderr(stderr)
@@ -88,7 +89,7 @@ fn restore_into_the_data_phase(
 
 #[test]
 fn killed_in_the_data_phase_then_resumed_ends_identical() {
-    let (cluster, dir, archive, mut child) = restore_into_the_data_phase(Stdio::null());
+    let (cluster, dir, archive, mut child) = restore_into_the_data_phase(Stdio::null(), "2");
     let a = archive.to_str().unwrap();
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -130,7 +131,7 @@ fn killed_in_the_data_phase_then_resumed_ends_identical() {
 
 #[test]
 fn lost_connection_then_resumed_ends_identical() {
-    let (cluster, _dir, archive, child) = restore_into_the_data_phase(Stdio::piped());
+    let (cluster, _dir, archive, child) = restore_into_the_data_phase(Stdio::piped(), "2");
     cluster.psql(
         "postgres",
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -144,8 +145,42 @@ fn lost_connection_then_resumed_ends_identical() {
         "the error should say how to go on: {err}"
     );
 
+    // With one connection, a table the cut-off run loaded only some files of is emptied
+    // and loaded again whole.
+    restore(&cluster, "dst", &archive, &["-j", "1", "--resume"]);
+    assert_same(&cluster, "src", &cluster, "dst");
+}
+
+/// With one connection each table's files load in one transaction, every row frozen; a
+/// run killed there resumes on two connections without loading any file twice.
+#[test]
+fn one_connection_loads_each_table_frozen_and_resumes_on_two() {
+    let (cluster, dir, archive, mut child) = restore_into_the_data_phase(Stdio::null(), "1");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done = recorded_data_items(&cluster, "dst").unwrap();
+    assert!(
+        done < data_files(&archive),
+        "the restore should have been stopped in its data phase ({done} files loaded)"
+    );
     restore(&cluster, "dst", &archive, &["-j", "2", "--resume"]);
     assert_same(&cluster, "src", &cluster, "dst");
+
+    let fresh = archive_of(&cluster, "src", dir.path(), "fresh");
+    cluster.create_db("whole");
+    restore(&cluster, "whole", &fresh, &["-j", "1"]);
+    assert_same(&cluster, "src", &cluster, "whole");
+    cluster.psql("whole", "CREATE EXTENSION pg_visibility");
+    let not_frozen = cluster.psql(
+        "whole",
+        "SELECT coalesce(string_agg(format('%s: %s of %s pages', c.oid::regclass,
+                    c.relpages - v.all_frozen, c.relpages), ', '), '')
+           FROM pg_class c,
+                LATERAL pg_visibility_map_summary(c.oid) v
+          WHERE c.relname IN ('parent', 'child', 'other')
+            AND v.all_frozen < pg_relation_size(c.oid) / 8192",
+    );
+    assert_eq!(not_frozen, "", "pages not frozen");
 }
 
 #[test]
