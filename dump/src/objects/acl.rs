@@ -60,8 +60,10 @@ pub struct Acls {
 }
 
 /// Every object with privileges set: user objects (which the families designate), and
-/// PostgreSQL's own objects in `pg_catalog` and `information_schema`, named here since no
-/// family dumps them. `base` is where the object started: its `pg_init_privs` entry
+/// PostgreSQL's own objects in `pg_catalog`, named here since no family dumps them. As
+/// with pg_dump, nothing in `information_schema` or the other `pg_` schemas: it has no
+/// `pg_init_privs` to compare with, and its GRANTs to PUBLIC would be dumped as changes
+/// that a restoring non-superuser may not make. `base` is where the object started: its `pg_init_privs` entry
 /// (built-in objects, extension members), else `acldefault` for its kind and owner (none
 /// for a column). Only the change from that start is dumped, as pg_dump does: the items of
 /// the start that are gone are revoked, the items that are new are granted, in the order
@@ -71,39 +73,41 @@ const ACL_QUERY: &str = "
 WITH objs(classid, objid, subid, owner, acl, deftype, prokind, builtin, name) AS (
     SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, c.oid, 0::int2, c.relowner, c.relacl,
            CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\", NULL::text,
-           n.nspname IN ('pg_catalog', 'information_schema'),
+           n.nspname = 'pg_catalog',
            pg_catalog.format('%I.%I', n.nspname, c.relname)
       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relacl IS NOT NULL
-       AND (c.oid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
+       AND (c.oid >= 16384 OR n.nspname = 'pg_catalog')
     UNION ALL
     SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::oid, a.attrelid, a.attnum, c.relowner, a.attacl,
-           'c'::\"char\", NULL, n.nspname IN ('pg_catalog', 'information_schema'),
+           'c'::\"char\", NULL, n.nspname = 'pg_catalog',
            pg_catalog.format('%I.%I', n.nspname, c.relname)
       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE a.attacl IS NOT NULL AND a.attnum > 0
-       AND (a.attrelid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
+       AND (a.attrelid >= 16384 OR n.nspname = 'pg_catalog')
     UNION ALL
     SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass::oid, n.oid, 0, n.nspowner, n.nspacl,
-           'n', NULL, n.nspname IN ('pg_catalog', 'information_schema'),
+           'n', NULL, n.nspname = 'pg_catalog',
            pg_catalog.quote_ident(n.nspname)
-      FROM pg_catalog.pg_namespace n WHERE n.nspacl IS NOT NULL
+      FROM pg_catalog.pg_namespace n
+     WHERE n.nspacl IS NOT NULL
+       AND (n.nspname = 'pg_catalog' OR (n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'))
     UNION ALL
     SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass::oid, p.oid, 0, p.proowner, p.proacl, 'f',
-           p.prokind::text, n.nspname IN ('pg_catalog', 'information_schema'),
+           p.prokind::text, n.nspname = 'pg_catalog',
            -- The session's search_path is empty: the signature comes schema-qualified.
            p.oid::pg_catalog.regprocedure::text
       FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
      WHERE p.proacl IS NOT NULL
-       AND (p.oid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
+       AND (p.oid >= 16384 OR n.nspname = 'pg_catalog')
     UNION ALL
     SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::oid, t.oid, 0, t.typowner, t.typacl, 'T',
-           NULL, n.nspname IN ('pg_catalog', 'information_schema'),
+           NULL, n.nspname = 'pg_catalog',
            pg_catalog.format_type(t.oid, NULL)
       FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
      WHERE t.typacl IS NOT NULL
-       AND (t.oid >= 16384 OR n.nspname IN ('pg_catalog', 'information_schema'))
+       AND (t.oid >= 16384 OR n.nspname = 'pg_catalog')
     UNION ALL
     SELECT 'pg_catalog.pg_language'::pg_catalog.regclass::oid, l.oid, 0, l.lanowner, l.lanacl, 'l',
            NULL, false, NULL

@@ -329,3 +329,46 @@ fn create_matches_pg_restore_create() {
         database_fields(&pg_target, "plain db")
     );
 }
+
+/// Privileges of PostgreSQL's own objects are dumped as pg_dump dumps them: a change in
+/// pg_catalog is, nothing of information_schema (it has no initial privileges recorded,
+/// so its GRANTs to PUBLIC would look like changes, which a non-superuser could not
+/// restore).
+#[test]
+fn builtin_privileges_are_dumped_as_pg_dump_dumps_them() {
+    let cluster = Cluster::start();
+    cluster.create_db("acls");
+    cluster.psql(
+        "acls",
+        "CREATE ROLE rdt_acl_reader;
+         GRANT SELECT ON pg_catalog.pg_statistic TO rdt_acl_reader;
+         GRANT SELECT ON information_schema.sql_features TO rdt_acl_reader;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("acls.dir");
+    dump(&cluster, "acls", &archive, &[]);
+    let toc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(archive.join("toc.json")).unwrap()).unwrap();
+    let acls: Vec<&str> = toc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "ACL")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(acls, vec!["TABLE pg_catalog.pg_statistic"]);
+    let mut pg_dump = cluster.client("pg_dump");
+    pg_dump
+        .args(["--schema-only", "-d"])
+        .arg(cluster.conninfo("acls"));
+    let grants: Vec<String> = String::from_utf8(check(&mut pg_dump).stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("GRANT"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        grants,
+        vec!["GRANT SELECT ON TABLE pg_catalog.pg_statistic TO rdt_acl_reader;"]
+    );
+}
