@@ -16,7 +16,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
-use crate::graph::{data_key, Plan, Work};
+use crate::graph::{data_key, loads_frozen, Plan, Work};
 use crate::journal::Journal;
 use crate::load::{load, LoadSpec};
 
@@ -212,7 +212,10 @@ impl ItemContext<'_> {
         let (freeze, truncate) = match self.mode {
             // Created in this very transaction: every file may be frozen.
             TxnMode::Single => (created, false),
-            TxnMode::PerItem => (created && whole, created && whole),
+            TxnMode::PerItem => {
+                let fresh = created && whole && loads_frozen(data);
+                (fresh, fresh)
+            }
         };
         if truncate {
             before.push_str(&format!("TRUNCATE TABLE ONLY {name};\n"));
