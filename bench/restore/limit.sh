@@ -7,7 +7,8 @@
 #                                           files (COPY TO, uncompressed; tables over
 #                                           SPLIT_MB also in 4 parts of whole lines), and
 #                                           the indexes, keys and foreign keys as jobs
-#   bench/restore/limit.sh run DIR TARGET J  restores into the existing empty database
+#   bench/restore/limit.sh run DIR TARGET J [STRATEGY]
+#                                           restores into the existing empty database
 #                                           TARGET with J connections; prints
 #                                           "total pre load index constraint" seconds and
 #                                           the machine's busy CPU seconds during it
@@ -15,16 +16,23 @@
 # The run, phase by phase (each phase's jobs spread over J sessions, biggest first, each
 # to the least loaded session, decided up front so that no client schedules anything):
 #   pre         the pre-data script, one session
-#   load        server-side COPY FROM the files. A table is loaded whole, as
-#               TRUNCATE + COPY FREEZE in one transaction, except that on PostgreSQL 16
-#               and later a table with parts is loaded part by part side by side (those
-#               servers extend a relation in bulk, so two COPYs into one table gain; on 15
-#               they do not, measured in issue 13)
+#   load        server-side COPY FROM the files, each table from 8 MB on as TRUNCATE +
+#               COPY FREEZE in one transaction (smaller ones plainly), or part by part
+#               side by side (STRATEGY split)
 #   index       every index, keys' included, maintenance_work_mem 1 GB and no parallel
 #               workers (on 2 cores the workers made a primary key slower, issue 13); a
 #               table's indexes may build side by side
 #   constraint  primary keys and unique constraints attached to their built indexes, the
 #               foreign keys added NOT VALID, then validated side by side
+#
+# STRATEGY: which way of splitting the work is fastest depends on the server version and
+# the dataset, so bench/restore/run.sh runs each and takes the fastest:
+#   whole    (default) every table loaded whole and frozen
+#   split    tables with parts loaded part by part, side by side (not frozen: two
+#            sessions cannot both write into a table truncated in one's transaction);
+#            PostgreSQL 16 and later extend a relation in bulk, so this can gain there
+#   overlap  each table's load and then its indexes as one job, so index builds overlap
+#            other tables' loads instead of waiting for all of them
 #
 # Environment: PGHOST/PGPORT/PGUSER of a superuser (server-side files), PG_BINDIR;
 # SPLIT_MB (default 64).
@@ -86,9 +94,10 @@ prepare() {
             as_server split -n l/4 -d "$dir/data/$oid" "$dir/data/$oid.part"
         fi
     done <"$dir/tables"
-    # Indexes: "bytes<TAB>CREATE INDEX …"; keys to attach; foreign keys.
+    # Indexes: "bytes<TAB>CREATE INDEX …<TAB>table oid"; keys to attach; foreign keys.
     psql_q -d "$db" -At -F $'\t' -c "
-        SELECT pg_catalog.pg_relation_size(i.indexrelid), pg_catalog.pg_get_indexdef(i.indexrelid) || ';'
+        SELECT pg_catalog.pg_relation_size(i.indexrelid), pg_catalog.pg_get_indexdef(i.indexrelid) || ';',
+               i.indrelid
           FROM pg_catalog.pg_index i
           JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -117,23 +126,34 @@ prepare() {
 }
 
 run() {
-    local dir=$1 target=$2 j=$3
-    local work version oid name bytes f
+    local dir=$1 target=$2 j=$3 strategy=${4:-whole}
+    local work oid name bytes f
     work=$(mktemp -d)
-    version=$(psql_q -d "$target" -Atc "SHOW server_version_num")
-    {
-        while IFS=$'\t' read -r oid name bytes; do
-            if [ "$version" -ge 160000 ] && [ "$j" -gt 1 ] && [ -f "$dir/data/$oid.part00" ]; then
-                for f in "$dir/data/$oid".part*; do
-                    printf '%s\tCOPY %s FROM %s;\n' "$((bytes / 4))" "$name" "'$f'"
-                done
-            else
-                printf '%s\tBEGIN; TRUNCATE ONLY %s; COPY %s FROM %s WITH (FREEZE); COMMIT;\n' \
-                    "$bytes" "$name" "$name" "'$dir/data/$oid'"
-            fi
-        done <"$dir/tables"
-    } | spread_jobs "$j" "$work/load"
-    spread_jobs "$j" "$work/index" <"$dir/indexes"
+    # One load job per table (or per part), as "weight<TAB>table oid<TAB>SQL".
+    while IFS=$'\t' read -r oid name bytes; do
+        if [ "$strategy" = split ] && [ -f "$dir/data/$oid.part00" ]; then
+            for f in "$dir/data/$oid".part*; do
+                printf '%s\t-\tCOPY %s FROM %s;\n' "$((bytes / 4))" "$name" "'$f'"
+            done
+        elif [ "$bytes" -ge $((8 << 20)) ]; then
+            printf '%s\t%s\tBEGIN; TRUNCATE ONLY %s; COPY %s FROM %s WITH (FREEZE); COMMIT;\n' \
+                "$bytes" "$oid" "$name" "$name" "'$dir/data/$oid'"
+        else
+            # Freezing a small table costs more than it saves: the commit after the
+            # TRUNCATE scans all of shared_buffers to drop the old files' pages.
+            printf '%s\t%s\tCOPY %s FROM %s;\n' "$bytes" "$oid" "$name" "'$dir/data/$oid'"
+        fi
+    done <"$dir/tables" >"$work/loads"
+    if [ "$strategy" = overlap ]; then
+        # A table's job: its load, then its indexes; the weights add up.
+        awk -F'\t' 'NR == FNR { w[$3] += $1; sql[$3] = sql[$3] " " $2; next }
+                    { print $1 + w[$2] "\t" $3 sql[$2] }' "$dir/indexes" "$work/loads" |
+            spread_jobs "$j" "$work/load"
+        : >"$work/index.0"
+    else
+        cut -f1,3 "$work/loads" | spread_jobs "$j" "$work/load"
+        cut -f1,2 "$dir/indexes" | spread_jobs "$j" "$work/index"
+    fi
     cut -f1,3 "$dir/fkeys" | spread_jobs "$j" "$work/validate"
 
     local c0 t0 t1 t2 t3 t4
@@ -159,9 +179,9 @@ run() {
 
 case ${1:-} in
 prepare) prepare "$2" "$3" ;;
-run) run "$2" "$3" "$4" ;;
+run) run "$2" "$3" "$4" "${5:-whole}" ;;
 *)
-    sed -n '2,31p' "$0" >&2
+    sed -n '2,40p' "$0" >&2
     exit 2
     ;;
 esac

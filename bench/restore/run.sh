@@ -5,10 +5,12 @@
 # pg_restore time / rrestore time as a Markdown table.
 #
 # In the same rotation, the limit (bench/restore/limit.sh): the same restore's server work
-# done with nothing of a client's in the way, from uncompressed server-side files. The
-# limit rrestore is judged against adds what rrestore's own process needs (reading,
-# checking and decompressing, its user + system CPU time) where it cannot overlap with the
-# server's: limit = max(floor, (machine CPU during the floor + rrestore's CPU) / cores).
+# done with nothing of a client's in the way, from uncompressed server-side files, in
+# each of limit.sh's strategies (at -j 1 only `whole`); the floor is the fastest
+# strategy's median. The limit rrestore is judged against adds what rrestore's own process
+# needs (reading, checking and decompressing, its user + system CPU time) where it cannot
+# overlap with the server's: limit = max(floor, (machine CPU during the floor + rrestore's
+# CPU) / cores).
 #
 #   bench/restore/run.sh [DATASET...]        DATASET: pgbench, mixed, wide (default: all)
 #
@@ -24,6 +26,8 @@
 #   LIMIT=0             leave the limit out
 #   NICE=-10            run the server and both tools at this niceness (root only), so that
 #                       other work on the machine disturbs the comparison less
+#   FSYNC=off           run with fsync off (ALTER SYSTEM, reset at the end); default: the
+#                       cluster's setting (on)
 #
 # Both archives are made once per dataset (rdump -j 2, pg_dump -Fd -j 2) and kept in
 # $BENCH_CLUSTER/../archives. Before each timed restore the target database is created
@@ -50,6 +54,11 @@ if [ -n "${NICE:-}" ]; then
     nice_cmd=(nice -n "$NICE")
 fi
 psql_q() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+if [ -n "${FSYNC:-}" ]; then
+    psql_q -d postgres -c "ALTER SYSTEM SET fsync = ${FSYNC}" -c "SELECT pg_catalog.pg_reload_conf()" >/dev/null
+    trap 'psql_q -d postgres -c "ALTER SYSTEM RESET fsync" -c "SELECT pg_catalog.pg_reload_conf()" >/dev/null' EXIT
+fi
+echo "server $(psql_q -d postgres -Atc "SELECT pg_catalog.version()" | cut -d' ' -f1-2), fsync $(psql_q -d postgres -Atc "SHOW fsync")" >&2
 
 echo "building rrestore and rdump (release)..." >&2
 (cd "$root" && cargo build --release -q -p restore)
@@ -101,7 +110,7 @@ with_limit=${LIMIT:-1}
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "| dataset | -j | pg_restore s (median) | rrestore s (median) | ratio | floor s | rrestore CPU s | limit s | rrestore / limit | runs pg_restore | runs rrestore | runs floor |"
+echo "| dataset | -j | pg_restore s (median) | rrestore s (median) | ratio | floor s (strategy) | rrestore CPU s | limit s | rrestore / limit | runs pg_restore | runs rrestore | runs floor (each strategy) |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for ds in "${datasets[@]}"; do
     db=$("$here/../datasets.sh" db "$ds")
@@ -116,13 +125,18 @@ for ds in "${datasets[@]}"; do
         "$bindir/pg_dump" -Fd -j 2 ${PGDUMP_COMPRESS:+-Z "$PGDUMP_COMPRESS"} -f "$pa" "$db"
     fi
     la=$archives/$ds.limit
-    tools=(pg rr)
-    if [ "$with_limit" = 1 ]; then
-        tools+=(lim)
-        [ -f "$la/fkeys" ] || "$here/limit.sh" prepare "$db" "$la"
-    fi
     for j in $jobs_list; do
-        pg_times=() rr_times=() floor_times=() floor_cpus=()
+        tools=(pg rr)
+        strategies=()
+        if [ "$with_limit" = 1 ]; then
+            [ -f "$la/fkeys" ] && [ "$(awk -F'\t' 'NR == 1 {print NF}' "$la/indexes")" = 3 ] ||
+                "$here/limit.sh" prepare "$db" "$la"
+            strategies=(whole)
+            [ "$j" -gt 1 ] && strategies+=(split overlap)
+            for s in "${strategies[@]}"; do tools+=("lim:$s"); done
+        fi
+        pg_times=() rr_times=()
+        declare -A floor_times=() floor_cpus=()
         : >"$cpu_file"
         for run in $(seq 1 "$runs"); do
             # Rotate who goes first.
@@ -133,10 +147,11 @@ for ds in "${datasets[@]}"; do
                 pg) pg_times+=("$(timed "${nice_cmd[@]}" "$bindir/pg_restore" -j "$j" -d restore_target "$pa")") ;;
                 # shellcheck disable=SC2086
                 rr) rr_times+=("$(timed_cpu "${nice_cmd[@]}" "$rrestore" -j "$j" ${RESTORE_ARGS:-} -d restore_target "$ra")") ;;
-                lim)
-                    read -r total _ _ _ _ _ cpu < <("${nice_cmd[@]}" "$here/limit.sh" run "$la" restore_target "$j")
-                    floor_times+=("$total")
-                    floor_cpus+=("$cpu")
+                lim:*)
+                    s=${tool#lim:}
+                    read -r total _ _ _ _ _ cpu < <("${nice_cmd[@]}" "$here/limit.sh" run "$la" restore_target "$j" "$s")
+                    floor_times[$s]+="$total "
+                    floor_cpus[$s]+="$cpu "
                     ;;
                 esac
             done
@@ -146,14 +161,22 @@ for ds in "${datasets[@]}"; do
         ratio=$(echo "$pg_med $rr_med" | awk '{printf "%.2f", $1 / $2}')
         rr_cpu=$(tr '\n' ' ' <"$cpu_file" | median)
         if [ "$with_limit" = 1 ]; then
-            floor=$(echo "${floor_times[*]}" | median)
-            floor_cpu=$(echo "${floor_cpus[*]}" | median)
+            floor= floor_cpu= best= floor_runs=
+            for s in "${strategies[@]}"; do
+                m=$(echo "${floor_times[$s]}" | median)
+                floor_runs+="$s: ${floor_times[$s]}; "
+                if [ -z "$floor" ] || awk -v a="$m" -v b="$floor" 'BEGIN {exit !(a < b)}'; then
+                    floor=$m best=$s floor_cpu=$(echo "${floor_cpus[$s]}" | median)
+                fi
+            done
             limit=$(echo "$floor $floor_cpu $rr_cpu $cores" | awk '{l = ($2 + $3) / $4; printf "%.3f", (l > $1) ? l : $1}')
             of_limit=$(echo "$rr_med $limit" | awk '{printf "%.2f", $1 / $2}')
+            floor="$floor ($best)"
         else
-            floor=- limit=- of_limit=-
+            floor=- limit=- of_limit=- floor_runs=-
         fi
-        echo "| $ds | $j | $pg_med | $rr_med | $ratio | $floor | $rr_cpu | $limit | $of_limit | ${pg_times[*]} | ${rr_times[*]} | ${floor_times[*]} |"
+        echo "| $ds | $j | $pg_med | $rr_med | $ratio | $floor | $rr_cpu | $limit | $of_limit | ${pg_times[*]} | ${rr_times[*]} | $floor_runs |"
+        unset floor_times floor_cpus
     done
 done
 psql_q -d postgres -c "DROP DATABASE IF EXISTS restore_target"

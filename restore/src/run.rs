@@ -11,6 +11,7 @@ mod finish;
 pub mod plan;
 mod target;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -102,6 +103,21 @@ pub struct RestoreSummary {
     /// The resume record was kept for `--resume`.
     pub resumable: bool,
     pub seconds: f64,
+    pub timing: Timing,
+}
+
+/// Where a run's time went, in seconds.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Timing {
+    /// Reading the archive, connecting, `-C`, the resume record, `-c`.
+    pub prepare: f64,
+    /// Running the plan's items.
+    pub load: f64,
+    /// `-1`'s commit, `--analyze`, removing the resume record.
+    pub finish: f64,
+    /// The sessions' time in each kind of item, added up over the sessions: up to -j
+    /// times `load`, and what is missing from that is time sessions had nothing to run.
+    pub busy: BTreeMap<&'static str, f64>,
 }
 
 /// Checks combinations pg_restore refuses, with its reasons.
@@ -202,19 +218,25 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     plan.warn_of_key_loops(opts.disable_triggers);
     let stopped = target.clean(opts, &plan).await?;
     let graph = plan.graph(PlanOptions {
-        split_index_builds: true,
+        // Worth its second statement only where another session can use what the
+        // index build's lighter lock leaves free.
+        split_index_builds: opts.jobs > 1,
         no_data_for_failed_tables: opts.no_data_for_failed_tables,
         disable_triggers: plan.disables_triggers(opts.disable_triggers),
         whole_tables: opts.jobs <= 1,
     })?;
     let resume = ResumeState::of(&plan.toc, &graph, &target.done_keys);
     let resumed = resume.resumed;
+    let prepared = started.elapsed().as_secs_f64();
     let loaded = if stopped {
         Loaded::stopped_before()
     } else {
         execution::load(opts, &plan, &graph, resume, &mut target).await?
     };
-    finish::finish(opts, &plan, &graph, target, loaded, resumed, started).await
+    let mut summary = finish::finish(opts, &plan, &graph, target, loaded, resumed, started).await?;
+    summary.timing.prepare = prepared;
+    summary.timing.finish = summary.seconds - prepared - summary.timing.load;
+    Ok(summary)
 }
 
 fn resume_hint(e: Error, resumable: bool) -> Error {

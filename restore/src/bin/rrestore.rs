@@ -454,6 +454,15 @@ async fn restore_into(cli: &Cli, selection: Selection, dbname: &str) -> Result<E
             summary.database,
             summary.seconds
         );
+        let t = &summary.timing;
+        let busy: Vec<String> = t.busy.iter().map(|(k, s)| format!("{k} {s:.2}")).collect();
+        eprintln!(
+            "rrestore: prepare {:.2} s, load {:.2} s (sessions busy, in s: {}), finish {:.2} s",
+            t.prepare,
+            t.load,
+            busy.join(", "),
+            t.finish
+        );
     }
     if !summary.skipped.is_empty() {
         eprintln!(

@@ -1,8 +1,9 @@
 //! The load phase: every item of the graph not finished before, run over the target's
 //! sessions by the scheduler (pre-data, data, post-data as the dependencies allow).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use archive_format::toc::{EntryKind, Toc};
 use petgraph::graph::NodeIndex;
@@ -24,6 +25,10 @@ pub struct Loaded {
     pub outcome: schedule::Outcome,
     /// Entries (indexes into `toc.entries`) with an item that failed.
     pub failed_entries: HashSet<usize>,
+    /// How long the phase took.
+    pub seconds: f64,
+    /// The sessions' seconds in each kind of item ([`kind_of`]).
+    pub busy: BTreeMap<&'static str, f64>,
 }
 
 impl Loaded {
@@ -34,7 +39,7 @@ impl Loaded {
                 stopped: true,
                 ..schedule::Outcome::default()
             },
-            failed_entries: HashSet::new(),
+            ..Loaded::default()
         }
     }
 }
@@ -47,6 +52,7 @@ pub async fn load(
     resume: ResumeState,
     target: &mut Target,
 ) -> Result<Loaded> {
+    let started = Instant::now();
     let toc = &plan.toc;
     let created = Mutex::new(resume.created_tables);
     let ctx = ItemContext {
@@ -78,8 +84,18 @@ pub async fn load(
         failed_entries: Mutex::new(HashSet::new()),
     };
     let conn = &target.conn;
+    let busy = Mutex::new(BTreeMap::new());
     let execute = |nodes: Vec<NodeIndex>, worker: Worker| -> ItemFuture<'_> {
-        Box::pin(run_items(&ctx, conn, &opts.session, nodes, worker))
+        let (ctx, busy) = (&ctx, &busy);
+        let kind = nodes.first().map_or("other", |n| kind_of(toc, graph, *n));
+        Box::pin(async move {
+            let t0 = Instant::now();
+            let out = run_items(ctx, conn, &opts.session, nodes, worker).await;
+            if let Ok(mut b) = busy.lock() {
+                *b.entry(kind).or_insert(0.0) += t0.elapsed().as_secs_f64();
+            }
+            out
+        })
     };
     let batchable = |n: NodeIndex| graph.graph[n].work == Work::Ddl;
     let batching = schedule::Batching {
@@ -104,7 +120,28 @@ pub async fn load(
     Ok(Loaded {
         outcome,
         failed_entries: tracker.failed_entries.into_inner().unwrap_or_default(),
+        seconds: started.elapsed().as_secs_f64(),
+        busy: busy.into_inner().unwrap_or_default(),
     })
+}
+
+/// The kind of work an item is, as the summary's timing counts it.
+fn kind_of(toc: &Toc, graph: &graph::Plan, n: NodeIndex) -> &'static str {
+    let item = &graph.graph[n];
+    let e = &toc.entries[item.entry];
+    match item.work {
+        Work::Data { .. } | Work::AllData => "data",
+        Work::IndexBuild => "index",
+        Work::Attach => "constraint",
+        Work::Ddl => match (item.phase, &e.kind) {
+            (graph::Phase::PreData, _) => "pre-data",
+            (_, EntryKind::Index) => "index",
+            (_, EntryKind::Constraint) => "constraint",
+            (_, EntryKind::FkConstraint) => "foreign key",
+            (graph::Phase::Acl, _) => "privileges",
+            _ => "other",
+        },
+    }
 }
 
 /// Runs a batch of items on one session: in one transaction when there are several; if

@@ -16,7 +16,7 @@ use crate::schedule::Worker;
 use super::execution::Loaded;
 use super::plan::RestorePlan;
 use super::target::Target;
-use super::{resume_hint, RestoreOptions, RestoreSummary};
+use super::{resume_hint, RestoreOptions, RestoreSummary, Timing};
 
 pub async fn finish(
     opts: &RestoreOptions,
@@ -38,6 +38,8 @@ pub async fn finish(
     let Loaded {
         mut outcome,
         mut failed_entries,
+        seconds: load_seconds,
+        busy,
     } = loaded;
     let stopped = outcome.stopped;
     errors.append(&mut outcome.errors);
@@ -70,6 +72,11 @@ pub async fn finish(
         stopped,
         resumable,
         seconds: started.elapsed().as_secs_f64(),
+        timing: Timing {
+            load: load_seconds,
+            busy,
+            ..Timing::default()
+        },
     })
 }
 

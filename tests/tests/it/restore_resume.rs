@@ -126,6 +126,14 @@ fn killed_in_the_data_phase_then_resumed_ends_identical() {
         "{summary}"
     );
     assert!(summary["done"].as_u64().unwrap() > 0, "{summary}");
+    // Where the time went: the load phase is part of the run, and loaded data.
+    let timing = &summary["timing"];
+    let load = timing["load"].as_f64().unwrap();
+    assert!(
+        load > 0.0 && load <= summary["seconds"].as_f64().unwrap(),
+        "{summary}"
+    );
+    assert!(timing["busy"]["data"].as_f64().unwrap() > 0.0, "{summary}");
     assert_same(&cluster, "src", &cluster, "dst");
 }
 
