@@ -48,6 +48,8 @@ pub struct ItemContext<'a> {
     pub partitioned: HashSet<u32>,
     /// The resume record's keys of the run this one resumes.
     pub resumed: &'a HashSet<String>,
+    /// Freeze tables of any size.
+    pub freeze_all: bool,
 }
 
 /// `KIND schema.name`, how messages name an entry.
@@ -213,7 +215,7 @@ impl ItemContext<'_> {
             // Created in this very transaction: every file may be frozen.
             TxnMode::Single => (created, false),
             TxnMode::PerItem => {
-                let fresh = created && whole && loads_frozen(data);
+                let fresh = created && whole && (self.freeze_all || loads_frozen(data));
                 (fresh, fresh)
             }
         };

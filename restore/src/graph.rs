@@ -148,6 +148,8 @@ pub struct PlanOptions {
     /// files: with one connection nothing could load them side by side, and one
     /// transaction lets every file be loaded frozen.
     pub whole_tables: bool,
+    /// Freeze tables of any size ([`loads_frozen`]).
+    pub freeze_all: bool,
 }
 
 /// Builds the DAG of the entries with `selected[i]`. Dependencies on unselected entries
@@ -205,7 +207,8 @@ pub fn build(toc: &Toc, selected: &[bool], opts: PlanOptions) -> Result<Plan> {
         let (first, last) = if let Some(data) = &e.data {
             let table_created = !data.via_root && e.table.is_some_and(|t| by_id.contains_key(&t));
             let locks = |whole_table: bool| -> Vec<(u32, LockMode)> {
-                let truncates = whole_table && table_created && loads_frozen(data);
+                let truncates =
+                    whole_table && table_created && (opts.freeze_all || loads_frozen(data));
                 let mode = data_lock(truncates, opts.disable_triggers);
                 e.table.map(|t| (t, mode)).into_iter().collect()
             };

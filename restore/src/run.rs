@@ -54,6 +54,9 @@ pub struct RestoreOptions {
     /// `--transaction-size`: up to this many definitions per transaction on each
     /// connection (0 or 1: each in its own).
     pub transaction_size: usize,
+    /// Load every table created by this restore frozen, however small (rseed, whose
+    /// copies must owe no vacuum), not only those worth it.
+    pub freeze_all: bool,
 }
 
 impl RestoreOptions {
@@ -219,11 +222,13 @@ pub async fn restore(opts: &RestoreOptions) -> Result<RestoreSummary> {
     let stopped = target.clean(opts, &plan).await?;
     let graph = plan.graph(PlanOptions {
         // Worth its second statement only where another session can use what the
-        // index build's lighter lock leaves free.
-        split_index_builds: opts.jobs > 1,
+        // index build's lighter lock leaves free; and where an earlier run built an
+        // index apart, its key must be attached to that index.
+        split_index_builds: opts.jobs > 1 || target.done_keys.iter().any(|k| k.ends_with(".index")),
         no_data_for_failed_tables: opts.no_data_for_failed_tables,
         disable_triggers: plan.disables_triggers(opts.disable_triggers),
         whole_tables: opts.jobs <= 1,
+        freeze_all: opts.freeze_all,
     })?;
     let resume = ResumeState::of(&plan.toc, &graph, &target.done_keys);
     let resumed = resume.resumed;

@@ -98,24 +98,8 @@ async fn setup(client: &Client, opts: &SessionOptions) -> Result<()> {
             "setting up a restore session: {}",
             pgconn::server_message(&e)
         ))
-    })?;
-    // An autovacuum that started on a table between its loads holds a lock the index
-    // builds wait for; only a waiter's deadlock check cancels it, after deadlock_timeout
-    // (1 s by default, a second lost per table). Only a superuser (or a role granted it)
-    // may lower it; without it the restore is just as correct.
-    if let Err(e) = client
-        .batch_execute(&format!(
-            "SET deadlock_timeout = '{AUTOVACUUM_CANCEL_AFTER}'"
-        ))
-        .await
-    {
-        tracing::debug!("keeping deadlock_timeout: {}", pgconn::server_message(&e));
-    }
-    Ok(())
+    })
 }
-
-/// How long an index build or key waits for an autovacuum before cancelling it.
-const AUTOVACUUM_CANCEL_AFTER: &str = "20ms";
 
 /// The server process of each session.
 pub async fn backend_pids(workers: &[Worker]) -> Result<Vec<i32>> {

@@ -333,6 +333,9 @@ async fn restore_into(
         analyze: false,
         progress: opts.progress,
         transaction_size: 0,
+        // The build's VACUUM (FREEZE) cannot freeze rows newer than a concurrent
+        // ANALYZE's snapshot; loaded frozen they need no freezing.
+        freeze_all: true,
     })
     .await?;
     if let Some(first) = summary.errors.first() {

@@ -434,6 +434,7 @@ async fn restore_into(cli: &Cli, selection: Selection, dbname: &str) -> Result<E
         analyze: cli.analyze,
         progress: std::io::stderr().is_terminal() && cli.verbose == 0,
         transaction_size: cli.transaction_size.unwrap_or(0),
+        freeze_all: false,
     };
     restore::check_options(&opts)?;
     tracing::info!(

@@ -71,6 +71,7 @@ pub async fn load(
             .map(|e| e.id)
             .collect(),
         resumed: &target.done_keys,
+        freeze_all: opts.freeze_all,
     };
     let tracker = Tracker {
         toc,

@@ -179,9 +179,10 @@ impl ResumeState {
             .node_indices()
             .map(|n| {
                 let item = &plan.graph[n];
-                item.keys(&toc.entries[item.entry])
-                    .iter()
-                    .all(|k| done_keys.contains(k))
+                let e = &toc.entries[item.entry];
+                // A run that built the key in one statement recorded only the entry.
+                (item.work == graph::Work::IndexBuild && done_keys.contains(&e.id.to_string()))
+                    || item.keys(e).iter().all(|k| done_keys.contains(k))
             })
             .collect();
         let created_tables = plan
@@ -367,6 +368,28 @@ mod tests {
         // A key from another archive matches nothing.
         let stranger = ResumeState::of(&plan.toc, &graph, &["99".to_string()].into());
         assert_eq!(stranger.resumed, 0);
+    }
+
+    #[test]
+    fn a_key_built_in_one_statement_counts_for_its_split_build() {
+        let mut toc = sample();
+        toc.entries[5].index_build = Some(archive_format::toc::IndexBuild {
+            create_index: "CREATE UNIQUE INDEX".into(),
+            attach: "ALTER TABLE".into(),
+        });
+        let plan = RestorePlan::new(toc, &Selection::default(), false);
+        let graph = plan
+            .graph(PlanOptions {
+                split_index_builds: true,
+                ..PlanOptions::default()
+            })
+            .unwrap();
+        let build = node(&graph, &plan.toc, 6, Work::IndexBuild);
+        let attach = node(&graph, &plan.toc, 6, Work::Attach);
+        let resume = ResumeState::of(&plan.toc, &graph, &["6".to_string()].into());
+        assert!(resume.finished[build.index()] && resume.finished[attach.index()]);
+        let resume = ResumeState::of(&plan.toc, &graph, &["6.index".to_string()].into());
+        assert!(resume.finished[build.index()] && !resume.finished[attach.index()]);
     }
 
     #[test]

@@ -94,6 +94,12 @@ fn the_converter_agrees_with_what_rdump_writes_now() {
     let old = facts(&legacy_toc());
     let now = facts(&now);
     for (k, f) in &old {
+        // Older rdump dumped privileges of information_schema objects, which pg_dump
+        // never does and today's rdump no longer does.
+        if k.starts_with("ACL ") && k.contains("information_schema") {
+            assert_eq!(now.get(k), None, "{k}");
+            continue;
+        }
         assert_eq!(now.get(k), Some(f), "{k}");
     }
     // The facts this fixture is there for.
