@@ -87,17 +87,27 @@ fn restore_into_the_data_phase(
     (cluster, dir, archive, child)
 }
 
+/// SIGKILLs the restore into `dst`; returns the data files it had recorded, fewer than all.
+fn kill_in_the_data_phase(
+    cluster: &Cluster,
+    archive: &std::path::Path,
+    child: &mut Child,
+) -> usize {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done = recorded_data_items(cluster, "dst").unwrap();
+    assert!(
+        done < data_files(archive),
+        "the restore should have been stopped in its data phase ({done} files loaded)"
+    );
+    done
+}
+
 #[test]
 fn killed_in_the_data_phase_then_resumed_ends_identical() {
     let (cluster, dir, archive, mut child) = restore_into_the_data_phase(Stdio::null(), "2");
     let a = archive.to_str().unwrap();
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let done = recorded_data_items(&cluster, "dst").unwrap();
-    assert!(
-        done < data_files(&archive),
-        "the restore should have been stopped in its data phase ({done} files loaded)"
-    );
+    let done = kill_in_the_data_phase(&cluster, &archive, &mut child);
 
     // A plain run refuses to start over the unfinished one.
     let out = rrestore(&cluster, &["-d", "dst", a]);
@@ -164,13 +174,7 @@ fn lost_connection_then_resumed_ends_identical() {
 #[test]
 fn one_connection_loads_each_table_frozen_and_resumes_on_two() {
     let (cluster, dir, archive, mut child) = restore_into_the_data_phase(Stdio::null(), "1");
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let done = recorded_data_items(&cluster, "dst").unwrap();
-    assert!(
-        done < data_files(&archive),
-        "the restore should have been stopped in its data phase ({done} files loaded)"
-    );
+    kill_in_the_data_phase(&cluster, &archive, &mut child);
     restore(&cluster, "dst", &archive, &["-j", "2", "--resume"]);
     assert_same(&cluster, "src", &cluster, "dst");
 
